@@ -1,0 +1,165 @@
+"""Audio values and pure functions: decoding, resampling, chunking, WAV output.
+
+Everything inside the pipeline is 16 kHz mono 16-bit; files of any rate, width and
+channel count are converted on the way in (soundfile decodes, soxr resamples).
+"""
+
+from __future__ import annotations
+
+import wave
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile
+import soxr
+
+from .errors import AudioInputError
+
+RATE_HZ = 16000
+WIDTH_BYTES = 2
+CHANNELS = 1
+FRAME_SAMPLES = 512  # 32 ms: Silero VAD's fixed window; the wake models take any size
+_READ_BLOCK_FRAMES = 65536
+
+
+@dataclass(frozen=True)
+class AudioChunk:
+    """A piece of PCM audio that knows its format and where it sits in the input."""
+
+    audio: bytes
+    """Signed little-endian PCM samples, interleaved by channel."""
+    rate_hz: int = RATE_HZ
+    width_bytes: int = WIDTH_BYTES
+    channels: int = CHANNELS
+    timestamp_s: float = 0.0
+    """Input-audio time of the first sample, in s from the start of the stream."""
+
+    @property
+    def samples(self) -> int:
+        return len(self.audio) // (self.width_bytes * self.channels)
+
+    @property
+    def duration_s(self) -> float:
+        return self.samples / self.rate_hz
+
+    @property
+    def end_s(self) -> float:
+        return self.timestamp_s + self.duration_s
+
+    def as_int16(self) -> np.ndarray:
+        return np.frombuffer(self.audio, dtype=np.int16)
+
+
+def float_to_int16(samples: np.ndarray) -> np.ndarray:
+    """Float samples in [-1, 1] to int16, clipping what is out of range."""
+    return (np.clip(samples, -1.0, 1.0) * 32767.0).astype(np.int16)
+
+
+def int16_to_float(samples: np.ndarray) -> np.ndarray:
+    return samples.astype(np.float32) / 32768.0
+
+
+def open_audio_file(path: Path) -> soundfile.SoundFile:
+    """Open a sound file for reading, or raise AudioInputError naming it and why."""
+    if not path.exists():
+        raise AudioInputError(f"{path}: no such file")
+    if path.is_dir():
+        raise AudioInputError(f"{path}: is a directory, not an audio file")
+    if path.stat().st_size == 0:
+        raise AudioInputError(f"{path}: empty file, not audio (expected WAV, FLAC or OGG)")
+    try:
+        sound = soundfile.SoundFile(str(path))
+    except (soundfile.LibsndfileError, RuntimeError) as err:
+        raise AudioInputError(f"{path}: not a readable audio file ({_short(err)}); "
+                              "expected WAV, FLAC or OGG") from None
+    except OSError as err:
+        raise AudioInputError(f"{path}: cannot read: {err.strerror or err}") from None
+    if sound.frames == 0:
+        sound.close()
+        raise AudioInputError(f"{path}: holds no audio frames")
+    return sound
+
+
+def _short(err: Exception) -> str:
+    return str(err).splitlines()[0].split(": ", 1)[-1] if str(err) else type(err).__name__
+
+
+def iter_file_audio(path: Path) -> Iterator[np.ndarray]:
+    """Decode a file into float32 blocks at 16 kHz mono, streaming (any length of file)."""
+    with open_audio_file(path) as sound:
+        resampler = None if sound.samplerate == RATE_HZ else soxr.ResampleStream(
+            sound.samplerate, RATE_HZ, 1, dtype="float32", quality="HQ")
+        while True:
+            try:
+                block = sound.read(_READ_BLOCK_FRAMES, dtype="float32", always_2d=True)
+            except (soundfile.LibsndfileError, RuntimeError) as err:
+                raise AudioInputError(f"{path}: truncated or corrupt audio ({_short(err)})") from None
+            last = len(block) < _READ_BLOCK_FRAMES
+            mono = block.mean(axis=1, dtype=np.float32)
+            if resampler is not None:
+                mono = resampler.resample_chunk(mono, last=last)
+            if len(mono):
+                yield mono
+            if last:
+                return
+
+
+def read_file_audio(path: Path) -> np.ndarray:
+    """A whole file as float32 samples at 16 kHz mono."""
+    blocks = list(iter_file_audio(path))
+    return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
+
+
+def frames(blocks: Iterable[np.ndarray], frame_samples: int = FRAME_SAMPLES,
+           start_s: float = 0.0) -> Iterator[AudioChunk]:
+    """Cut float blocks into fixed-size 16-bit chunks stamped with their input time.
+
+    The last partial frame is padded with silence so no audio is lost.
+    """
+    pending = np.zeros(0, dtype=np.float32)
+    sent = 0
+    for block in blocks:
+        pending = np.concatenate([pending, block]) if len(pending) else block
+        whole = len(pending) // frame_samples * frame_samples
+        for start in range(0, whole, frame_samples):
+            yield _chunk(pending[start:start + frame_samples], start_s + sent / RATE_HZ)
+            sent += frame_samples
+        pending = pending[whole:]
+    if len(pending):
+        padded = np.concatenate([pending, np.zeros(frame_samples - len(pending), dtype=np.float32)])
+        yield _chunk(padded, start_s + sent / RATE_HZ)
+
+
+def _chunk(samples: np.ndarray, timestamp_s: float) -> AudioChunk:
+    return AudioChunk(float_to_int16(samples).tobytes(), timestamp_s=timestamp_s)
+
+
+def apply_gain(samples: np.ndarray, gain_db: float) -> np.ndarray:
+    return samples if gain_db == 0 else samples * np.float32(10 ** (gain_db / 20))
+
+
+class WavSink:
+    """Writes every reply of a run, in order, into one mono 16-bit WAV file."""
+
+    def __init__(self, path: Path, rate_hz: int) -> None:
+        self.path = path
+        self.rate_hz = rate_hz
+        try:
+            self._wav = wave.open(str(path), "wb")
+        except OSError as err:
+            raise AudioInputError(f"{path}: cannot write: {err.strerror or err}") from None
+        self._wav.setnchannels(1)
+        self._wav.setsampwidth(2)
+        self._wav.setframerate(rate_hz)
+
+    def write(self, chunk: AudioChunk) -> None:
+        assert chunk.rate_hz == self.rate_hz and chunk.channels == 1, chunk
+        self._wav.writeframes(chunk.audio)
+
+    def drain(self) -> None:
+        """A file has nothing to wait for."""
+
+    def close(self) -> None:
+        self._wav.close()

@@ -1,0 +1,230 @@
+"""Settings: nested frozen dataclasses, loaded once from TOML and validated by key name.
+
+The defaults here equal the shipped `config.toml` (a test keeps them in step).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+BUNDLED = "bundled"
+
+
+def setting(default: Any, doc: str, *, min: float | None = None, max: float | None = None,
+            choices: tuple[str, ...] | None = None, path: bool = False) -> Any:
+    """A settings field with its documentation and the values it accepts."""
+    meta = {"doc": doc, "min": min, "max": max, "choices": choices, "path": path}
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class AudioSettings:
+    """Microphone and speakers."""
+
+    input_device: str = setting("default", "sounddevice input name or index; \"default\" is the system's")
+    output_device: str = setting("default", "sounddevice output name or index; \"default\" is the system's")
+    input_gain_db: float = setting(0.0, "gain applied to the microphone, in dB", min=-30.0, max=30.0)
+    output_volume: float = setting(1.0, "reply loudness, 0 to 1", min=0.0, max=1.0)
+    block_ms: int = setting(30, "microphone block length, in ms", min=10, max=200)
+
+
+@dataclass(frozen=True)
+class WakeSettings:
+    """Two-pass wake word detection: a tiny first pass gates a larger verifier."""
+
+    first_pass_model: str = setting(BUNDLED, "microWakeWord model config (.json beside its .tflite)", path=True)
+    first_pass_threshold: float = setting(0.5, "first-pass probability that wakes the verifier", min=0.0, max=1.0)
+    verifier_enabled: bool = setting(True, "run the openWakeWord verifier; false accepts every first-pass candidate")
+    verifier_model: str = setting(BUNDLED, "openWakeWord wake model (.tflite)", path=True)
+    verifier_threshold: float = setting(0.5, "verifier score that accepts a candidate", min=0.0, max=1.0)
+    verifier_window_s: float = setting(2.5, "audio before the candidate that the verifier scores, in s", min=1.5, max=8.0)
+    refractory_s: float = setting(2.0, "time after a wake or rejection when no new candidate is taken, in s", min=0.0, max=30.0)
+
+
+@dataclass(frozen=True)
+class EndpointSettings:
+    """Voice activity and the end of a command."""
+
+    vad_model: str = setting(BUNDLED, "Silero VAD model (.onnx)", path=True)
+    speech_threshold: float = setting(0.5, "Silero speech probability counted as speech", min=0.05, max=0.95)
+    silence_s: float = setting(0.7, "silence after speech that ends the command, in s", min=0.2, max=5.0)
+    no_speech_s: float = setting(5.0, "time after a wake with no speech before giving up, in s", min=1.0, max=30.0)
+    max_command_s: float = setting(12.0, "longest command, in s", min=2.0, max=60.0)
+    threads: int = setting(1, "onnxruntime threads for the VAD", min=1, max=16)
+
+
+@dataclass(frozen=True)
+class AsrSettings:
+    """Speech recognition with faster-whisper."""
+
+    model: str = setting(BUNDLED, "CTranslate2 Whisper model directory", path=True)
+    language: str = setting("en", "spoken language code")
+    compute_type: str = setting("int8", "CTranslate2 compute type", choices=("int8", "int8_float32", "float32"))
+    beam_size: int = setting(1, "beam width; 1 is greedy and fastest", min=1, max=10)
+    threads: int = setting(2, "CTranslate2 CPU threads", min=1, max=16)
+
+
+@dataclass(frozen=True)
+class LlmSettings:
+    """The local language model (llama.cpp)."""
+
+    enabled: bool = setting(True, "answer open questions with the local model")
+    model: str = setting(BUNDLED, "GGUF model file", path=True)
+    context_tokens: int = setting(1024, "context window, in tokens", min=256, max=32768)
+    max_reply_tokens: int = setting(60, "longest reply, in tokens", min=8, max=1024)
+    temperature: float = setting(0.2, "sampling temperature", min=0.0, max=2.0)
+    threads: int = setting(2, "llama.cpp threads", min=1, max=16)
+    system_prompt: str = setting(
+        "You are a voice assistant on a small home speaker. Answer in one or two short, plain "
+        "sentences that sound natural when spoken. Never use lists, markdown or emoji.",
+        "instructions given to the model before every request")
+
+
+@dataclass(frozen=True)
+class CloudSettings:
+    """An OpenAI-compatible endpoint for requests the device cannot serve; off by default."""
+
+    enabled: bool = setting(False, "allow requests to leave the device")
+    url: str = setting("", "base URL of an OpenAI-compatible API, e.g. https://host/v1 (https, or http on loopback)")
+    model: str = setting("", "model name sent to the endpoint")
+    api_key_env: str = setting("ASSISTANT_CLOUD_API_KEY", "environment variable holding the API key")
+    timeout_s: float = setting(10.0, "request timeout, in s", min=0.5, max=120.0)
+
+
+@dataclass(frozen=True)
+class TtsSettings:
+    """Speech synthesis with piper."""
+
+    voice: str = setting(BUNDLED, "piper voice (.onnx with its .onnx.json beside it)", path=True)
+    length_scale: float = setting(1.0, "speaking slowness; above 1 is slower", min=0.5, max=2.0)
+    threads: int = setting(1, "onnxruntime threads for synthesis", min=1, max=16)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All settings; `source` is the file they came from, or None for the built-in defaults."""
+
+    state_dir: str = setting("auto", "where state is kept; \"auto\": $STATE_DIRECTORY, "
+                             "$XDG_STATE_HOME/assistant or ~/.local/state/assistant", path=True)
+    audio: AudioSettings = field(default_factory=AudioSettings)
+    wake: WakeSettings = field(default_factory=WakeSettings)
+    endpoint: EndpointSettings = field(default_factory=EndpointSettings)
+    asr: AsrSettings = field(default_factory=AsrSettings)
+    llm: LlmSettings = field(default_factory=LlmSettings)
+    cloud: CloudSettings = field(default_factory=CloudSettings)
+    tts: TtsSettings = field(default_factory=TtsSettings)
+    source: Path | None = field(default=None, compare=False, metadata={"internal": True})
+
+    def resolved_state_dir(self) -> Path:
+        """The state directory, with "auto" resolved from the environment."""
+        if self.state_dir != "auto":
+            return Path(self.state_dir)
+        if os.environ.get("STATE_DIRECTORY"):
+            return Path(os.environ["STATE_DIRECTORY"].split(":")[0])
+        xdg = os.environ.get("XDG_STATE_HOME")
+        base = Path(xdg) if xdg else Path.home() / ".local" / "state"
+        return base / "assistant"
+
+
+def find_config(explicit: str | None) -> Path | None:
+    """The config file to use, by the contract's lookup order; None means built-in defaults."""
+    if explicit:
+        return Path(explicit)
+    if os.environ.get("ASSISTANT_CONFIG"):
+        return Path(os.environ["ASSISTANT_CONFIG"])
+    if os.environ.get("CONFIGURATION_DIRECTORY"):
+        candidate = Path(os.environ["CONFIGURATION_DIRECTORY"].split(":")[0]) / "config.toml"
+        if candidate.is_file():
+            return candidate
+    local = Path("config.toml")
+    return local if local.is_file() else None
+
+
+def load_settings(path: Path | None) -> Settings:
+    """Parse and validate a config file; raises ConfigError listing every problem."""
+    if path is None:
+        return Settings()
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: cannot read: {err}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML: {err}") from None
+    problems: list[str] = []
+    settings = _build(Settings, raw, "", path, problems)
+    if problems:
+        raise ConfigError("\n".join(f"{path}: {p}" for p in problems))
+    return dataclasses.replace(settings, source=path)
+
+
+def _public_fields(cls: type) -> list[dataclasses.Field]:
+    return [f for f in dataclasses.fields(cls) if not f.metadata.get("internal")]
+
+
+def _build(cls: type, raw: dict, section: str, path: Path, problems: list[str]) -> Any:
+    fields = {f.name: f for f in _public_fields(cls)}
+    where = f"[{section}] " if section else ""
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        f = fields.get(key)
+        if f is None:
+            problems.append(f"{where}{key}: unknown key; allowed: {', '.join(fields)}")
+        elif _section_class(f) is not None:
+            if isinstance(value, dict):
+                values[key] = _build(_section_class(f), value, key, path, problems)
+            else:
+                problems.append(f"{key}: must be a table [{key}], got {value!r}")
+        else:
+            checked = _check_value(f, value, f"{where}{key}", path, problems)
+            if checked is not None:
+                values[key] = checked
+    return cls(**values)
+
+
+def _section_class(f: dataclasses.Field) -> type | None:
+    """The settings class of a [section] field, or None for a plain value."""
+    return None if f.default_factory is dataclasses.MISSING else f.default_factory
+
+
+_TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+def _check_value(f: dataclasses.Field, value: Any, name: str, path: Path, problems: list[str]) -> Any:
+    kind = type(f.default)
+    meta = f.metadata
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if type(value) is not kind:
+        problems.append(f"{name} = {value!r}: must be {_TYPE_NAMES[kind]}")
+        return None
+    if meta["choices"] and value not in meta["choices"]:
+        problems.append(f"{name} = {value!r}: must be one of {', '.join(meta['choices'])}")
+        return None
+    low, high = meta["min"], meta["max"]
+    if (low is not None and value < low) or (high is not None and value > high):
+        problems.append(f"{name} = {value!r}: must be between {low} and {high}")
+        return None
+    if meta["path"] and value not in (BUNDLED, "auto"):
+        value = str((path.parent / Path(value).expanduser()).resolve())
+    return value
+
+
+def describe() -> list[tuple[str, str, Any, str]]:
+    """Every setting as (section, key, default, doc), for the README and the defaults test."""
+    rows = []
+    for f in _public_fields(Settings):
+        if _section_class(f) is not None:
+            for sub in _public_fields(_section_class(f)):
+                rows.append((f.name, sub.name, sub.default, sub.metadata["doc"]))
+        else:
+            rows.append(("", f.name, f.default, f.metadata["doc"]))
+    return rows

@@ -1,0 +1,173 @@
+"""The events the pipeline reports, and their JSON-lines form (see the README's schema).
+
+Every event knows `t`, the input-audio time in seconds where it happened.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, TextIO
+
+
+@dataclass(frozen=True)
+class Event:
+    name: ClassVar[str] = "event"
+    t: float
+    """Input-audio time, in s."""
+
+    def to_dict(self) -> dict[str, Any]:
+        body = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        body["t"] = round(self.t, 3)
+        return {"event": self.name, **body}
+
+
+@dataclass(frozen=True)
+class WakeCandidate(Event):
+    name: ClassVar[str] = "wake_candidate"
+    word: str
+    first_pass: float
+
+
+@dataclass(frozen=True)
+class Wake(Event):
+    name: ClassVar[str] = "wake"
+    word: str
+    first_pass: float | None
+    verifier: float | None
+    """The verifier's score, or None in a mode that skips it."""
+    verifier_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class WakeRejected(Event):
+    name: ClassVar[str] = "wake_rejected"
+    word: str
+    first_pass: float
+    verifier: float
+    verifier_ms: float
+
+
+@dataclass(frozen=True)
+class SpeechStart(Event):
+    name: ClassVar[str] = "speech_start"
+
+
+@dataclass(frozen=True)
+class SpeechEnd(Event):
+    name: ClassVar[str] = "speech_end"
+    reason: str
+    """silence, max_length, end_of_input or no_speech."""
+    speech_end_s: float | None = None
+    """Input time of the last speech sample the VAD heard, or None when there was none."""
+
+
+@dataclass(frozen=True)
+class Transcript(Event):
+    name: ClassVar[str] = "transcript"
+    text: str
+    asr_ms: float
+
+
+@dataclass(frozen=True)
+class Route(Event):
+    name: ClassVar[str] = "route"
+    tier: str
+    """fast_path, local_llm or cloud: where the request belongs."""
+    intent: str | None
+    fallback: str | None
+    """None, or the tier answering instead when the decided one is disabled or down."""
+    reason: str
+
+
+@dataclass(frozen=True)
+class Reply(Event):
+    name: ClassVar[str] = "reply"
+    text: str
+    tier: str
+    """Who produced the text: fast_path, local_llm, cloud or offline."""
+    think_ms: float
+
+
+@dataclass(frozen=True)
+class TtsStart(Event):
+    name: ClassVar[str] = "tts_start"
+
+
+@dataclass(frozen=True)
+class TtsEnd(Event):
+    name: ClassVar[str] = "tts_end"
+    interrupted: bool
+    duration_s: float
+    """Length of the reply speech, in s."""
+
+
+@dataclass(frozen=True)
+class Error(Event):
+    name: ClassVar[str] = "error"
+    stage: str
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Turn(Event):
+    name: ClassVar[str] = "turn"
+    outcome: str
+    """answered, no_speech, dropped, interrupted or error."""
+    stages_ms: dict[str, float] = field(default_factory=dict)
+    voice_to_voice_ms: float | None = None
+
+
+class EventSink(Protocol):
+    def emit(self, event: Event) -> None: ...
+
+
+class JsonLines:
+    """Writes each event as one JSON object per line and flushes, so a reader sees it at once."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def emit(self, event: Event) -> None:
+        self.stream.write(json.dumps(event.to_dict(), ensure_ascii=False) + "\n")
+        self.stream.flush()
+
+
+class HumanLines:
+    """Short readable lines for the events a person cares about."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def emit(self, event: Event) -> None:
+        line = _human(event)
+        if line:
+            self.stream.write(f"[{event.t:7.2f}s] {line}\n")
+            self.stream.flush()
+
+
+def _human(event: Event) -> str | None:
+    match event:
+        case Wake(word=word):
+            return f"wake: {word}"
+        case Transcript(text=text):
+            return f"heard: {text}"
+        case Reply(text=text, tier=tier):
+            return f"reply ({tier}): {text}"
+        case Error(stage=stage, message=message):
+            return f"error in {stage}: {message}"
+        case Turn(outcome=outcome, voice_to_voice_ms=v2v):
+            return f"turn {outcome}" + (f", voice to voice {v2v:.0f} ms" if v2v is not None else "")
+    return None
+
+
+class Recorder:
+    """Keeps every event in a list (tests, benchmarks)."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def emit(self, event: Event) -> None:
+        self.events.append(event)

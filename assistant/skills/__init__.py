@@ -1,0 +1,1 @@
+"""Deterministic skills: one module each, answering a recognised intent without a model."""
