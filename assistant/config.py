@@ -44,7 +44,9 @@ class WakeSettings:
     verifier_enabled: bool = setting(True, "run the openWakeWord verifier; false accepts every first-pass candidate")
     verifier_model: str = setting(BUNDLED, "openWakeWord wake model (.tflite)", path=True)
     verifier_threshold: float = setting(0.5, "verifier score that accepts a candidate", min=0.0, max=1.0)
-    verifier_window_s: float = setting(2.5, "audio before the candidate that the verifier scores, in s", min=1.5, max=8.0)
+    verifier_window_s: float = setting(2.5, "audio before the candidate that the verifier scores, in s", min=2.0, max=8.0)
+    verifier_hold_s: float = setting(0.5, "how long after the candidate the verifier may still accept it, in s",
+                                     min=0.0, max=2.0)
     refractory_s: float = setting(2.0, "time after a wake or rejection when no new candidate is taken, in s", min=0.0, max=30.0)
 
 

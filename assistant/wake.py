@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +41,7 @@ class FirstPass:
 
 
 class Verifier:
-    """openWakeWord: scores a window of audio on demand, from a clean state each time."""
+    """openWakeWord, started on demand: primed with the recent window, then fed live audio."""
 
     def __init__(self, model_path: Path, threshold: float) -> None:
         from pyopen_wakeword import OpenWakeWord, OpenWakeWordFeatures
@@ -50,12 +50,16 @@ class Verifier:
         self.features = OpenWakeWordFeatures.from_builtin()
         self.threshold = threshold
 
-    def score(self, audio: np.ndarray) -> float:
-        """The highest wake probability over a window of int16 audio."""
+    def start(self, window: np.ndarray) -> float:
+        """Forget the last candidate and score a window of int16 audio; the best score."""
         self.features.reset()
         self.model.reset()
-        # reset() pre-fills 8 s of silence as unseen audio; score only the window itself.
+        # reset() queues 8 s of silence to score first; the window is already padded.
         self.features.new_audio_samples = 0
+        return self.feed(window)
+
+    def feed(self, audio: np.ndarray) -> float:
+        """Score more audio of the same candidate; the best score in it."""
         best = 0.0
         for embeddings in self.features.process_streaming(audio.tobytes()):
             for probability in self.model.process_streaming(embeddings):
@@ -64,54 +68,97 @@ class Verifier:
 
 
 @dataclass(frozen=True)
-class WakeDecision:
-    """What one candidate came to: the events to report and whether the assistant woke."""
+class WakeUpdate:
+    """What one chunk brought: events to report, and whether the assistant woke."""
 
-    events: list[Event]
-    accepted: bool
+    events: list[Event] = field(default_factory=list)
+    woke: bool = False
+    candidate_t: float | None = None
+    """Input time when the first pass fired for this wake: about the end of the phrase."""
+
+
+_NOTHING = WakeUpdate()
+
+
+@dataclass
+class _Candidate:
     t: float
+    first_pass: float
+    deadline_s: float
+    best: float = 0.0
+    spent_ms: float = 0.0
 
 
 class WakeDetector:
-    """The first pass on every chunk; the verifier on each first-pass candidate."""
+    """The first pass on every chunk; the verifier on each first-pass candidate.
+
+    openWakeWord scores a phrase best a little after it ends, so a candidate stays open
+    for `verifier_hold_s`, the verifier fed live, and is accepted as soon as it agrees.
+    """
 
     def __init__(self, first_pass: FirstPass, verifier: Verifier | None, settings: WakeSettings) -> None:
         self.first_pass = first_pass
         self.verifier = verifier
         self.settings = settings
         self.word = first_pass.word.lower()
-        self._ring: deque[np.ndarray] = deque()
-        self._ring_samples = 0
+        self._ring: deque[AudioChunk] = deque()
         self._quiet_until_s = 0.0
+        self._candidate: _Candidate | None = None
 
-    def process(self, chunk: AudioChunk, armed: bool = True) -> WakeDecision | None:
-        """Feed one chunk; a decision when a candidate was found and `armed` is set."""
+    def process(self, chunk: AudioChunk, armed: bool = True) -> WakeUpdate:
+        """Feed one chunk; `armed` false (while thinking) lets no new candidate start."""
         self._remember(chunk)
         first_pass = self.first_pass.score(chunk)
+        if self._candidate is not None:
+            return self._verify(chunk)
         if not armed or chunk.end_s < self._quiet_until_s or first_pass < self.first_pass.threshold:
-            return None
+            return _NOTHING
         t = chunk.end_s
         self._quiet_until_s = t + self.settings.refractory_s
         candidate = WakeCandidate(t=t, word=self.word, first_pass=round(first_pass, 3))
         if self.verifier is None:
             wake = Wake(t=t, word=self.word, first_pass=candidate.first_pass, verifier=None)
-            return WakeDecision([candidate, wake], True, t)
+            return WakeUpdate([candidate, wake], True, t)
+        self._candidate = _Candidate(t, candidate.first_pass, t + self.settings.verifier_hold_s)
         started = time.perf_counter()
-        verifier = round(self.verifier.score(self._window()), 3)
-        verifier_ms = round((time.perf_counter() - started) * 1000, 1)
-        if verifier >= self.verifier.threshold:
-            return WakeDecision([candidate, Wake(t=t, word=self.word, first_pass=candidate.first_pass,
-                                                 verifier=verifier, verifier_ms=verifier_ms)], True, t)
-        return WakeDecision([candidate, WakeRejected(t=t, word=self.word, first_pass=candidate.first_pass,
-                                                     verifier=verifier, verifier_ms=verifier_ms)], False, t)
+        self._candidate.best = self.verifier.start(self._window())
+        self._candidate.spent_ms = (time.perf_counter() - started) * 1000
+        settled = self._settle(t)
+        return WakeUpdate([candidate, *settled.events], settled.woke, t)
+
+    def audio_since(self, t: float) -> list[AudioChunk]:
+        """The remembered chunks that end after input time t."""
+        return [chunk for chunk in self._ring if chunk.end_s > t]
+
+    def _verify(self, chunk: AudioChunk) -> WakeUpdate:
+        assert self.verifier is not None and self._candidate is not None
+        started = time.perf_counter()
+        self._candidate.best = max(self._candidate.best, self.verifier.feed(chunk.as_int16()))
+        self._candidate.spent_ms += (time.perf_counter() - started) * 1000
+        return self._settle(chunk.end_s)
+
+    def _settle(self, t: float) -> WakeUpdate:
+        """Accept once the verifier agrees; reject at the deadline; else wait."""
+        candidate = self._candidate
+        assert candidate is not None and self.verifier is not None
+        accepted = candidate.best >= self.verifier.threshold
+        if not accepted and t < candidate.deadline_s:
+            return _NOTHING
+        self._candidate = None
+        kind = Wake if accepted else WakeRejected
+        # Stamped where the phrase was heard, not where the verifier made up its mind.
+        event = kind(t=candidate.t, word=self.word, first_pass=candidate.first_pass, verifier=round(candidate.best, 3),
+                     verifier_ms=round(candidate.spent_ms, 1))
+        return WakeUpdate([event], accepted, candidate.t)
 
     def _remember(self, chunk: AudioChunk) -> None:
-        samples = chunk.as_int16()
-        self._ring.append(samples)
-        self._ring_samples += len(samples)
-        keep = int(self.settings.verifier_window_s * RATE_HZ)
-        while self._ring_samples - len(self._ring[0]) >= keep:
-            self._ring_samples -= len(self._ring.popleft())
+        self._ring.append(chunk)
+        keep_s = self.settings.verifier_window_s + self.settings.verifier_hold_s
+        while self._ring and self._ring[0].end_s < chunk.end_s - keep_s:
+            self._ring.popleft()
 
     def _window(self) -> np.ndarray:
-        return np.concatenate(self._ring)
+        """The last verifier_window_s of audio, padded with silence at a stream's start."""
+        want = int(self.settings.verifier_window_s * RATE_HZ)
+        audio = np.concatenate([chunk.as_int16() for chunk in self._ring])[-want:]
+        return np.concatenate([np.zeros(want - len(audio), dtype=np.int16), audio])

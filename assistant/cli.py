@@ -1,0 +1,194 @@
+"""Command-line entry: argument parsing, output streams and exit statuses; no pipeline logic."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
+from typing import TextIO
+
+from . import config as config_module
+from . import models
+from .audio import AudioChunk, WavSink, frames, iter_file_audio, open_audio_file, read_file_audio
+from .errors import EXIT_INTERNAL, EXIT_OK, AssistantError, ConfigError, DeviceError, ModelError
+from .events import HumanLines, JsonLines
+
+log = logging.getLogger("assistant")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS,
+                        help="settings file (default: $ASSISTANT_CONFIG, "
+                             "$CONFIGURATION_DIRECTORY/config.toml, ./config.toml, built-in)")
+    common.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
+                        help="log more to stderr (-vv for debug)")
+    parser = argparse.ArgumentParser(prog="assistant", parents=[common],
+                                     description="An on-device voice assistant.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    replay = commands.add_parser("replay", parents=[common], help="run an audio file through the pipeline")
+    replay.add_argument("file", type=Path, help="WAV, FLAC or OGG at any rate, width and channel count")
+    replay.add_argument("--json", action="store_true", help="one JSON event per line on stdout")
+    replay.add_argument("--out", type=Path, metavar="WAV", help="write the spoken replies here instead of playing")
+    replay.add_argument("--ptt", action="store_true", help="the whole file is one push-to-talk turn")
+
+    transcribe = commands.add_parser("transcribe", parents=[common], help="transcribe a whole file")
+    transcribe.add_argument("file", type=Path)
+    transcribe.add_argument("--json", action="store_true", help="segments with times, one JSON object per line")
+
+    daemon = commands.add_parser("daemon", parents=[common], help="listen on the microphone, answer aloud")
+    daemon.add_argument("--json", action="store_true", help="one JSON event per line on stdout")
+
+    config = commands.add_parser("config", parents=[common], help="settings")
+    config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    check = config_commands.add_parser("check", parents=[common], help="validate a settings file")
+    check.add_argument("file", nargs="?", type=Path, help="the file (default: the usual lookup)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    # Libraries print to stdout; keep the real stdout for our output only.
+    out = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(getattr(args, "verbose", 0), 2)],
+                        format="%(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return run_command(args, out)
+    except AssistantError as err:
+        for line in err.message.splitlines():
+            print(f"assistant: {line}", file=sys.stderr)
+        return err.exit_status
+    except KeyboardInterrupt:
+        return 130
+    except Exception:  # a bug: the one case with a traceback
+        logging.getLogger("assistant").exception("internal error")
+        return EXIT_INTERNAL
+    finally:
+        out.flush()
+
+
+def run_command(args: argparse.Namespace, out: TextIO) -> int:
+    if args.command == "config":
+        return config_check(args.file or config_module.find_config(getattr(args, "config", None)), out)
+    settings = config_module.load_settings(config_module.find_config(getattr(args, "config", None)))
+    if args.command == "replay":
+        return replay(args, settings, out)
+    if args.command == "transcribe":
+        return transcribe(args.file, args.json, settings, out)
+    if args.command == "daemon":
+        return daemon(args, settings, out)
+    raise AssertionError(args.command)
+
+
+def config_check(path: Path | None, out: TextIO) -> int:
+    settings = config_module.load_settings(path)
+    check_models(settings)
+    print(f"ok: {path if path else 'built-in defaults'}", file=out)
+    return EXIT_OK
+
+
+def check_models(settings: config_module.Settings) -> None:
+    """Find every model file the settings name, so a bad path fails now, naming its key."""
+    problems = []
+    for resolve, value in ((models.first_pass_config, settings.wake.first_pass_model),
+                           (models.verifier_model, settings.wake.verifier_model),
+                           (models.vad_model, settings.endpoint.vad_model),
+                           (models.asr_model, settings.asr.model),
+                           (models.llm_model, settings.llm.model),
+                           (models.tts_voice, settings.tts.voice)):
+        try:
+            resolve(value)
+        except ModelError as err:
+            problems.append(err.message)
+    if problems:
+        raise ModelError("\n".join(problems))
+
+
+def replay(args: argparse.Namespace, settings: config_module.Settings, out: TextIO) -> int:
+    from .pipeline import Pipeline
+    from .stages import load_stages
+
+    open_audio_file(args.file).close()  # a bad file fails before minutes of model loading
+    stages = load_stages(settings)
+    sink = WavSink(args.out, stages.tts.rate_hz) if args.out else _speaker_or_nothing(settings, stages.tts.rate_hz)
+    events = JsonLines(out) if args.json else HumanLines(out)
+    pipeline = Pipeline(stages, settings, events, sink)
+    try:
+        asyncio.run(pipeline.run(_aiter(frames(iter_file_audio(args.file))), ptt=args.ptt))
+    finally:
+        sink.close()
+    return EXIT_OK
+
+
+class _NoSpeaker:
+    def write(self, chunk: AudioChunk) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _speaker_or_nothing(settings: config_module.Settings, rate_hz: int):
+    """Replay plays its replies when there is a sound card, and still runs when there is none."""
+    from .devices import Speaker
+
+    try:
+        return Speaker(settings.audio, rate_hz)
+    except DeviceError as err:
+        log.warning("%s; replies are not played (use --out FILE to keep them)", err.message)
+        return _NoSpeaker()
+
+
+async def _aiter(chunks: Iterable[AudioChunk]) -> AsyncIterator[AudioChunk]:
+    for chunk in chunks:
+        yield chunk
+
+
+def transcribe(path: Path, as_json: bool, settings: config_module.Settings, out: TextIO) -> int:
+    from .stages import load_asr
+
+    audio = read_file_audio(path)
+    asr = load_asr(settings)
+    started = time.perf_counter()
+    segments = asr.segments(audio)
+    asr_ms = round((time.perf_counter() - started) * 1000, 1)
+    text = " ".join(s.text for s in segments if s.text)
+    if not as_json:
+        print(text, file=out)
+        return EXIT_OK
+    for s in segments:
+        print(json.dumps({"event": "segment", "t": round(s.start_s, 3), "end_s": round(s.end_s, 3),
+                          "text": s.text}), file=out)
+    print(json.dumps({"event": "transcript", "t": round(len(audio) / 16000, 3), "text": text,
+                      "asr_ms": asr_ms}), file=out)
+    return EXIT_OK
+
+
+def daemon(args: argparse.Namespace, settings: config_module.Settings, out: TextIO) -> int:
+    from .devices import Microphone, Speaker
+    from .pipeline import Pipeline
+    from .stages import load_stages
+
+    stages = load_stages(settings)
+    microphone = Microphone(settings.audio)
+    speaker = Speaker(settings.audio, stages.tts.rate_hz)
+    events = JsonLines(out) if args.json else HumanLines(out)
+    log.warning("listening for \"%s\"", stages.wake.word)
+    try:
+        asyncio.run(Pipeline(stages, settings, events, speaker).run(microphone.chunks()))
+    finally:
+        speaker.close()
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

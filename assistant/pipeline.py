@@ -1,0 +1,224 @@
+"""The one owner of turn state: idle, listening, thinking, speaking.
+
+Audio chunks come in with their input time; cheap per-chunk work (wake, VAD) runs
+inline, and the blocking model calls of a turn (ASR, LLM, TTS) run in worker threads.
+
+The clock is the input-audio time. After the endpoint decision at `t_end`, an event
+that happens `w` seconds of wall time later is stamped `t_end + w`: replay runs faster
+than real time, and this is when the reply would have played. Input audio that falls
+inside the reply's playback is what a microphone would have heard while it played.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import AsyncIterable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+import numpy as np
+
+from .audio import AudioChunk, int16_to_float
+from .endpoint import Endpointer, EndReason
+from .errors import StageError
+from .events import (Error, EventSink, Reply, Route, SpeechEnd, SpeechStart, Transcript, TtsEnd,
+                     TtsStart, Turn)
+from .config import Settings
+from .router import OFFLINE, OFFLINE_REPLY, RouteDecision
+from .skills.clock import local_now
+from .stages import Stages
+
+log = logging.getLogger(__name__)
+
+NO_ANSWER_REPLY = "Sorry, I don't have an answer to that."
+
+
+class AudioSink(Protocol):
+    """Where reply speech goes: a WAV file, or the speakers."""
+
+    def write(self, chunk: AudioChunk) -> None: ...
+
+
+@dataclass
+class _Listening:
+    """An accepted wake or push-to-talk turn, collecting its command."""
+
+    start_t: float
+    endpointer: Endpointer
+    stages_ms: dict[str, float]
+    chunks: list[AudioChunk] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Speaking:
+    """A reply playing, on the input clock."""
+
+    start_t: float
+    end_t: float
+    stages_ms: dict[str, float]
+    voice_to_voice_ms: float
+
+
+@dataclass(frozen=True)
+class _Spoken:
+    first_chunk_wall: float
+    """perf_counter() when the first chunk went to the sink."""
+    first_chunk_ms: float
+    duration_s: float
+    tts_ms: float
+
+
+class Pipeline:
+    def __init__(self, stages: Stages, settings: Settings, events: EventSink, sink: AudioSink,
+                 now: Callable[[], datetime] = local_now) -> None:
+        self.stages = stages
+        self.settings = settings
+        self.events = events
+        self.sink = sink
+        self.now = now
+        self.listening: _Listening | None = None
+        self.speaking: _Speaking | None = None
+
+    async def run(self, chunks: AsyncIterable[AudioChunk], ptt: bool = False) -> None:
+        """Process a whole stream; with `ptt` the stream is one push-to-talk turn."""
+        if ptt:
+            self.listening = _Listening(0.0, Endpointer(math.inf, math.inf, math.inf), {})
+        end_t = 0.0
+        async for chunk in chunks:
+            end_t = chunk.end_s
+            if ptt:
+                await self._hear(chunk)
+            else:
+                await self.feed(chunk)
+        await self.finish(end_t)
+
+    async def feed(self, chunk: AudioChunk) -> None:
+        """One chunk of the always-listening stream."""
+        if self.speaking and chunk.end_s >= self.speaking.end_t:
+            self._end_playback(self.speaking.end_t, interrupted=False)
+        armed = self.listening is None and (self.speaking is None or chunk.timestamp_s >= self.speaking.start_t)
+        update = self.stages.wake.process(chunk, armed=armed)
+        for event in update.events:
+            self.events.emit(event)
+        if update.woke and update.candidate_t is not None:
+            if self.speaking:
+                self._end_playback(update.candidate_t, interrupted=True)
+            verifier_ms = getattr(update.events[-1], "verifier_ms", None)
+            self.listening = _Listening(update.candidate_t, Endpointer.from_settings(self.settings.endpoint),
+                                        {"verifier": verifier_ms} if verifier_ms is not None else {})
+            self.stages.vad.reset()
+            # The command may have begun while the verifier was deciding.
+            for heard in self.stages.wake.audio_since(update.candidate_t):
+                if self.listening:
+                    await self._hear(heard)
+        elif self.listening:
+            await self._hear(chunk)
+
+    async def finish(self, end_t: float) -> None:
+        """The input has ended: close the open turn and the reply that is playing."""
+        if self.listening:
+            await self._respond(EndReason.END_OF_INPUT, end_t)
+        if self.speaking:
+            self._end_playback(max(end_t, self.speaking.end_t), interrupted=False)
+
+    async def _hear(self, chunk: AudioChunk) -> None:
+        listening = self.listening
+        assert listening is not None
+        is_speech = self.stages.vad.probability(chunk) >= self.settings.endpoint.speech_threshold
+        progress = listening.endpointer.process(chunk.duration_s, is_speech)
+        listening.chunks.append(chunk)
+        if progress.speech_started:
+            self.events.emit(SpeechStart(t=chunk.timestamp_s))
+        if progress.ended:
+            await self._respond(progress.ended, chunk.end_s)
+
+    async def _respond(self, reason: EndReason, t_end: float) -> None:
+        """From the endpoint decision to the first reply audio: ASR, route, answer, speech."""
+        turn, self.listening = self.listening, None
+        assert turn is not None
+        decided = time.perf_counter()
+
+        def clock() -> float:
+            return t_end + (time.perf_counter() - decided)
+
+        endpointer = turn.endpointer
+        if not endpointer.speech_heard:
+            reason = EndReason.NO_SPEECH
+        speech_end_s = None if endpointer.last_speech_end_s is None else turn.start_t + endpointer.last_speech_end_s
+        self.events.emit(SpeechEnd(t=t_end, reason=reason.value, speech_end_s=_round(speech_end_s)))
+        if speech_end_s is None:
+            self.events.emit(Turn(t=t_end, outcome="no_speech", stages_ms=turn.stages_ms))
+            return
+        stages_ms = turn.stages_ms
+        try:
+            audio = int16_to_float(np.concatenate([c.as_int16() for c in turn.chunks]))
+            text, stages_ms["asr"] = await _timed(self.stages.asr.transcribe, audio)
+            self.events.emit(Transcript(t=clock(), text=text, asr_ms=stages_ms["asr"]))
+            if not text:
+                self.events.emit(Turn(t=clock(), outcome="dropped", stages_ms=stages_ms))
+                return
+            route, stages_ms["route"] = await _timed(self.stages.router.route, text)
+            self.events.emit(Route(t=clock(), tier=route.tier, intent=route.intent, fallback=route.fallback,
+                                   reason=route.reason))
+            reply, think_ms = await _timed(self._answer, route, text)
+            stages_ms[route.answered_by] = think_ms
+            self.events.emit(Reply(t=clock(), text=reply, tier=route.answered_by, think_ms=think_ms))
+            spoken = await asyncio.to_thread(self._speak, reply)
+        except StageError as err:
+            self.events.emit(Error(t=clock(), stage=err.stage, code=err.code, message=err.message))
+            self.events.emit(Turn(t=clock(), outcome="error", stages_ms=stages_ms))
+            return
+        stages_ms["tts_first_chunk"] = spoken.first_chunk_ms
+        stages_ms["tts"] = spoken.tts_ms
+        start_t = t_end + (spoken.first_chunk_wall - decided)
+        self.events.emit(TtsStart(t=start_t))
+        voice_to_voice_ms = round((t_end - speech_end_s + spoken.first_chunk_wall - decided) * 1000, 1)
+        self.speaking = _Speaking(start_t, start_t + spoken.duration_s, stages_ms, voice_to_voice_ms)
+
+    def _answer(self, route: RouteDecision, text: str) -> str:
+        """The reply text from whichever tier answers (runs in a worker thread)."""
+        if route.intent is not None:
+            return self.stages.router.run_skill(route.intent, self.now())
+        if route.answered_by == OFFLINE or self.stages.llm is None:
+            return OFFLINE_REPLY
+        return self.stages.llm.reply(text) or NO_ANSWER_REPLY
+
+    def _speak(self, text: str) -> _Spoken:
+        """Synthesise sentence by sentence, handing each chunk to the sink (worker thread)."""
+        started = time.perf_counter()
+        first_chunk_wall = None
+        duration_s = 0.0
+        for chunk in self.stages.tts.synthesize(text):
+            if first_chunk_wall is None:
+                first_chunk_wall = time.perf_counter()
+            self.sink.write(chunk)
+            duration_s += chunk.duration_s
+        done = time.perf_counter()
+        first_chunk_wall = first_chunk_wall or done
+        return _Spoken(first_chunk_wall, _ms(first_chunk_wall - started), duration_s, _ms(done - started))
+
+    def _end_playback(self, t: float, interrupted: bool) -> None:
+        speaking, self.speaking = self.speaking, None
+        assert speaking is not None
+        self.events.emit(TtsEnd(t=t, interrupted=interrupted, duration_s=round(t - speaking.start_t, 3)))
+        self.events.emit(Turn(t=t, outcome="interrupted" if interrupted else "answered",
+                              stages_ms=speaking.stages_ms, voice_to_voice_ms=speaking.voice_to_voice_ms))
+
+
+async def _timed(function, *args):
+    """Run a blocking call in a worker thread; its result and wall time in ms."""
+    started = time.perf_counter()
+    result = await asyncio.to_thread(function, *args)
+    return result, _ms(time.perf_counter() - started)
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 1)
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)

@@ -1,0 +1,58 @@
+"""Builds every stage from the settings, once, before any audio flows."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from . import models
+from .asr import SpeechRecognizer
+from .config import Settings
+from .endpoint import VoiceActivity
+from .llm import LocalLlm
+from .router import Router, load_intents
+from .tts import Synthesizer
+from .wake import FirstPass, Verifier, WakeDetector
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Stages:
+    """The loaded models a pipeline runs; each stage is passed in, never built inside."""
+
+    wake: WakeDetector
+    vad: VoiceActivity
+    asr: SpeechRecognizer
+    router: Router
+    llm: LocalLlm | None
+    tts: Synthesizer
+
+
+def load_wake(settings: Settings) -> WakeDetector:
+    wake = settings.wake
+    first_pass = FirstPass(models.first_pass_config(wake.first_pass_model), wake.first_pass_threshold)
+    verifier = (Verifier(models.verifier_model(wake.verifier_model), wake.verifier_threshold)
+                if wake.verifier_enabled else None)
+    return WakeDetector(first_pass, verifier, wake)
+
+
+def load_asr(settings: Settings) -> SpeechRecognizer:
+    return SpeechRecognizer(models.asr_model(settings.asr.model), settings.asr)
+
+
+def load_tts(settings: Settings) -> Synthesizer:
+    return Synthesizer(*models.tts_voice(settings.tts.voice), settings.tts)
+
+
+def load_stages(settings: Settings) -> Stages:
+    log.info("loading models")
+    llm = LocalLlm(models.llm_model(settings.llm.model), settings.llm) if settings.llm.enabled else None
+    return Stages(
+        wake=load_wake(settings),
+        vad=VoiceActivity(models.vad_model(settings.endpoint.vad_model), settings.endpoint.threads),
+        asr=load_asr(settings),
+        router=Router(load_intents(), llm_enabled=llm is not None),
+        llm=llm,
+        tts=load_tts(settings),
+    )
