@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,7 @@ class WakeSettings:
     verifier_window_s: float = setting(2.5, "audio before the candidate that the verifier scores, in s", min=2.0, max=8.0)
     verifier_hold_s: float = setting(0.5, "how long after the candidate the verifier may still accept it, in s",
                                      min=0.0, max=2.0)
+    verifier_threads: int = setting(1, "TFLite threads for the verifier", min=1, max=16)
     refractory_s: float = setting(2.0, "time after a wake or rejection when no new candidate is taken, in s", min=0.0, max=30.0)
 
 
@@ -163,9 +165,27 @@ def load_settings(path: Path | None) -> Settings:
         raise ConfigError(f"{path}: not valid TOML: {err}") from None
     problems: list[str] = []
     settings = _build(Settings, raw, "", path, problems)
+    problems += _cloud_problems(settings.cloud)
     if problems:
         raise ConfigError("\n".join(f"{path}: {p}" for p in problems))
     return dataclasses.replace(settings, source=path)
+
+
+_LOOPBACK_HOSTS = ("localhost", "::1")
+
+
+def _cloud_problems(cloud: CloudSettings) -> list[str]:
+    """Requests leave the device only over verified TLS, or plain HTTP to this machine."""
+    if not cloud.url:
+        return ["[cloud] url: must be set when enabled = true"] if cloud.enabled else []
+    parts = urllib.parse.urlsplit(cloud.url)
+    host = parts.hostname or ""
+    if parts.scheme == "https" and host:
+        return []
+    if parts.scheme == "http" and (host in _LOOPBACK_HOSTS or host.startswith("127.")):
+        return []
+    return [f"[cloud] url = {cloud.url!r}: must be https://HOST/..., or http:// to a loopback address "
+            "(127.0.0.1, localhost, [::1])"]
 
 
 def _public_fields(cls: type) -> list[dataclasses.Field]:
@@ -203,9 +223,7 @@ _TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str:
 def _check_value(f: dataclasses.Field, value: Any, name: str, path: Path, problems: list[str]) -> Any:
     kind = type(f.default)
     meta = f.metadata
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if type(value) is not kind:
+    if type(value) is not kind and not (kind is float and type(value) is int):
         problems.append(f"{name} = {value!r}: must be {_TYPE_NAMES[kind]}")
         return None
     if meta["choices"] and value not in meta["choices"]:
@@ -217,7 +235,7 @@ def _check_value(f: dataclasses.Field, value: Any, name: str, path: Path, proble
         return None
     if meta["path"] and value not in (BUNDLED, "auto"):
         value = str((path.parent / Path(value).expanduser()).resolve())
-    return value
+    return float(value) if kind is float else value
 
 
 def describe() -> list[tuple[str, str, Any, str]]:

@@ -32,7 +32,7 @@ class Stages:
 def load_wake(settings: Settings) -> WakeDetector:
     wake = settings.wake
     first_pass = FirstPass(models.first_pass_config(wake.first_pass_model), wake.first_pass_threshold)
-    verifier = (Verifier(models.verifier_model(wake.verifier_model), wake.verifier_threshold)
+    verifier = (Verifier(models.verifier_model(wake.verifier_model), wake.verifier_threshold, wake.verifier_threads)
                 if wake.verifier_enabled else None)
     return WakeDetector(first_pass, verifier, wake)
 

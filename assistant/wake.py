@@ -7,15 +7,18 @@ in a ring buffer; the candidate wakes the assistant only if the verifier agrees.
 
 from __future__ import annotations
 
+import ctypes
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .audio import RATE_HZ, AudioChunk
 from .config import WakeSettings
+from .errors import ModelError
 from .events import Event, Wake, WakeCandidate, WakeRejected
 
 
@@ -43,12 +46,21 @@ class FirstPass:
 class Verifier:
     """openWakeWord, started on demand: primed with the recent window, then fed live audio."""
 
-    def __init__(self, model_path: Path, threshold: float) -> None:
+    def __init__(self, model_path: Path, threshold: float, threads: int) -> None:
         from pyopen_wakeword import OpenWakeWord, OpenWakeWordFeatures
+        from pyopen_wakeword.openwakeword import EMB_SHAPE, MEL_SHAPE
 
         self.model = OpenWakeWord.from_model(model_path)
         self.features = OpenWakeWordFeatures.from_builtin()
         self.threshold = threshold
+        # pyopen-wakeword lets TFLite pick its thread count (all cores); rebuild with ours.
+        model, features = self.model, self.features
+        model.interpreter, model.input_tensor, model.output_tensor = _interpreter(
+            model.lib, model.model, model.interpreter, threads)
+        features.mel_interpreter, features.mel_input_tensor, features.mel_output_tensor = _interpreter(
+            features.lib, features.mel_model, features.mel_interpreter, threads, MEL_SHAPE)
+        features.emb_interpreter, features.emb_input_tensor, features.emb_output_tensor = _interpreter(
+            features.lib, features.emb_model, features.emb_interpreter, threads, EMB_SHAPE)
 
     def start(self, window: np.ndarray) -> float:
         """Forget the last candidate and score a window of int16 audio; the best score."""
@@ -65,6 +77,30 @@ class Verifier:
             for probability in self.model.process_streaming(embeddings):
                 best = max(best, float(probability))
         return best
+
+
+def _interpreter(lib: Any, model: Any, old: Any, threads: int,
+                 input_shape: tuple[int, ...] | None = None) -> tuple[Any, Any, Any]:
+    """A TFLite interpreter for `model` with a set thread count, replacing `old`."""
+    lib.TfLiteInterpreterOptionsCreate.argtypes = []
+    lib.TfLiteInterpreterOptionsCreate.restype = ctypes.c_void_p
+    lib.TfLiteInterpreterOptionsSetNumThreads.argtypes = [ctypes.c_void_p, ctypes.c_int32]
+    lib.TfLiteInterpreterOptionsSetNumThreads.restype = None
+    lib.TfLiteInterpreterOptionsDelete.argtypes = [ctypes.c_void_p]
+    lib.TfLiteInterpreterOptionsDelete.restype = None
+    options = lib.TfLiteInterpreterOptionsCreate()
+    lib.TfLiteInterpreterOptionsSetNumThreads(options, ctypes.c_int32(threads))
+    interpreter = lib.TfLiteInterpreterCreate(model, options)
+    lib.TfLiteInterpreterOptionsDelete(options)
+    if not interpreter:
+        raise ModelError("TFLite could not create an interpreter for the verifier", code="corrupt_model")
+    lib.TfLiteInterpreterDelete(old)
+    if input_shape is not None:
+        dims = (ctypes.c_int32 * len(input_shape))(*input_shape)
+        lib.TfLiteInterpreterResizeInputTensor(interpreter, ctypes.c_int32(0), dims, ctypes.c_int32(len(input_shape)))
+    lib.TfLiteInterpreterAllocateTensors(interpreter)
+    return (interpreter, lib.TfLiteInterpreterGetInputTensor(interpreter, ctypes.c_int32(0)),
+            lib.TfLiteInterpreterGetOutputTensor(interpreter, ctypes.c_int32(0)))
 
 
 @dataclass(frozen=True)

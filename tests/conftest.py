@@ -1,0 +1,71 @@
+"""Shared fixtures: the real models loaded once, and a helper that replays a fixture file."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import wave
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from assistant.audio import AudioChunk, WavSink, frames, iter_file_audio
+from assistant.config import Settings
+from assistant.events import Event, Recorder
+from assistant.pipeline import Pipeline
+from assistant.stages import Stages, load_stages, load_wake
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+JFK = ROOT.parent / "shared" / "audio" / "jfk.flac"
+MANIFEST = json.loads((FIXTURES / "manifest.json").read_text())
+
+
+@dataclass
+class Replayed:
+    events: list[Event]
+    reply_wav: Path
+
+    def named(self, name: str) -> list[Event]:
+        return [e for e in self.events if e.name == name]
+
+    def reply_seconds(self) -> float:
+        with wave.open(str(self.reply_wav)) as w:
+            return w.getnframes() / w.getframerate()
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return Settings()
+
+
+@pytest.fixture(scope="session")
+def stages(settings: Settings) -> Stages:
+    return load_stages(settings)
+
+
+async def _aiter(chunks: Iterable[AudioChunk]) -> AsyncIterator[AudioChunk]:
+    for chunk in chunks:
+        yield chunk
+
+
+@pytest.fixture(scope="session")
+def replay(stages: Stages, settings: Settings, tmp_path_factory: pytest.TempPathFactory):
+    """Replay a file through the real pipeline, as `assistant replay` does; results cached per file."""
+    done: dict[tuple[Path, bool], Replayed] = {}
+
+    def run(path: Path, ptt: bool = False) -> Replayed:
+        if (path, ptt) not in done:
+            fresh = dataclasses.replace(stages, wake=load_wake(settings))  # no wake state carried over
+            recorder = Recorder()
+            out = tmp_path_factory.mktemp("replay") / "reply.wav"
+            sink = WavSink(out, fresh.tts.rate_hz)
+            asyncio.run(Pipeline(fresh, settings, recorder, sink).run(_aiter(frames(iter_file_audio(path))), ptt=ptt))
+            sink.close()
+            done[(path, ptt)] = Replayed(recorder.events, out)
+        return done[(path, ptt)]
+
+    return run

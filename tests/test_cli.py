@@ -1,0 +1,141 @@
+"""The command line as users and scripts meet it: streams, exit statuses, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import wave
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXTURES, JFK, ROOT
+
+ASSISTANT = [sys.executable, "-m", "assistant.cli"]
+
+
+def run(*args: str, cwd: Path = ROOT, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*ASSISTANT, *args], capture_output=True, text=True, cwd=cwd, timeout=300,
+                          env=env, stdin=subprocess.DEVNULL)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, status: int, *needles: str) -> None:
+    assert result.returncode == status, result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    for needle in needles:
+        assert needle in result.stderr
+
+
+@pytest.fixture(scope="module")
+def replayed_json(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "reply.wav"
+    result = run("replay", str(FIXTURES / "wake_time.wav"), "--json", "--out", str(out))
+    return result, out
+
+
+def test_replay_json_prints_only_events_on_stdout(replayed_json):
+    result, _ = replayed_json
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [e["event"] for e in events] == ["wake_candidate", "wake", "speech_start", "speech_end", "transcript",
+                                            "route", "reply", "tts_start", "tts_end", "turn"]
+    assert all(isinstance(e["t"], (int, float)) for e in events)
+
+
+def test_replay_writes_the_reply_as_mono_16_bit_wav_at_the_voice_rate(replayed_json):
+    _, out = replayed_json
+    with wave.open(str(out)) as w:
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (1, 2, 22050)
+        assert w.getnframes() > 22050
+
+
+def test_replay_of_a_file_with_no_speech_writes_an_empty_valid_wav(tmp_path):
+    out = tmp_path / "reply.wav"
+    result = run("replay", str(FIXTURES / "noise_only.wav"), "--json", "--out", str(out))
+    assert result.returncode == 0 and result.stdout == ""
+    with wave.open(str(out)) as w:
+        assert w.getnframes() == 0
+
+
+def test_config_is_accepted_after_the_subcommand(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text("[llm]\nenabled = false\n")
+    result = run("replay", str(FIXTURES / "ptt_llm.wav"), "--ptt", "--json", "--out", str(tmp_path / "r.wav"),
+                 "--config", str(config))
+    route = next(json.loads(line) for line in result.stdout.splitlines() if '"route"' in line)
+    assert route["fallback"] == "offline"
+
+
+def test_transcribe_prints_the_whole_file_on_one_line():
+    if not JFK.exists():
+        pytest.skip(f"{JFK} is not beside this repository")
+    result = run("transcribe", str(JFK))
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 1
+    assert "ask not what your country can do for you" in result.stdout.lower()
+
+
+def test_transcribe_json_gives_timed_segments():
+    result = run("transcribe", str(FIXTURES / "ptt_time.wav"), "--json")
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert events[0]["event"] == "segment" and events[0]["end_s"] > events[0]["t"]
+    assert "time" in events[-1]["text"].lower()
+
+
+@pytest.mark.parametrize("content, why", [
+    (b"", "empty"),
+    (b"RIFF\x24\x00\x00\x00WAVEfmt ", "not a readable audio file"),
+    (bytes(range(256)) * 16, "not a readable audio file"),
+    (b"not audio\n", "not a readable audio file"),
+])
+def test_bad_audio_input_is_one_line_and_status_2(tmp_path, content, why):
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(content)
+    assert_one_line_error(run("replay", str(bad), "--json"), 2, str(bad), why)
+
+
+def test_a_missing_input_file_is_status_2():
+    assert_one_line_error(run("transcribe", "/no/such/file.wav"), 2, "/no/such/file.wav", "no such file")
+
+
+def test_config_check_accepts_the_shipped_file():
+    result = run("config", "check", "config.toml")
+    assert result.returncode == 0 and result.stdout.strip() == "ok: config.toml"
+
+
+@pytest.mark.parametrize("content, needles", [
+    ('[wake]\nfirst_pass_threshold = "high"\n', ["first_pass_threshold", "must be a number"]),
+    ("[wake]\nno_such_key_xyz = 1\n", ["no_such_key_xyz", "allowed:"]),
+    ("[wake\n", ["not valid TOML"]),
+    ("[endpoint]\nsilence_s = 99\n", ["silence_s", "between 0.2 and 5.0"]),
+    ('[asr]\ncompute_type = "float64"\n', ["compute_type", "int8"]),
+    ('[wake]\nverifier_model = "missing.tflite"\n', ["missing.tflite", "wake.verifier_model"]),
+])
+def test_config_problems_are_status_78_naming_the_key(tmp_path, content, needles):
+    config = tmp_path / "bad.toml"
+    config.write_text(content)
+    assert_one_line_error(run("config", "check", str(config)), 78, str(config) if "missing" not in content else "",
+                          *needles)
+
+
+def test_a_bad_config_stops_replay_with_status_78(tmp_path):
+    config = tmp_path / "bad.toml"
+    config.write_text("[tts]\nlength_scale = 9\n")
+    assert_one_line_error(run("--config", str(config), "replay", str(FIXTURES / "ptt_time.wav")), 78, "length_scale")
+
+
+def test_a_corrupt_custom_wake_model_is_refused_before_tflite_sees_it(tmp_path):
+    (tmp_path / "bad.tflite").write_bytes(b"\x00" * 64)
+    (tmp_path / "bad.json").write_text(json.dumps({"model": "bad.tflite", "wake_word": "x",
+                                                   "micro": {"probability_cutoff": 0.5, "sliding_window_size": 5}}))
+    (tmp_path / "c.toml").write_text('[wake]\nfirst_pass_model = "bad.json"\n')
+    assert_one_line_error(run("config", "check", str(tmp_path / "c.toml")), 78, "bad.tflite", "TFL3")
+
+
+def test_the_config_file_is_found_through_the_environment(tmp_path):
+    config = tmp_path / "env.toml"
+    config.write_text("[wake]\nbogus_key = 1\n")
+    env = {"PATH": "/usr/bin:/bin", "ASSISTANT_CONFIG": str(config), "HOME": str(tmp_path)}
+    assert_one_line_error(run("config", "check", cwd=tmp_path, env=env), 78, "bogus_key")

@@ -1,0 +1,79 @@
+"""Settings are parsed once, validated by key, and the shipped file equals the defaults."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from assistant.config import Settings, describe, find_config, load_settings
+from assistant.errors import ConfigError
+from conftest import ROOT
+
+
+def test_the_shipped_config_equals_the_built_in_defaults():
+    assert load_settings(ROOT / "config.toml") == Settings()
+
+
+def test_the_shipped_config_lists_every_setting():
+    text = (ROOT / "config.toml").read_text()
+    for section, key, _default, _doc in describe():
+        assert f"\n{key} = " in text, (section, key)
+
+
+def test_relative_model_paths_are_relative_to_the_config_file(tmp_path):
+    (tmp_path / "c.toml").write_text('[tts]\nvoice = "voices/me.onnx"\n')
+    assert load_settings(tmp_path / "c.toml").tts.voice == str(tmp_path / "voices" / "me.onnx")
+
+
+def test_every_problem_in_a_file_is_reported_at_once(tmp_path):
+    (tmp_path / "c.toml").write_text("[wake]\nfirst_pass_threshold = 2\n[asr]\nbeam_size = 1.5\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(tmp_path / "c.toml")
+    lines = caught.value.message.splitlines()
+    assert len(lines) == 2 and "first_pass_threshold" in lines[0] and "beam_size" in lines[1]
+
+
+def test_integers_are_accepted_where_numbers_are_expected(tmp_path):
+    (tmp_path / "c.toml").write_text("[endpoint]\nsilence_s = 1\n")
+    assert load_settings(tmp_path / "c.toml").endpoint.silence_s == 1.0
+
+
+@pytest.mark.parametrize("url", ["http://example.com/v1", "ftp://127.0.0.1/", "https://"])
+def test_the_cloud_endpoint_needs_tls_unless_it_is_loopback(tmp_path, url):
+    (tmp_path / "c.toml").write_text(f'[cloud]\nenabled = true\nurl = "{url}"\n')
+    with pytest.raises(ConfigError, match="cloud"):
+        load_settings(tmp_path / "c.toml")
+
+
+@pytest.mark.parametrize("url", ["https://api.example.com/v1", "http://127.0.0.1:8080/v1", "http://localhost/v1"])
+def test_tls_or_loopback_cloud_endpoints_are_accepted(tmp_path, url):
+    (tmp_path / "c.toml").write_text(f'[cloud]\nenabled = true\nurl = "{url}"\n')
+    assert load_settings(tmp_path / "c.toml").cloud.url == url
+
+
+def test_lookup_prefers_the_explicit_file_then_the_environment(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ASSISTANT_CONFIG", "/env/config.toml")
+    assert str(find_config("/explicit.toml")) == "/explicit.toml"
+    assert str(find_config(None)) == "/env/config.toml"
+    monkeypatch.delenv("ASSISTANT_CONFIG")
+    (tmp_path / "systemd").mkdir()
+    (tmp_path / "systemd" / "config.toml").write_text("")
+    monkeypatch.setenv("CONFIGURATION_DIRECTORY", str(tmp_path / "systemd"))
+    assert find_config(None) == tmp_path / "systemd" / "config.toml"
+    monkeypatch.delenv("CONFIGURATION_DIRECTORY")
+    assert find_config(None) is None
+
+
+def test_state_dir_auto_follows_systemd_then_xdg(monkeypatch, tmp_path):
+    monkeypatch.setenv("STATE_DIRECTORY", "/var/lib/assistant")
+    assert str(Settings().resolved_state_dir()) == "/var/lib/assistant"
+    monkeypatch.delenv("STATE_DIRECTORY")
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    assert Settings().resolved_state_dir() == tmp_path / "assistant"
+
+
+def test_settings_are_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Settings().wake.first_pass_threshold = 0.1  # type: ignore[misc]

@@ -1,0 +1,22 @@
+"""Reply text keeps digits; what piper is given says them as a person would."""
+
+import pytest
+
+from assistant.llm import speakable_reply
+from assistant.tts import speakable
+
+
+@pytest.mark.parametrize("text, spoken", [
+    ("It's 7:05 PM.", "It's seven oh five P.M."),
+    ("It's 12:00 AM.", "It's twelve A.M."),
+    ("It's 10:45 AM.", "It's ten forty-five A.M."),
+    ("Today is Wednesday, November 25, 2026.", "Today is Wednesday, November twenty-fifth, twenty twenty-six."),
+    ("I have 3 cats.", "I have three cats."),
+])
+def test_numbers_times_and_dates_become_words(text, spoken):
+    assert speakable(text) == spoken
+
+
+def test_llm_markup_is_removed_and_a_cut_off_sentence_dropped():
+    assert speakable_reply("**Paris** is the capital.\n\nIt has the Eiffel", cut=True) == "Paris is the capital."
+    assert speakable_reply("No full stop here", cut=True) == "No full stop here"
