@@ -1,0 +1,7 @@
+import sys
+
+from .runner import run_benchmark
+
+if len(sys.argv) != 2:
+    sys.exit("usage: python -m bench NAME   (NAME: pipeline)")
+sys.exit(run_benchmark(sys.argv[1]))
