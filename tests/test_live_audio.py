@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-import selectors
+import select
 import shutil
 import signal
 import subprocess
@@ -19,10 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile
 
 from conftest import FIXTURES, ROOT
 
-_TOOLS = ("pulseaudio", "pactl", "paplay", "parecord", "pacat")
+_TOOLS = ("pulseaudio", "pactl", "paplay", "parecord")
 
 
 def _missing() -> list[str]:
@@ -78,30 +79,30 @@ def test_replay_without_out_plays_the_reply_on_the_speakers(pulse, tmp_path):
     assert _loudness(recording) > 1000
 
 
-def _room_tone(env: dict) -> subprocess.Popen:
-    """Silence played into the room: a null sink's monitor is silent, not running, when idle."""
-    return subprocess.Popen(["pacat", "--playback", "--device=room", "--format=s16le", "--rate=16000",
-                             "--channels=1", "/dev/zero"], env=env)
+def _with_trailing_silence(source: Path, seconds: float, out: Path) -> Path:
+    """The fixture, then silence: a null sink's monitor only runs while something plays,
+    and the assistant closes a turn when it hears the room past the end of its reply."""
+    audio, rate_hz = soundfile.read(source, dtype="int16")
+    soundfile.write(out, np.concatenate([audio, np.zeros(int(seconds * rate_hz), dtype=np.int16)]), rate_hz)
+    return out
 
 
 def test_the_daemon_hears_the_room_and_answers_on_the_speakers(pulse, tmp_path):
     recording = tmp_path / "heard.wav"
     recorder = _record(pulse, recording)
-    room_tone = _room_tone(pulse)
+    played = _with_trailing_silence(FIXTURES / "wake_time.wav", 10.0, tmp_path / "played.wav")
     daemon = subprocess.Popen([sys.executable, "-m", "assistant.cli", "daemon", "--json"], env=pulse, cwd=ROOT,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         _wait_for_line(daemon.stderr, "listening", timeout_s=120)
-        subprocess.run(["paplay", "--device=room", str(FIXTURES / "wake_time.wav")], env=pulse, check=True,
-                       timeout=60)
+        player = subprocess.Popen(["paplay", "--device=room", str(played)], env=pulse)
         events = _events_until_turn(daemon.stdout, timeout_s=60)
+        player.wait(timeout=60)
     finally:
         daemon.send_signal(signal.SIGINT)
         daemon.wait(timeout=10)
         recorder.send_signal(signal.SIGINT)
         recorder.wait(timeout=10)
-        room_tone.kill()
-        room_tone.wait(timeout=10)
     names = [e["event"] for e in events]
     assert names[:2] == ["wake_candidate", "wake"]
     transcript = next(e for e in events if e["event"] == "transcript")
@@ -127,13 +128,20 @@ def _events_until_turn(stream, timeout_s: float) -> list[dict]:
 
 
 def _lines(stream, timeout_s: float):
-    """Lines from a pipe until the deadline: a test can fail but never hang."""
+    """Lines from a pipe until the deadline: a test can fail but never hang.
+
+    Reads the raw descriptor: a buffered readline may hold a line the selector cannot see.
+    """
     deadline = time.monotonic() + timeout_s
-    selector = selectors.DefaultSelector()
-    selector.register(stream, selectors.EVENT_READ)
-    while time.monotonic() < deadline:
-        if selector.select(timeout=max(0.0, deadline - time.monotonic())):
-            line = stream.readline()
-            if not line:
-                return
-            yield line
+    fd, pending = stream.fileno(), b""
+    while True:
+        while b"\n" in pending:
+            line, pending = pending.split(b"\n", 1)
+            yield line.decode()
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+            return
+        data = os.read(fd, 65536)
+        if not data:
+            return
+        pending += data
