@@ -7,7 +7,7 @@ channel count are converted on the way in (soundfile decodes, soxr resamples).
 from __future__ import annotations
 
 import wave
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,12 +132,33 @@ def frames(blocks: Iterable[np.ndarray], frame_samples: int = FRAME_SAMPLES,
         yield _chunk(padded, start_s + sent / RATE_HZ)
 
 
+def file_chunks(path: Path) -> Iterator[AudioChunk]:
+    """A file as the pipeline hears it: 32 ms chunks stamped with their input time."""
+    return frames(iter_file_audio(path))
+
+
+async def as_stream(chunks: Iterable[AudioChunk]) -> AsyncIterator[AudioChunk]:
+    """Chunks from a file as the async stream a microphone gives."""
+    for chunk in chunks:
+        yield chunk
+
+
 def _chunk(samples: np.ndarray, timestamp_s: float) -> AudioChunk:
     return AudioChunk(float_to_int16(samples).tobytes(), timestamp_s=timestamp_s)
 
 
 def apply_gain(samples: np.ndarray, gain_db: float) -> np.ndarray:
     return samples if gain_db == 0 else samples * np.float32(10 ** (gain_db / 20))
+
+
+class NullSink:
+    """Discards replies: a replay with nowhere to play them."""
+
+    def write(self, chunk: AudioChunk) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 class WavSink:
@@ -157,9 +178,6 @@ class WavSink:
     def write(self, chunk: AudioChunk) -> None:
         assert chunk.rate_hz == self.rate_hz and chunk.channels == 1, chunk
         self._wav.writeframes(chunk.audio)
-
-    def drain(self) -> None:
-        """A file has nothing to wait for."""
 
     def close(self) -> None:
         self._wav.close()

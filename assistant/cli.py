@@ -9,13 +9,12 @@ import logging
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import TextIO
 
 from . import config as config_module
 from . import models
-from .audio import AudioChunk, WavSink, frames, iter_file_audio, open_audio_file, read_file_audio
+from .audio import NullSink, WavSink, as_stream, file_chunks, open_audio_file, read_file_audio
 from .errors import EXIT_INTERNAL, EXIT_OK, AssistantError, ConfigError, DeviceError, ModelError
 from .events import HumanLines, JsonLines
 
@@ -54,11 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     # Libraries print to stdout; keep the real stdout for our output only.
+    sys.stdout.flush()
     out = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    args = build_parser().parse_args(argv)
     logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(getattr(args, "verbose", 0), 2)],
                         format="%(name)s: %(message)s", stream=sys.stderr)
     try:
@@ -123,18 +123,10 @@ def replay(args: argparse.Namespace, settings: config_module.Settings, out: Text
     events = JsonLines(out) if args.json else HumanLines(out)
     pipeline = Pipeline(stages, settings, events, sink)
     try:
-        asyncio.run(pipeline.run(_aiter(frames(iter_file_audio(args.file))), ptt=args.ptt))
+        asyncio.run(pipeline.run(as_stream(file_chunks(args.file)), ptt=args.ptt))
     finally:
         sink.close()
     return EXIT_OK
-
-
-class _NoSpeaker:
-    def write(self, chunk: AudioChunk) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 def _speaker_or_nothing(settings: config_module.Settings, rate_hz: int):
@@ -145,12 +137,7 @@ def _speaker_or_nothing(settings: config_module.Settings, rate_hz: int):
         return Speaker(settings.audio, rate_hz)
     except DeviceError as err:
         log.warning("%s; replies are not played (use --out FILE to keep them)", err.message)
-        return _NoSpeaker()
-
-
-async def _aiter(chunks: Iterable[AudioChunk]) -> AsyncIterator[AudioChunk]:
-    for chunk in chunks:
-        yield chunk
+        return NullSink()
 
 
 def transcribe(path: Path, as_json: bool, settings: config_module.Settings, out: TextIO) -> int:

@@ -10,6 +10,7 @@ Voice-to-voice uses the generator's true end of speech, not the VAD's estimate.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import statistics
 import time
@@ -17,23 +18,18 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.audio import frames, iter_file_audio
+from assistant.audio import NullSink, as_stream, file_chunks, frames, iter_file_audio
 from assistant.config import Settings
 from assistant.events import Recorder
 from assistant.pipeline import Pipeline
 from assistant.stages import load_stages, load_wake
 
-from .runner import aiter, peak_rss_mb
+from .runner import peak_rss_mb
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
 MANIFEST = json.loads((FIXTURES / "manifest.json").read_text())
 CONFIGURATIONS = ("pipeline", "wake_two_pass", "wake_verifier_alone")
-
-
-class _NoSink:
-    def write(self, chunk) -> None:
-        pass
 
 
 def measure(configuration: str) -> dict:
@@ -51,10 +47,10 @@ def _pipeline() -> dict:
     voice_to_voice_ms, replay_s, audio_s = [], 0.0, 0.0
     for name, entry in MANIFEST.items():
         recorder = Recorder()
-        pipeline = Pipeline(stages.__class__(**{**stages.__dict__, "wake": load_wake(settings)}),
-                            settings, recorder, _NoSink())
+        fresh = dataclasses.replace(stages, wake=load_wake(settings))  # no wake state carried over
+        pipeline = Pipeline(fresh, settings, recorder, NullSink())
         started = time.perf_counter()
-        asyncio.run(pipeline.run(aiter(frames(iter_file_audio(FIXTURES / name))), ptt=entry["ptt"]))
+        asyncio.run(pipeline.run(as_stream(file_chunks(FIXTURES / name)), ptt=entry["ptt"]))
         replay_s += time.perf_counter() - started
         audio_s += entry["duration_s"]
         starts = [e.t for e in recorder.events if e.name == "tts_start"]

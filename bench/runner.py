@@ -8,7 +8,6 @@ import platform
 import resource
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -18,11 +17,6 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def peak_rss_mb() -> float:
     """This process's peak resident memory (Linux reports kilobytes)."""
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-
-
-async def aiter(items: Iterable) -> AsyncIterator:
-    for item in items:
-        yield item
 
 
 def run_benchmark(name: str) -> int:

@@ -6,13 +6,12 @@ import asyncio
 import dataclasses
 import json
 import wave
-from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from assistant.audio import AudioChunk, WavSink, frames, iter_file_audio
+from assistant.audio import WavSink, as_stream, file_chunks
 from assistant.config import Settings
 from assistant.events import Event, Recorder
 from assistant.pipeline import Pipeline
@@ -47,11 +46,6 @@ def stages(settings: Settings) -> Stages:
     return load_stages(settings)
 
 
-async def _aiter(chunks: Iterable[AudioChunk]) -> AsyncIterator[AudioChunk]:
-    for chunk in chunks:
-        yield chunk
-
-
 @pytest.fixture(scope="session")
 def replay(stages: Stages, settings: Settings, tmp_path_factory: pytest.TempPathFactory):
     """Replay a file through the real pipeline, as `assistant replay` does; results cached per file."""
@@ -63,7 +57,7 @@ def replay(stages: Stages, settings: Settings, tmp_path_factory: pytest.TempPath
             recorder = Recorder()
             out = tmp_path_factory.mktemp("replay") / "reply.wav"
             sink = WavSink(out, fresh.tts.rate_hz)
-            asyncio.run(Pipeline(fresh, settings, recorder, sink).run(_aiter(frames(iter_file_audio(path))), ptt=ptt))
+            asyncio.run(Pipeline(fresh, settings, recorder, sink).run(as_stream(file_chunks(path)), ptt=ptt))
             sink.close()
             done[(path, ptt)] = Replayed(recorder.events, out)
         return done[(path, ptt)]
