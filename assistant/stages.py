@@ -47,12 +47,12 @@ def load_tts(settings: Settings) -> Synthesizer:
 
 def load_stages(settings: Settings) -> Stages:
     log.info("loading models")
+    wake = load_wake(settings)
+    vad = VoiceActivity(models.vad_model(settings.endpoint.vad_model), settings.endpoint.threads)
+    asr = load_asr(settings)
+    tts = load_tts(settings)
+    # Last: freeing a Llama while another loader's error unwinds turns that error into
+    # a SystemError inside llama-cpp-python.
     llm = LocalLlm(models.llm_model(settings.llm.model), settings.llm) if settings.llm.enabled else None
-    return Stages(
-        wake=load_wake(settings),
-        vad=VoiceActivity(models.vad_model(settings.endpoint.vad_model), settings.endpoint.threads),
-        asr=load_asr(settings),
-        router=Router(load_intents(), llm_enabled=llm is not None),
-        llm=llm,
-        tts=load_tts(settings),
-    )
+    return Stages(wake=wake, vad=vad, asr=asr, router=Router(load_intents(), llm_enabled=llm is not None),
+                  llm=llm, tts=tts)

@@ -59,7 +59,7 @@ class Synthesizer:
             options.inter_op_num_threads = 1
             session = onnxruntime.InferenceSession(str(voice_path), sess_options=options,
                                                    providers=["CPUExecutionProvider"])
-        except (OSError, ValueError, KeyError, RuntimeError) as err:
+        except Exception as err:  # native loaders raise many types; all mean a bad file
             raise ModelError(f"{voice_path}: cannot load this piper voice (tts.voice): "
                              f"{type(err).__name__}: {err}", code="corrupt_model") from None
         self.voice = PiperVoice(config=config, session=session)

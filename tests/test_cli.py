@@ -139,3 +139,19 @@ def test_the_config_file_is_found_through_the_environment(tmp_path):
     config.write_text("[wake]\nbogus_key = 1\n")
     env = {"PATH": "/usr/bin:/bin", "ASSISTANT_CONFIG": str(config), "HOME": str(tmp_path)}
     assert_one_line_error(run("config", "check", cwd=tmp_path, env=env), 78, "bogus_key")
+
+
+@pytest.mark.parametrize("key", ["llm] model", "tts] voice", "endpoint] vad_model", "asr] model"])
+def test_a_corrupt_model_file_stops_start_up_with_status_78(tmp_path, key):
+    from assistant.models import llm_model
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    truncated = llm_model("bundled").read_bytes()[:1_000_000]  # right magic, cut short
+    for name in ("model.gguf", "model.gguf.json", "model.bin"):
+        (broken / name).write_bytes(truncated)
+    section, name = key.split("] ")
+    target = broken if section == "asr" else broken / "model.gguf"
+    (tmp_path / "c.toml").write_text(f'[{section}]\n{name} = "{target}"\n')
+    result = run("replay", str(FIXTURES / "ptt_time.wav"), "--config", str(tmp_path / "c.toml"))
+    assert_one_line_error(result, 78, str(target), f"{section}.{name}")
