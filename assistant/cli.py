@@ -7,8 +7,10 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import sys
 import time
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import TextIO
 
@@ -171,10 +173,22 @@ def daemon(args: argparse.Namespace, settings: config_module.Settings, out: Text
     events = JsonLines(out) if args.json else HumanLines(out)
     log.warning("listening for \"%s\"", stages.wake.word)
     try:
-        asyncio.run(Pipeline(stages, settings, events, speaker).run(microphone.chunks()))
+        asyncio.run(_until_signalled(Pipeline(stages, settings, events, speaker).run(microphone.chunks())))
     finally:
         speaker.close()
     return EXIT_OK
+
+
+async def _until_signalled(work: Coroutine) -> None:
+    """Run until SIGTERM or SIGINT, then stop cleanly: how systemd and a terminal say stop."""
+    task = asyncio.ensure_future(work)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, task.cancel)
+    try:
+        await task
+    except asyncio.CancelledError:
+        log.warning("stopping")
 
 
 if __name__ == "__main__":

@@ -52,6 +52,26 @@ class _Listening:
     stages_ms: dict[str, float]
     chunks: list[AudioChunk] = field(default_factory=list)
 
+    def speech_end_s(self) -> float | None:
+        """Input time of the last speech heard in the command, or None if there was none."""
+        last = self.endpointer.last_speech_end_s
+        return None if last is None else self.start_t + last
+
+
+@dataclass(frozen=True)
+class _TurnClock:
+    """Input time after an endpoint decision: its audio time plus the wall time since."""
+
+    t_end: float
+    decided_wall: float
+    """perf_counter() at the decision."""
+
+    def at(self, wall: float) -> float:
+        return self.t_end + (wall - self.decided_wall)
+
+    def now(self) -> float:
+        return self.at(time.perf_counter())
+
 
 @dataclass(frozen=True)
 class _Speaking:
@@ -140,44 +160,50 @@ class Pipeline:
         """From the endpoint decision to the first reply audio: ASR, route, answer, speech."""
         turn, self.listening = self.listening, None
         assert turn is not None
-        decided = time.perf_counter()
-
-        def clock() -> float:
-            return t_end + (time.perf_counter() - decided)
-
-        endpointer = turn.endpointer
-        if not endpointer.speech_heard:
+        clock = _TurnClock(t_end, time.perf_counter())
+        speech_end_s = turn.speech_end_s()
+        if speech_end_s is None:
             reason = EndReason.NO_SPEECH
-        speech_end_s = None if endpointer.last_speech_end_s is None else turn.start_t + endpointer.last_speech_end_s
         self.events.emit(SpeechEnd(t=t_end, reason=reason.value, speech_end_s=_round(speech_end_s)))
         if speech_end_s is None:
             self.events.emit(Turn(t=t_end, outcome="no_speech", stages_ms=turn.stages_ms))
             return
-        stages_ms = turn.stages_ms
         try:
-            audio = int16_to_float(np.concatenate([c.as_int16() for c in turn.chunks]))
-            text, stages_ms["asr"] = await _timed(self.stages.asr.transcribe, audio)
-            self.events.emit(Transcript(t=clock(), text=text, asr_ms=stages_ms["asr"]))
-            if not text:
-                self.events.emit(Turn(t=clock(), outcome="dropped", stages_ms=stages_ms))
-                return
-            route, stages_ms["route"] = await _timed(self.stages.router.route, text)
-            self.events.emit(Route(t=clock(), tier=route.tier, intent=route.intent, fallback=route.fallback,
-                                   reason=route.reason))
-            reply, think_ms = await _timed(self._answer, route, text)
-            stages_ms[route.answered_by] = think_ms
-            self.events.emit(Reply(t=clock(), text=reply, tier=route.answered_by, think_ms=think_ms))
-            spoken = await asyncio.to_thread(self._speak, reply)
+            reply = await self._think(turn, clock)
+            spoken = await asyncio.to_thread(self._speak, reply) if reply else None
         except StageError as err:
-            self.events.emit(Error(t=clock(), stage=err.stage, code=err.code, message=err.message))
-            self.events.emit(Turn(t=clock(), outcome="error", stages_ms=stages_ms))
+            self.events.emit(Error(t=clock.now(), stage=err.stage, code=err.code, message=err.message))
+            self.events.emit(Turn(t=clock.now(), outcome="error", stages_ms=turn.stages_ms))
             return
-        stages_ms["tts_first_chunk"] = spoken.first_chunk_ms
-        stages_ms["tts"] = spoken.tts_ms
-        start_t = t_end + (spoken.first_chunk_wall - decided)
+        if spoken is None:
+            self.events.emit(Turn(t=clock.now(), outcome="dropped", stages_ms=turn.stages_ms))
+            return
+        self._start_playback(turn, clock, speech_end_s, spoken)
+
+    async def _think(self, turn: _Listening, clock: _TurnClock) -> str | None:
+        """Transcribe, route and answer: the reply text, or None when no words were heard."""
+        stages_ms = turn.stages_ms
+        audio = int16_to_float(np.concatenate([c.as_int16() for c in turn.chunks]))
+        text, stages_ms["asr"] = await _timed(self.stages.asr.transcribe, audio)
+        self.events.emit(Transcript(t=clock.now(), text=text, asr_ms=stages_ms["asr"]))
+        if not text:
+            return None
+        route, stages_ms["route"] = await _timed(self.stages.router.route, text)
+        self.events.emit(Route(t=clock.now(), tier=route.tier, intent=route.intent, fallback=route.fallback,
+                               reason=route.reason))
+        reply, stages_ms[route.answered_by] = await _timed(self._answer, route, text)
+        self.events.emit(Reply(t=clock.now(), text=reply, tier=route.answered_by,
+                               think_ms=stages_ms[route.answered_by]))
+        return reply
+
+    def _start_playback(self, turn: _Listening, clock: _TurnClock, speech_end_s: float, spoken: _Spoken) -> None:
+        turn.stages_ms["tts_first_chunk"] = spoken.first_chunk_ms
+        turn.stages_ms["tts"] = spoken.tts_ms
+        start_t = clock.at(spoken.first_chunk_wall)
         self.events.emit(TtsStart(t=start_t))
-        voice_to_voice_ms = round((t_end - speech_end_s + spoken.first_chunk_wall - decided) * 1000, 1)
-        self.speaking = _Speaking(start_t, start_t + spoken.duration_s, stages_ms, voice_to_voice_ms)
+        # Audio time waiting for the endpoint, plus wall time from the decision to the first reply audio.
+        voice_to_voice_ms = _ms(start_t - speech_end_s)
+        self.speaking = _Speaking(start_t, start_t + spoken.duration_s, turn.stages_ms, voice_to_voice_ms)
 
     def _answer(self, route: RouteDecision, text: str) -> str:
         """The reply text from whichever tier answers (runs in a worker thread)."""

@@ -99,10 +99,11 @@ def test_the_daemon_hears_the_room_and_answers_on_the_speakers(pulse, tmp_path):
         events = _events_until_turn(daemon.stdout, timeout_s=60)
         player.wait(timeout=60)
     finally:
-        daemon.send_signal(signal.SIGINT)
-        daemon.wait(timeout=10)
+        daemon.send_signal(signal.SIGTERM)
+        stopped = daemon.wait(timeout=10)
         recorder.send_signal(signal.SIGINT)
         recorder.wait(timeout=10)
+    assert stopped == 0, "SIGTERM stops the daemon cleanly"
     names = [e["event"] for e in events]
     assert names[:2] == ["wake_candidate", "wake"]
     transcript = next(e for e in events if e["event"] == "transcript")
