@@ -12,7 +12,7 @@ from .config import AsrSettings
 from .errors import ModelError, StageError
 
 # Whisper sometimes hears the tail of the wake phrase at the start of a command.
-_WAKE_REMNANT = re.compile(r"^\W*(?:(?:hey|hi|a|okay)\W+)?(?:jarvis|jervis|travis)\b\W*", re.IGNORECASE)
+_WAKE_REMNANT = re.compile(r"^\W*(?:(?:hey|hi|okay)\W+)?(?:jarvis|jervis)\b\W*", re.IGNORECASE)
 
 
 @dataclass(frozen=True)

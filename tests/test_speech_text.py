@@ -2,6 +2,7 @@
 
 import pytest
 
+from assistant.asr import strip_wake_remnant
 from assistant.llm import speakable_reply
 from assistant.tts import speakable
 
@@ -20,3 +21,13 @@ def test_numbers_times_and_dates_become_words(text, spoken):
 def test_llm_markup_is_removed_and_a_cut_off_sentence_dropped():
     assert speakable_reply("**Paris** is the capital.\n\nIt has the Eiffel", cut=True) == "Paris is the capital."
     assert speakable_reply("No full stop here", cut=True) == "No full stop here"
+
+
+@pytest.mark.parametrize("heard, command", [
+    ("Jarvis, what time is it?", "what time is it?"),
+    ("Hey Jarvis what's the date", "what's the date"),
+    ("What time is it?", "What time is it?"),
+    ("Tell Jarvis I said hi", "Tell Jarvis I said hi"),
+])
+def test_a_leftover_wake_phrase_is_removed_only_at_the_start(heard, command):
+    assert strip_wake_remnant(heard) == command
