@@ -17,7 +17,7 @@ from typing import TextIO
 from . import config as config_module
 from . import models
 from .audio import NullSink, WavSink, as_stream, file_chunks, open_audio_file, read_file_audio
-from .errors import EXIT_INTERNAL, EXIT_OK, AssistantError, ConfigError, DeviceError, ModelError
+from .errors import EXIT_INTERNAL, EXIT_OK, AssistantError, DeviceError
 from .events import HumanLines, JsonLines
 
 log = logging.getLogger("assistant")
@@ -93,33 +93,16 @@ def run_command(args: argparse.Namespace, out: TextIO) -> int:
 
 def config_check(path: Path | None, out: TextIO) -> int:
     settings = config_module.load_settings(path)
-    check_models(settings)
+    models.check_all(settings)
     print(f"ok: {path if path else 'built-in defaults'}", file=out)
     return EXIT_OK
-
-
-def check_models(settings: config_module.Settings) -> None:
-    """Find every model file the settings name, so a bad path fails now, naming its key."""
-    problems = []
-    for resolve, value in ((models.first_pass_config, settings.wake.first_pass_model),
-                           (models.verifier_model, settings.wake.verifier_model),
-                           (models.vad_model, settings.endpoint.vad_model),
-                           (models.asr_model, settings.asr.model),
-                           (models.llm_model, settings.llm.model),
-                           (models.tts_voice, settings.tts.voice)):
-        try:
-            resolve(value)
-        except ModelError as err:
-            problems.append(err.message)
-    if problems:
-        raise ModelError("\n".join(problems))
 
 
 def replay(args: argparse.Namespace, settings: config_module.Settings, out: TextIO) -> int:
     from .pipeline import Pipeline
     from .stages import load_stages
 
-    open_audio_file(args.file).close()  # a bad file fails before minutes of model loading
+    open_audio_file(args.file).close()  # a bad file fails before the models load
     stages = load_stages(settings)
     sink = WavSink(args.out, stages.tts.rate_hz) if args.out else _speaker_or_nothing(settings, stages.tts.rate_hz)
     events = JsonLines(out) if args.json else HumanLines(out)

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .config import BUNDLED
+from .config import BUNDLED, Settings
 from .errors import ModelError
 
 _TFLITE_IDENTIFIER = b"TFL3"
@@ -93,6 +93,23 @@ def tts_voice(setting: str) -> tuple[Path, Path]:
     config = path.with_name(path.name + ".json")
     _existing(config, "tts.voice (its .onnx.json)")
     return path, config
+
+
+def check_all(settings: Settings) -> None:
+    """Find every model file the settings name, so a bad path fails now, naming its key."""
+    problems = []
+    for resolve, value in ((first_pass_config, settings.wake.first_pass_model),
+                           (verifier_model, settings.wake.verifier_model),
+                           (vad_model, settings.endpoint.vad_model),
+                           (asr_model, settings.asr.model),
+                           (llm_model, settings.llm.model),
+                           (tts_voice, settings.tts.voice)):
+        try:
+            resolve(value)
+        except ModelError as err:
+            problems.append(err.message)
+    if problems:
+        raise ModelError("\n".join(problems))
 
 
 def _existing(path: Path, key: str) -> Path:

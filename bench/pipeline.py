@@ -54,7 +54,7 @@ def _pipeline() -> dict:
         replay_s += time.perf_counter() - started
         audio_s += entry["duration_s"]
         starts = [e.t for e in recorder.events if e.name == "tts_start"]
-        for start_t, turn in zip(starts, [t for t in entry["turns"] if t["text"]]):
+        for start_t, turn in zip(starts, [t for t in entry["turns"] if t["text"]], strict=True):
             voice_to_voice_ms.append((start_t - turn["speech_end_s"]) * 1000)
         for turn in (e for e in recorder.events if e.name == "turn"):
             for stage, ms in turn.stages_ms.items():

@@ -38,7 +38,7 @@ def test_event_times_never_go_backwards(replay, name):
 @pytest.mark.parametrize("name", [n for n in NAMES if MANIFEST[n]["wake_count"]])
 def test_wake_is_heard_at_the_end_of_the_phrase(replay, name):
     wakes = replayed(replay, name).named("wake")
-    for wake, turn in zip(wakes, MANIFEST[name]["turns"]):
+    for wake, turn in zip(wakes, MANIFEST[name]["turns"], strict=True):
         assert turn["wake_end_s"] - 0.1 <= wake.t <= turn["wake_end_s"] + 0.5
         assert wake.verifier >= 0.5
 
@@ -47,7 +47,7 @@ def test_wake_is_heard_at_the_end_of_the_phrase(replay, name):
 def test_transcripts_hold_the_command_words_and_not_the_wake_phrase(replay, name):
     transcripts = replayed(replay, name).named("transcript")
     assert len(transcripts) == len(requests(name))
-    for transcript, turn in zip(transcripts, requests(name)):
+    for transcript, turn in zip(transcripts, requests(name), strict=True):
         words = re.findall(r"[a-z']+", transcript.text.lower())
         for word in turn["words"]:
             assert any(w.startswith(word) for w in words), (word, transcript.text)
@@ -86,7 +86,7 @@ def test_the_wake_word_during_a_reply_interrupts_it_and_starts_a_new_turn(replay
 @pytest.mark.parametrize("name", WITH_TURNS)
 def test_endpoint_follows_the_true_end_of_speech(replay, name):
     ends = replayed(replay, name).named("speech_end")
-    for end, turn in zip(ends, MANIFEST[name]["turns"]):
+    for end, turn in zip(ends, MANIFEST[name]["turns"], strict=True):
         if end.reason == "silence":
             assert turn["speech_end_s"] - 0.1 <= end.speech_end_s <= turn["speech_end_s"] + 0.3
             assert end.t > end.speech_end_s
