@@ -105,8 +105,8 @@ class Pipeline:
 
     async def run(self, chunks: AsyncIterable[AudioChunk], ptt: bool = False) -> None:
         """Process a whole stream; with `ptt` the stream is one push-to-talk turn."""
-        if ptt:
-            self.listening = _Listening(0.0, Endpointer(math.inf, math.inf, math.inf), {})
+        if ptt:  # the turn ends with the input, not with silence
+            self._open_turn(0.0, Endpointer(math.inf, math.inf, math.inf), {})
         end_t = 0.0
         async for chunk in chunks:
             end_t = chunk.end_s
@@ -125,18 +125,23 @@ class Pipeline:
         for event in update.events:
             self.events.emit(event)
         if update.woke and update.candidate_t is not None:
-            if self.speaking:
-                self._end_playback(update.candidate_t, interrupted=True)
-            verifier_ms = getattr(update.events[-1], "verifier_ms", None)
-            self.listening = _Listening(update.candidate_t, Endpointer.from_settings(self.settings.endpoint),
-                                        {"verifier": verifier_ms} if verifier_ms is not None else {})
-            self.stages.vad.reset()
-            # The command may have begun while the verifier was deciding.
-            for heard in self.stages.wake.audio_since(update.candidate_t):
-                if self.listening:
-                    await self._hear(heard)
+            await self._woke(update.candidate_t, update.verifier_ms)
         elif self.listening:
             await self._hear(chunk)
+
+    async def _woke(self, candidate_t: float, verifier_ms: float | None) -> None:
+        if self.speaking:
+            self._end_playback(candidate_t, interrupted=True)
+        self._open_turn(candidate_t, Endpointer.from_settings(self.settings.endpoint),
+                        {} if verifier_ms is None else {"verifier": verifier_ms})
+        # The command may have begun while the verifier was deciding.
+        for heard in self.stages.wake.audio_since(candidate_t):
+            if self.listening:
+                await self._hear(heard)
+
+    def _open_turn(self, start_t: float, endpointer: Endpointer, stages_ms: dict[str, float]) -> None:
+        self.stages.vad.reset()
+        self.listening = _Listening(start_t, endpointer, stages_ms)
 
     async def finish(self, end_t: float) -> None:
         """The input has ended: close the open turn and the reply that is playing."""

@@ -111,6 +111,8 @@ class WakeUpdate:
     woke: bool = False
     candidate_t: float | None = None
     """Input time when the first pass fired for this wake: about the end of the phrase."""
+    verifier_ms: float | None = None
+    """Wall time the verifier spent on this candidate, when it ran."""
 
 
 _NOTHING = WakeUpdate()
@@ -160,7 +162,7 @@ class WakeDetector:
         self._candidate.best = self.verifier.start(self._window())
         self._candidate.spent_ms = (time.perf_counter() - started) * 1000
         settled = self._settle(t)
-        return WakeUpdate([candidate, *settled.events], settled.woke, t)
+        return WakeUpdate([candidate, *settled.events], settled.woke, t, settled.verifier_ms)
 
     def audio_since(self, t: float) -> list[AudioChunk]:
         """The remembered chunks that end after input time t."""
@@ -185,7 +187,7 @@ class WakeDetector:
         # Stamped where the phrase was heard, not where the verifier made up its mind.
         event = kind(t=candidate.t, word=self.word, first_pass=candidate.first_pass, verifier=round(candidate.best, 3),
                      verifier_ms=round(candidate.spent_ms, 1))
-        return WakeUpdate([event], accepted, candidate.t)
+        return WakeUpdate([event], accepted, candidate.t, event.verifier_ms)
 
     def _remember(self, chunk: AudioChunk) -> None:
         self._ring.append(chunk)
