@@ -112,24 +112,42 @@ def read_file_audio(path: Path) -> np.ndarray:
     return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
 
 
+class Framer:
+    """Cuts float blocks of any size into fixed-size 16-bit chunks stamped with their input time."""
+
+    def __init__(self, frame_samples: int = FRAME_SAMPLES, start_s: float = 0.0) -> None:
+        self.frame_samples = frame_samples
+        self.start_s = start_s
+        self._pending = np.zeros(0, dtype=np.float32)
+        self._sent = 0
+
+    def push(self, block: np.ndarray) -> list[AudioChunk]:
+        pending = np.concatenate([self._pending, block]) if len(self._pending) else block
+        whole = len(pending) // self.frame_samples * self.frame_samples
+        chunks = [self._chunk(pending[start:start + self.frame_samples]) for start in range(0, whole, self.frame_samples)]
+        self._pending = pending[whole:]
+        return chunks
+
+    def flush(self) -> list[AudioChunk]:
+        """The last partial frame, padded with silence so no audio is lost."""
+        if not len(self._pending):
+            return []
+        padding = np.zeros(self.frame_samples - len(self._pending), dtype=np.float32)
+        return self.push(padding)
+
+    def _chunk(self, samples: np.ndarray) -> AudioChunk:
+        chunk = AudioChunk(float_to_int16(samples).tobytes(), timestamp_s=self.start_s + self._sent / RATE_HZ)
+        self._sent += len(samples)
+        return chunk
+
+
 def frames(blocks: Iterable[np.ndarray], frame_samples: int = FRAME_SAMPLES,
            start_s: float = 0.0) -> Iterator[AudioChunk]:
-    """Cut float blocks into fixed-size 16-bit chunks stamped with their input time.
-
-    The last partial frame is padded with silence so no audio is lost.
-    """
-    pending = np.zeros(0, dtype=np.float32)
-    sent = 0
+    """Fixed-size chunks from float blocks; the last partial frame is padded, not dropped."""
+    framer = Framer(frame_samples, start_s)
     for block in blocks:
-        pending = np.concatenate([pending, block]) if len(pending) else block
-        whole = len(pending) // frame_samples * frame_samples
-        for start in range(0, whole, frame_samples):
-            yield _chunk(pending[start:start + frame_samples], start_s + sent / RATE_HZ)
-            sent += frame_samples
-        pending = pending[whole:]
-    if len(pending):
-        padded = np.concatenate([pending, np.zeros(frame_samples - len(pending), dtype=np.float32)])
-        yield _chunk(padded, start_s + sent / RATE_HZ)
+        yield from framer.push(block)
+    yield from framer.flush()
 
 
 def file_chunks(path: Path) -> Iterator[AudioChunk]:
@@ -141,10 +159,6 @@ async def as_stream(chunks: Iterable[AudioChunk]) -> AsyncIterator[AudioChunk]:
     """Chunks from a file as the async stream a microphone gives."""
     for chunk in chunks:
         yield chunk
-
-
-def _chunk(samples: np.ndarray, timestamp_s: float) -> AudioChunk:
-    return AudioChunk(float_to_int16(samples).tobytes(), timestamp_s=timestamp_s)
 
 
 def apply_gain(samples: np.ndarray, gain_db: float) -> np.ndarray:

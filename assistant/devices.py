@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .audio import FRAME_SAMPLES, RATE_HZ, AudioChunk, apply_gain, float_to_int16, frames, int16_to_float
+from .audio import RATE_HZ, AudioChunk, Framer, apply_gain, float_to_int16, int16_to_float
 from .config import AudioSettings
 from .errors import DeviceError
 
@@ -58,17 +58,11 @@ class Microphone:
         except (self.sd.PortAudioError, ValueError) as err:
             raise DeviceError(f"cannot open the microphone '{self.settings.input_device}' "
                               f"(audio.input_device): {err}", code="no_input") from None
-        gain_db = self.settings.input_gain_db
+        framer = Framer()
         with stream:
-            pending = np.zeros(0, dtype=np.float32)
-            sent = 0
             while True:
-                pending = np.concatenate([pending, apply_gain(await blocks.get(), gain_db)])
-                whole = len(pending) // FRAME_SAMPLES * FRAME_SAMPLES
-                for chunk in frames([pending[:whole]], start_s=sent / RATE_HZ):
+                for chunk in framer.push(apply_gain(await blocks.get(), self.settings.input_gain_db)):
                     yield chunk
-                sent += whole
-                pending = pending[whole:]
 
 
 class Speaker:
