@@ -35,6 +35,8 @@ class AudioChunk:
     channels: int = CHANNELS
     timestamp_s: float = 0.0
     """Input-audio time of the first sample, in s from the start of the stream."""
+    received_wall: float | None = None
+    """perf_counter() when a live device delivered the last sample; None for files."""
 
     @property
     def samples(self) -> int:
@@ -121,10 +123,11 @@ class Framer:
         self._pending = np.zeros(0, dtype=np.float32)
         self._sent = 0
 
-    def push(self, block: np.ndarray) -> list[AudioChunk]:
+    def push(self, block: np.ndarray, received_wall: float | None = None) -> list[AudioChunk]:
         pending = np.concatenate([self._pending, block]) if len(self._pending) else block
         whole = len(pending) // self.frame_samples * self.frame_samples
-        chunks = [self._chunk(pending[start:start + self.frame_samples]) for start in range(0, whole, self.frame_samples)]
+        chunks = [self._chunk(pending[start:start + self.frame_samples], received_wall)
+                  for start in range(0, whole, self.frame_samples)]
         self._pending = pending[whole:]
         return chunks
 
@@ -135,8 +138,9 @@ class Framer:
         padding = np.zeros(self.frame_samples - len(self._pending), dtype=np.float32)
         return self.push(padding)
 
-    def _chunk(self, samples: np.ndarray) -> AudioChunk:
-        chunk = AudioChunk(float_to_int16(samples).tobytes(), timestamp_s=self.start_s + self._sent / RATE_HZ)
+    def _chunk(self, samples: np.ndarray, received_wall: float | None) -> AudioChunk:
+        chunk = AudioChunk(float_to_int16(samples).tobytes(), timestamp_s=self.start_s + self._sent / RATE_HZ,
+                           received_wall=received_wall)
         self._sent += len(samples)
         return chunk
 

@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--json", action="store_true", help="one JSON event per line on stdout")
     replay.add_argument("--out", type=Path, metavar="WAV", help="write the spoken replies here instead of playing")
     replay.add_argument("--ptt", action="store_true", help="the whole file is one push-to-talk turn")
+    replay.add_argument("--echo", type=float, nargs="?", const=0.0, metavar="DB",
+                        help="mix the replies into the input at their playback time, at this gain "
+                             "(default 0 dB): the assistant hears itself, as from a speaker beside the microphone")
 
     transcribe = commands.add_parser("transcribe", parents=[common], help="transcribe a whole file")
     transcribe.add_argument("file", type=Path)
@@ -99,14 +102,14 @@ def config_check(path: Path | None, out: TextIO) -> int:
 
 
 def replay(args: argparse.Namespace, settings: config_module.Settings, out: TextIO) -> int:
-    from .pipeline import Pipeline
+    from .pipeline import replay_pipeline
     from .stages import load_stages
 
     open_audio_file(args.file).close()  # a bad file fails before the models load
     stages = load_stages(settings)
     sink = WavSink(args.out, stages.tts.rate_hz) if args.out else _speaker_or_nothing(settings, stages.tts.rate_hz)
     events = JsonLines(out) if args.json else HumanLines(out)
-    pipeline = Pipeline(stages, settings, events, sink)
+    pipeline = replay_pipeline(stages, settings, events, sink, echo_db=args.echo)
     try:
         asyncio.run(pipeline.run(as_stream(file_chunks(args.file)), ptt=args.ptt))
     finally:
@@ -116,10 +119,10 @@ def replay(args: argparse.Namespace, settings: config_module.Settings, out: Text
 
 def _speaker_or_nothing(settings: config_module.Settings, rate_hz: int):
     """Replay plays its replies when there is a sound card, and still runs when there is none."""
-    from .devices import Speaker
+    from .devices import DevicePlayer
 
     try:
-        return Speaker(settings.audio, rate_hz)
+        return DevicePlayer(settings.audio, rate_hz)
     except DeviceError as err:
         log.warning("%s; replies are not played (use --out FILE to keep them)", err.message)
         return NullSink()
@@ -146,19 +149,20 @@ def transcribe(path: Path, as_json: bool, settings: config_module.Settings, out:
 
 
 def daemon(args: argparse.Namespace, settings: config_module.Settings, out: TextIO) -> int:
-    from .devices import Microphone, Speaker
+    from .devices import DevicePlayer, Microphone
     from .pipeline import Pipeline
     from .stages import load_stages
 
     stages = load_stages(settings)
     microphone = Microphone(settings.audio)
-    speaker = Speaker(settings.audio, stages.tts.rate_hz)
+    speaker = DevicePlayer(settings.audio, stages.tts.rate_hz)
     events = JsonLines(out) if args.json else HumanLines(out)
     log.warning("listening for \"%s\"", stages.wake.word)
     try:
-        asyncio.run(_until_signalled(Pipeline(stages, settings, events, speaker).run(microphone.chunks())))
+        pipeline = Pipeline(stages, settings, events, speaker)
+        asyncio.run(_until_signalled(pipeline.run(microphone.chunks(), paced=False)))
     finally:
-        speaker.close()
+        speaker.close(drain=False)
     return EXIT_OK
 
 

@@ -65,6 +65,23 @@ class EndpointSettings:
 
 
 @dataclass(frozen=True)
+class ConversationSettings:
+    """Follow-up questions and the assistant's own voice."""
+
+    question_follow_up_s: float = setting(
+        5.0, "after a reply that ends in a question, listen this long without the wake word, in s; 0: never",
+        min=0.0, max=30.0)
+    follow_up_s: float = setting(
+        0.0, "after any other reply, listen this long without the wake word, in s; 0: never", min=0.0, max=30.0)
+    own_voice_guard: bool = setting(
+        True, "turn down wake candidates heard while the reply itself sounds like the wake word")
+    own_voice_threshold: float = setting(
+        0.3, "first-pass score of a reply sentence that marks it wake-like", min=0.0, max=1.0)
+    own_voice_tail_s: float = setting(
+        0.7, "how long after a wake-like sentence its echo may still be heard, in s", min=0.0, max=5.0)
+
+
+@dataclass(frozen=True)
 class AsrSettings:
     """Speech recognition with faster-whisper."""
 
@@ -120,6 +137,7 @@ class Settings:
     audio: AudioSettings = field(default_factory=AudioSettings)
     wake: WakeSettings = field(default_factory=WakeSettings)
     endpoint: EndpointSettings = field(default_factory=EndpointSettings)
+    conversation: ConversationSettings = field(default_factory=ConversationSettings)
     asr: AsrSettings = field(default_factory=AsrSettings)
     llm: LlmSettings = field(default_factory=LlmSettings)
     cloud: CloudSettings = field(default_factory=CloudSettings)

@@ -45,8 +45,11 @@ class WakeRejected(Event):
     name: ClassVar[str] = "wake_rejected"
     word: str
     first_pass: float
-    verifier: float
-    verifier_ms: float
+    verifier: float | None
+    """The verifier's score, or None when it did not run."""
+    verifier_ms: float | None
+    reason: str = "verifier"
+    """verifier (it disagreed), or own_voice (the assistant's own reply sounded like the wake word)."""
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,11 @@ class TtsEnd(Event):
     name: ClassVar[str] = "tts_end"
     interrupted: bool
     duration_s: float
-    """Length of the reply speech, in s."""
+    """Length of the reply speech synthesised, in s."""
+    played_s: float
+    """How much of it was heard before it ended or was cut, in s."""
+    stop_ms: float | None = None
+    """When cut on a sound card: wall time from the stop to the last frame heard, in ms."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +125,15 @@ class Turn(Event):
     """answered, no_speech, dropped, interrupted or error."""
     stages_ms: dict[str, float] = field(default_factory=dict)
     voice_to_voice_ms: float | None = None
+    input_lag_ms: float | None = None
+    """Worst wall time from a microphone block's arrival to its wake score while the turn ran."""
+
+
+@dataclass(frozen=True)
+class FollowUp(Event):
+    name: ClassVar[str] = "follow_up"
+    window_s: float
+    """How long the assistant listens without the wake word, in s."""
 
 
 class EventSink(Protocol):
@@ -158,6 +174,8 @@ def _human(event: Event) -> str | None:
             return f"reply ({tier}): {text}"
         case Error(stage=stage, message=message):
             return f"error in {stage}: {message}"
+        case FollowUp(window_s=window_s):
+            return f"listening for a follow-up for {window_s:g} s"
         case Turn(outcome=outcome, voice_to_voice_ms=v2v):
             return f"turn {outcome}" + (f", voice to voice {v2v:.0f} ms" if v2v is not None else "")
     return None

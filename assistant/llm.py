@@ -1,15 +1,23 @@
-"""The local language model (llama.cpp through llama-cpp-python), loaded once."""
+"""The local language model (llama.cpp through llama-cpp-python), loaded once.
+
+Answers stream as sentences, so speech starts while the rest is generated. The system
+prompt is evaluated once at start-up and llama.cpp keeps it in its cache: llama-cpp-python
+reuses the longest prefix of the previous prompt, so a request costs only its own tokens.
+"""
 
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from .config import LlmSettings
 from .errors import ModelError, StageError
+from .sentences import SentenceSplitter
 
 _MARKUP = re.compile(r"[*_#`>|~]+")
-_SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
+_SENTENCE_END = re.compile(r"[.!?][\"')\]]*$")
 
 
 class LocalLlm:
@@ -25,25 +33,57 @@ class LocalLlm:
             raise ModelError(f"{model_path}: llama.cpp cannot load this model (llm.model): {err}",
                              code="corrupt_model") from None
 
-    def reply(self, request: str) -> str:
-        """A short spoken answer to one request."""
+    def warm(self) -> None:
+        """Evaluate the system prompt now, so the first request does not pay for it."""
+        for _ in self._tokens("Hello.", threading.Event(), max_tokens=1):
+            pass
+
+    def forget(self) -> None:
+        """Drop the cached prompt state (benchmarks compare with and without it)."""
+        self.model.reset()
+
+    def sentences(self, request: str, stop: threading.Event) -> Iterator[str]:
+        """A short spoken answer, sentence by sentence, as the tokens arrive; ends between
+        tokens once `stop` is set."""
+        return spoken_sentences(self._tokens(request, stop, self.settings.max_reply_tokens), stop)
+
+    def _tokens(self, request: str, stop: threading.Event, max_tokens: int) -> Iterator[tuple[str, str | None]]:
         messages = [{"role": "system", "content": self.settings.system_prompt},
                     {"role": "user", "content": request}]
         try:
-            out = self.model.create_chat_completion(
-                messages=messages, max_tokens=self.settings.max_reply_tokens,
-                temperature=self.settings.temperature, seed=0)
+            stream = self.model.create_chat_completion(
+                messages=messages, max_tokens=max_tokens, temperature=self.settings.temperature,
+                seed=0, stream=True)
+            for chunk in stream:
+                if stop.is_set():
+                    stream.close()
+                    return
+                choice = chunk["choices"][0]
+                yield choice["delta"].get("content") or "", choice.get("finish_reason")
         except (ValueError, RuntimeError) as err:
             raise StageError("llm", f"the local LLM failed: {err}") from err
-        choice = out["choices"][0]
-        return speakable_reply(choice["message"]["content"] or "", cut=choice["finish_reason"] == "length")
 
 
-def speakable_reply(text: str, cut: bool) -> str:
-    """Plain text for speech: no markup, one line, and no half sentence at a token limit."""
-    text = " ".join(_MARKUP.sub("", text).split())
-    if cut:
-        ends = [m.end() for m in _SENTENCE_END.finditer(text)]
-        if ends:
-            text = text[:ends[-1]]
-    return text
+def spoken_sentences(pieces: Iterable[tuple[str, str | None]], stop: threading.Event) -> Iterator[str]:
+    """Plain sentences from streamed (text, finish reason) pieces. A last piece cut off by
+    the token limit is dropped when a whole sentence came before it."""
+    splitter = SentenceSplitter()
+    said = False
+    finish_reason = None
+    for piece, finish_reason in pieces:
+        for sentence in splitter.push(piece):
+            if stop.is_set():
+                return
+            if plain := plain_text(sentence):
+                said = True
+                yield plain
+    if stop.is_set():
+        return
+    rest = plain_text(" ".join(splitter.flush()))
+    if rest and (finish_reason != "length" or not said or _SENTENCE_END.search(rest)):
+        yield rest
+
+
+def plain_text(text: str) -> str:
+    """Plain text for speech: no markup, one line."""
+    return " ".join(_MARKUP.sub("", text).split())

@@ -1,55 +1,65 @@
-"""The one owner of turn state: idle, listening, thinking, speaking.
+"""The one owner of turn state: idle, listening, follow-up, thinking, speaking.
 
-Audio chunks come in with their input time; cheap per-chunk work (wake, VAD) runs
-inline, and the blocking model calls of a turn (ASR, LLM, TTS) run in worker threads.
+The input loop never waits on a turn. Every chunk goes through the wake detector (and,
+while a command is being heard, the VAD) whatever the turn is doing; a turn is a task
+(`turn.Turn`) that the loop starts at an endpoint and cancels at a wake word or a stop.
 
-The clock is the input-audio time. After the endpoint decision at `t_end`, an event
-that happens `w` seconds of wall time later is stamped `t_end + w`: replay runs faster
-than real time, and this is when the reply would have played. Input audio that falls
-inside the reply's playback is what a microphone would have heard while it played.
+The clock is the input-audio time. Events are stamped where on the input they
+happened: a turn's events at the input time reached when they happen. Replay runs
+faster than real time, so while a turn computes, input audio at time t is taken only
+once the turn's clock (endpoint time plus wall time since) has passed t; while nothing
+computes, replay runs as fast as it can. So replay gives the events a live run would.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import math
 import time
 from collections.abc import AsyncIterable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Protocol
 
 import numpy as np
 
 from .audio import AudioChunk, int16_to_float
-from .endpoint import Endpointer, EndReason
-from .errors import StageError
-from .events import (Error, EventSink, Reply, Route, SpeechEnd, SpeechStart, Transcript, TtsEnd,
-                     TtsStart, Turn)
 from .config import Settings
-from .router import OFFLINE, OFFLINE_REPLY, RouteDecision
+from .endpoint import Endpointer, EndReason
+from .events import EventSink, FollowUp, SpeechEnd, SpeechStart, TtsEnd, Turn as TurnEvent
+from .player import AudioSink, EchoMixer, Player, ReplayPlayer
 from .skills.clock import local_now
 from .stages import Stages
+from .turn import Command, Turn
 
 log = logging.getLogger(__name__)
 
-NO_ANSWER_REPLY = "Sorry, I don't have an answer to that."
+_PRE_ROLL_S = 0.25
+"""The first pass fires up to ~0.1 s after the wake phrase ends, so a command said with no
+pause has begun by then; recognition hears this much before the candidate (the remnant of
+the wake phrase it may catch is stripped from the transcript)."""
 
 
-class AudioSink(Protocol):
-    """Where reply speech goes: a WAV file, or the speakers."""
-
-    def write(self, chunk: AudioChunk) -> None: ...
+class State(enum.Enum):
+    IDLE = "idle"
+    LISTENING = "listening"
+    """Hearing a command after a wake word or push-to-talk."""
+    FOLLOW_UP = "follow_up"
+    """Hearing a command without the wake word, right after a reply."""
+    THINKING = "thinking"
+    """A turn is computing and nothing plays yet."""
+    SPEAKING = "speaking"
 
 
 @dataclass
 class _Listening:
-    """An accepted wake or push-to-talk turn, collecting its command."""
+    """A command being heard."""
 
     start_t: float
     endpointer: Endpointer
     stages_ms: dict[str, float]
+    follow_up: bool = False
     chunks: list[AudioChunk] = field(default_factory=list)
 
     def speech_end_s(self) -> float | None:
@@ -58,99 +68,109 @@ class _Listening:
         return None if last is None else self.start_t + last
 
 
-@dataclass(frozen=True)
-class _TurnClock:
-    """Input time after an endpoint decision: its audio time plus the wall time since."""
-
-    t_end: float
-    decided_wall: float
-    """perf_counter() at the decision."""
-
-    def at(self, wall: float) -> float:
-        return self.t_end + (wall - self.decided_wall)
-
-    def now(self) -> float:
-        return self.at(time.perf_counter())
-
-
-@dataclass(frozen=True)
-class _Speaking:
-    """A reply playing, on the input clock."""
-
-    start_t: float
-    end_t: float
-    stages_ms: dict[str, float]
-    voice_to_voice_ms: float
-
-
-@dataclass(frozen=True)
-class _Spoken:
-    first_chunk_wall: float
-    """perf_counter() when the first chunk went to the sink."""
-    first_chunk_ms: float
-    duration_s: float
-    tts_ms: float
-
-
 class Pipeline:
-    def __init__(self, stages: Stages, settings: Settings, events: EventSink, sink: AudioSink,
-                 now: Callable[[], datetime] = local_now) -> None:
+    def __init__(self, stages: Stages, settings: Settings, events: EventSink, player: Player,
+                 now: Callable[[], datetime] = local_now, echo: EchoMixer | None = None) -> None:
         self.stages = stages
         self.settings = settings
         self.events = events
-        self.sink = sink
+        self.player = player
         self.now = now
+        self.echo = echo
         self.listening: _Listening | None = None
-        self.speaking: _Speaking | None = None
+        self.turn: Turn | None = None
+        self.now_t = 0.0
+        """Input time reached: the end of the last chunk heard."""
+        self._input_ended = False
+        self._ending: set[asyncio.Task] = set()
+        """Cancelled turn tasks still finishing their current step."""
+        self._failure: BaseException | None = None
 
-    async def run(self, chunks: AsyncIterable[AudioChunk], ptt: bool = False) -> None:
-        """Process a whole stream; with `ptt` the stream is one push-to-talk turn."""
+    @property
+    def state(self) -> State:
+        if self.listening is not None:
+            return State.FOLLOW_UP if self.listening.follow_up else State.LISTENING
+        if self.turn is None:
+            return State.IDLE
+        return State.SPEAKING if self.turn.spoke else State.THINKING
+
+    def input_time(self) -> float:
+        """Where on the input clock an event happening now belongs."""
+        if self._input_ended and self.turn is not None:  # past the input's end, time goes on
+            return max(self.now_t, self.turn.clock())
+        return self.now_t
+
+    async def run(self, chunks: AsyncIterable[AudioChunk], ptt: bool = False, paced: bool = True) -> None:
+        """Process a stream; `ptt`: it is one push-to-talk turn; `paced`: keep a file on the turn's clock."""
         if ptt:  # the turn ends with the input, not with silence
-            self._open_turn(0.0, Endpointer(math.inf, math.inf, math.inf), {})
-        end_t = 0.0
-        async for chunk in chunks:
-            end_t = chunk.end_s
-            if ptt:
-                await self._hear(chunk)
-            else:
-                await self.feed(chunk)
-        await self.finish(end_t)
+            self._listen(0.0, Endpointer(math.inf, math.inf, math.inf), {})
+        try:
+            async for chunk in chunks:
+                if paced:
+                    chunk = await self._pace(chunk)
+                self.feed(chunk)
+                await asyncio.sleep(0)  # let a turn task take what it is waiting for
+                if self._failure is not None:
+                    raise self._failure
+            await self.finish()
+        except asyncio.CancelledError:
+            await self.shutdown()
+            raise
 
-    async def feed(self, chunk: AudioChunk) -> None:
-        """One chunk of the always-listening stream."""
-        if self.speaking and chunk.end_s >= self.speaking.end_t:
-            self._end_playback(self.speaking.end_t, interrupted=False)
-        armed = self.listening is None and (self.speaking is None or chunk.timestamp_s >= self.speaking.start_t)
-        update = self.stages.wake.process(chunk, armed=armed)
+    async def _pace(self, chunk: AudioChunk) -> AudioChunk:
+        """Hold a file's chunk until a computing turn's clock has passed it, as a microphone would."""
+        turn = self.turn
+        if turn is None or not turn.computing:
+            return chunk
+        while turn.computing and (wait_s := chunk.end_s - turn.clock()) > 0:
+            await asyncio.sleep(min(wait_s, 0.01))
+        arrived = turn.decided_wall + (chunk.end_s - turn.command.t_end)
+        return replace(chunk, received_wall=arrived) if turn.computing else chunk
+
+    def feed(self, chunk: AudioChunk) -> None:
+        """One chunk of input: never waits, whatever the turn is doing."""
+        self.now_t = chunk.end_s
+        self.player.advance(self.now_t)
+        self._end_finished_reply()
+        if self.echo is not None:
+            chunk = self.echo.mix(chunk)
+        update = self.stages.wake.process(chunk, armed=self.state is not State.LISTENING,
+                                          own_voice=self._own_voice_playing())
+        self._note_input_lag(chunk)
         for event in update.events:
             self.events.emit(event)
         if update.woke and update.candidate_t is not None:
-            await self._woke(update.candidate_t, update.verifier_ms)
-        elif self.listening:
-            await self._hear(chunk)
+            self._woke(update.candidate_t, update.verifier_ms)
+        elif self.listening is not None:
+            self._hear(chunk)
 
-    async def _woke(self, candidate_t: float, verifier_ms: float | None) -> None:
-        if self.speaking:
-            self._end_playback(candidate_t, interrupted=True)
-        self._open_turn(candidate_t, Endpointer.from_settings(self.settings.endpoint),
-                        {} if verifier_ms is None else {"verifier": verifier_ms})
+    def _own_voice_playing(self) -> bool:
+        guard = self.stages.own_voice
+        return guard is not None and self.state is State.SPEAKING and self.player.wake_like_within(guard.tail_s)
+
+    def _note_input_lag(self, chunk: AudioChunk) -> None:
+        if self.turn is not None and chunk.received_wall is not None:
+            self.turn.saw_input_lag((time.perf_counter() - chunk.received_wall) * 1000)
+
+    def _woke(self, candidate_t: float, verifier_ms: float | None) -> None:
+        if self.turn is not None:
+            self._end_turn("interrupted")
+        self._listen(candidate_t, Endpointer.from_settings(self.settings.endpoint),
+                     {} if verifier_ms is None else {"verifier": verifier_ms})
+        assert self.listening is not None
+        self.listening.chunks = [c for c in self.stages.wake.audio_since(candidate_t - _PRE_ROLL_S)
+                                 if c.end_s <= candidate_t]
         # The command may have begun while the verifier was deciding.
         for heard in self.stages.wake.audio_since(candidate_t):
-            if self.listening:
-                await self._hear(heard)
+            if self.listening is not None:
+                self._hear(heard)
 
-    def _open_turn(self, start_t: float, endpointer: Endpointer, stages_ms: dict[str, float]) -> None:
+    def _listen(self, start_t: float, endpointer: Endpointer, stages_ms: dict[str, float],
+                follow_up: bool = False) -> None:
         self.stages.vad.reset()
-        self.listening = _Listening(start_t, endpointer, stages_ms)
+        self.listening = _Listening(start_t, endpointer, stages_ms, follow_up)
 
-    async def finish(self, end_t: float) -> None:
-        """The input has ended: close the open turn and the reply that is playing."""
-        if self.listening:
-            await self._respond(EndReason.END_OF_INPUT, end_t)
-        if self.speaking:
-            self._end_playback(max(end_t, self.speaking.end_t), interrupted=False)
-
-    async def _hear(self, chunk: AudioChunk) -> None:
+    def _hear(self, chunk: AudioChunk) -> None:
         listening = self.listening
         assert listening is not None
         is_speech = self.stages.vad.probability(chunk) >= self.settings.endpoint.speech_threshold
@@ -159,97 +179,108 @@ class Pipeline:
         if progress.speech_started:
             self.events.emit(SpeechStart(t=chunk.timestamp_s))
         if progress.ended:
-            await self._respond(progress.ended, chunk.end_s)
+            self._endpoint(progress.ended, chunk.end_s)
 
-    async def _respond(self, reason: EndReason, t_end: float) -> None:
-        """From the endpoint decision to the first reply audio: ASR, route, answer, speech."""
-        turn, self.listening = self.listening, None
-        assert turn is not None
-        clock = _TurnClock(t_end, time.perf_counter())
-        speech_end_s = turn.speech_end_s()
+    def _endpoint(self, reason: EndReason, t_end: float) -> None:
+        """The command has ended: start its turn, or close quietly when nothing was said."""
+        listening, self.listening = self.listening, None
+        assert listening is not None
+        speech_end_s = listening.speech_end_s()
+        if speech_end_s is None and listening.follow_up:
+            return  # a follow-up window that heard nothing closes quietly
+        self.events.emit(SpeechEnd(t=t_end, reason=(reason if speech_end_s is not None else EndReason.NO_SPEECH).value,
+                                   speech_end_s=None if speech_end_s is None else round(speech_end_s, 3)))
         if speech_end_s is None:
-            reason = EndReason.NO_SPEECH
-        self.events.emit(SpeechEnd(t=t_end, reason=reason.value, speech_end_s=_round(speech_end_s)))
-        if speech_end_s is None:
-            self.events.emit(Turn(t=t_end, outcome="no_speech", stages_ms=turn.stages_ms))
+            self.events.emit(TurnEvent(t=t_end, outcome="no_speech", stages_ms=listening.stages_ms))
             return
+        audio = int16_to_float(np.concatenate([c.as_int16() for c in listening.chunks]))
+        command = Command(audio, t_end, speech_end_s, listening.stages_ms)
+        self.turn = Turn(command, self.stages, self.events, self.player, self.stages.own_voice,
+                         self.input_time, self.now)
+        self.turn.task = asyncio.get_running_loop().create_task(self._run_turn(self.turn))
+
+    async def _run_turn(self, turn: Turn) -> None:
         try:
-            reply = await self._think(turn, clock)
-            spoken = await asyncio.to_thread(self._speak, reply) if reply else None
-        except StageError as err:
-            self.events.emit(Error(t=clock.now(), stage=err.stage, code=err.code, message=err.message))
-            self.events.emit(Turn(t=clock.now(), outcome="error", stages_ms=turn.stages_ms))
+            await turn.run()
+        except asyncio.CancelledError:
+            raise
+        except BaseException as err:  # a bug in a turn stops the whole run, as it would inline
+            self._failure = err
+            raise
+        if self.turn is turn:
+            if turn.error is not None:
+                self._end_turn("error")
+            elif not turn.spoke:
+                self._end_turn(turn.outcome_if_silent)
+
+    def _end_finished_reply(self) -> None:
+        """Close the turn whose reply has played to its end."""
+        turn = self.turn
+        if turn is not None and turn.spoke and not turn.computing and self.player.finished():
+            end_t = self.player.end_t
+            self._end_turn("answered", t=self.now_t if end_t is None else end_t)
+
+    def _end_turn(self, outcome: str, t: float | None = None) -> None:
+        """Report how the turn ended; cut its speech and cancel its task unless it answered in full."""
+        turn, self.turn = self.turn, None
+        assert turn is not None
+        t = self.input_time() if t is None else t
+        if turn.spoke:
+            stopped = self.player.stop() if outcome != "answered" else None
+            self.events.emit(TtsEnd(t=t, interrupted=stopped is not None, duration_s=round(turn.synthesized_s, 3),
+                                    played_s=round(self.player.played_s if stopped is None else stopped.played_s, 3),
+                                    stop_ms=None if stopped is None else stopped.stop_ms))
+        self.events.emit(TurnEvent(t=t, outcome=outcome, stages_ms=turn.stages_ms,
+                                   voice_to_voice_ms=turn.voice_to_voice_ms, input_lag_ms=turn.input_lag_ms))
+        if not turn.task.done():
+            turn.task.cancel()
+            self._ending.add(turn.task)
+            turn.task.add_done_callback(self._ending.discard)
+        if outcome == "answered" and turn.spoke and not self._input_ended:
+            self._offer_follow_up(t, turn.reply_text or "")
+
+    def _offer_follow_up(self, t: float, reply: str) -> None:
+        conversation = self.settings.conversation
+        window_s = conversation.question_follow_up_s if reply.rstrip().endswith("?") else conversation.follow_up_s
+        if window_s <= 0:
             return
-        if spoken is None:
-            self.events.emit(Turn(t=clock.now(), outcome="dropped", stages_ms=turn.stages_ms))
-            return
-        self._start_playback(turn, clock, speech_end_s, spoken)
+        endpoint = self.settings.endpoint
+        self._listen(t, Endpointer(endpoint.silence_s, window_s, endpoint.max_command_s), {}, follow_up=True)
+        self.events.emit(FollowUp(t=t, window_s=window_s))
 
-    async def _think(self, turn: _Listening, clock: _TurnClock) -> str | None:
-        """Transcribe, route and answer: the reply text, or None when no words were heard."""
-        stages_ms = turn.stages_ms
-        audio = int16_to_float(np.concatenate([c.as_int16() for c in turn.chunks]))
-        text, stages_ms["asr"] = await _timed(self.stages.asr.transcribe, audio)
-        self.events.emit(Transcript(t=clock.now(), text=text, asr_ms=stages_ms["asr"]))
-        if not text:
-            return None
-        route, stages_ms["route"] = await _timed(self.stages.router.route, text)
-        self.events.emit(Route(t=clock.now(), tier=route.tier, intent=route.intent, fallback=route.fallback,
-                               reason=route.reason))
-        reply, stages_ms[route.answered_by] = await _timed(self._answer, route, text)
-        self.events.emit(Reply(t=clock.now(), text=reply, tier=route.answered_by,
-                               think_ms=stages_ms[route.answered_by]))
-        return reply
+    async def finish(self) -> None:
+        """The input has ended: close the open command, and let the last reply compute and play out."""
+        self._input_ended = True
+        if self.listening is not None:
+            self._endpoint(EndReason.END_OF_INPUT, self.now_t)
+        turn = self.turn
+        if turn is not None:
+            await asyncio.wait([turn.task])
+            if self._failure is not None:
+                raise self._failure
+        if self.turn is not None:
+            self.now_t = max(self.now_t, self.player.end_t or self.input_time())
+            self.player.advance(self.now_t)
+            self._end_finished_reply()
+        await self._wait_for_ending()
 
-    def _start_playback(self, turn: _Listening, clock: _TurnClock, speech_end_s: float, spoken: _Spoken) -> None:
-        turn.stages_ms["tts_first_chunk"] = spoken.first_chunk_ms
-        turn.stages_ms["tts"] = spoken.tts_ms
-        start_t = clock.at(spoken.first_chunk_wall)
-        self.events.emit(TtsStart(t=start_t))
-        # Audio time waiting for the endpoint, plus wall time from the decision to the first reply audio.
-        voice_to_voice_ms = _ms(start_t - speech_end_s)
-        self.speaking = _Speaking(start_t, start_t + spoken.duration_s, turn.stages_ms, voice_to_voice_ms)
+    async def shutdown(self) -> None:
+        """Stop now (SIGTERM): cut the reply, cancel the turn, wait for its worker threads."""
+        if self.turn is not None:
+            self._end_turn("interrupted")
+        await self._wait_for_ending()
 
-    def _answer(self, route: RouteDecision, text: str) -> str:
-        """The reply text from whichever tier answers (runs in a worker thread)."""
-        if route.intent is not None:
-            return self.stages.router.run_skill(route.intent, self.now())
-        if route.answered_by == OFFLINE or self.stages.llm is None:
-            return OFFLINE_REPLY
-        return self.stages.llm.reply(text) or NO_ANSWER_REPLY
-
-    def _speak(self, text: str) -> _Spoken:
-        """Synthesise sentence by sentence, handing each chunk to the sink (worker thread)."""
-        started = time.perf_counter()
-        first_chunk_wall = None
-        duration_s = 0.0
-        for chunk in self.stages.tts.synthesize(text):
-            if first_chunk_wall is None:
-                first_chunk_wall = time.perf_counter()
-            self.sink.write(chunk)
-            duration_s += chunk.duration_s
-        done = time.perf_counter()
-        first_chunk_wall = first_chunk_wall or done
-        return _Spoken(first_chunk_wall, _ms(first_chunk_wall - started), duration_s, _ms(done - started))
-
-    def _end_playback(self, t: float, interrupted: bool) -> None:
-        speaking, self.speaking = self.speaking, None
-        assert speaking is not None
-        self.events.emit(TtsEnd(t=t, interrupted=interrupted, duration_s=round(t - speaking.start_t, 3)))
-        self.events.emit(Turn(t=t, outcome="interrupted" if interrupted else "answered",
-                              stages_ms=speaking.stages_ms, voice_to_voice_ms=speaking.voice_to_voice_ms))
+    async def _wait_for_ending(self) -> None:
+        if self._ending:
+            await asyncio.wait(set(self._ending))
 
 
-async def _timed(function, *args):
-    """Run a blocking call in a worker thread; its result and wall time in ms."""
-    started = time.perf_counter()
-    result = await asyncio.to_thread(function, *args)
-    return result, _ms(time.perf_counter() - started)
-
-
-def _ms(seconds: float) -> float:
-    return round(seconds * 1000, 1)
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 3)
+def replay_pipeline(stages: Stages, settings: Settings, events: EventSink, sink: AudioSink,
+                    echo_db: float | None = None, now: Callable[[], datetime] = local_now) -> Pipeline:
+    """A pipeline for a file: replies play on the input clock into `sink`; with `echo_db`,
+    they are also mixed into the input at that gain, as a speaker beside the microphone."""
+    player = ReplayPlayer(sink, clock=lambda: 0.0)
+    pipeline = Pipeline(stages, settings, events, player, now,
+                        echo=None if echo_db is None else EchoMixer(player, echo_db))
+    player.clock = pipeline.input_time
+    return pipeline

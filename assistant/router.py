@@ -1,20 +1,23 @@
-"""Decides which tier answers a request: a deterministic skill first, then the local LLM.
+"""Who answers a request, and the answer: a deterministic skill first, then the local LLM.
 
 Tiers, cheapest first: `fast_path` (hassil intent templates + a skill), `local_llm`,
 and `cloud` (not chosen yet in this first form). When the decided tier is disabled,
-`fallback` names who answers instead.
+`fallback` names who answers instead. The canned replies live here too, so the decision
+and what is said for it are in one place.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
 
 from hassil import Intents, recognize
 
-from .skills import clock
+from .llm import LocalLlm
+from .skills import clock, conversation
 
 FAST_PATH = "fast_path"
 LOCAL_LLM = "local_llm"
@@ -26,9 +29,13 @@ Skill = Callable[[datetime], str]
 SKILLS: dict[str, Skill] = {
     "GetTime": clock.time_reply,
     "GetDate": clock.date_reply,
+    "Stop": conversation.stop_reply,
+    "GetName": conversation.name_reply,
+    "GetHelp": conversation.help_reply,
 }
 
 OFFLINE_REPLY = "Sorry, I can't answer that on this device."
+NO_ANSWER_REPLY = "Sorry, I don't have an answer to that."
 
 
 @dataclass(frozen=True)
@@ -49,18 +56,36 @@ def load_intents() -> Intents:
 
 
 class Router:
-    def __init__(self, intents: Intents, llm_enabled: bool) -> None:
+    def __init__(self, intents: Intents, llm: LocalLlm | None) -> None:
         self.intents = intents
-        self.llm_enabled = llm_enabled
+        self.llm = llm
 
     def route(self, text: str) -> RouteDecision:
         match = recognize(text, self.intents)
         if match is not None and match.intent.name in SKILLS:
             return RouteDecision(FAST_PATH, match.intent.name, None, "matched an intent template")
-        if not self.llm_enabled:
+        if self.llm is None:
             return RouteDecision(LOCAL_LLM, None, OFFLINE, "no intent matched; the local LLM is disabled")
         return RouteDecision(LOCAL_LLM, None, None, "no intent matched")
 
-    @staticmethod
-    def run_skill(intent: str, now: datetime) -> str:
-        return SKILLS[intent](now)
+    def whole_reply(self, decision: RouteDecision, now: datetime) -> str | None:
+        """The reply when it is known at once (a skill, a canned reply); None when a model answers."""
+        if decision.intent is not None:
+            return run_skill(decision.intent, now)
+        if decision.answered_by == OFFLINE or self.llm is None:
+            return OFFLINE_REPLY
+        return None
+
+    def streamed_reply(self, text: str, stop: threading.Event) -> Iterator[str]:
+        """A model's reply, sentence by sentence as it is generated (call it in a worker thread)."""
+        assert self.llm is not None
+        said = False
+        for sentence in self.llm.sentences(text, stop):
+            said = True
+            yield sentence
+        if not said and not stop.is_set():
+            yield NO_ANSWER_REPLY
+
+
+def run_skill(intent: str, now: datetime) -> str:
+    return SKILLS[intent](now)

@@ -10,6 +10,7 @@ from .asr import SpeechRecognizer
 from .config import Settings
 from .endpoint import VoiceActivity
 from .llm import LocalLlm
+from .own_voice import OwnVoiceGuard
 from .router import Router, load_intents
 from .tts import Synthesizer
 from .wake import FirstPass, Verifier, WakeDetector
@@ -27,6 +28,7 @@ class Stages:
     router: Router
     llm: LocalLlm | None
     tts: Synthesizer
+    own_voice: OwnVoiceGuard | None
 
 
 def load_wake(settings: Settings) -> WakeDetector:
@@ -35,6 +37,15 @@ def load_wake(settings: Settings) -> WakeDetector:
     verifier = (Verifier(models.verifier_model(wake.verifier_model), wake.verifier_threshold, wake.verifier_threads)
                 if wake.verifier_enabled else None)
     return WakeDetector(first_pass, verifier, wake)
+
+
+def load_own_voice(settings: Settings) -> OwnVoiceGuard | None:
+    """A private first pass that scores the assistant's own replies before they play."""
+    conversation = settings.conversation
+    if not conversation.own_voice_guard:
+        return None
+    first_pass = FirstPass(models.first_pass_config(settings.wake.first_pass_model), settings.wake.first_pass_threshold)
+    return OwnVoiceGuard(first_pass, conversation.own_voice_threshold, conversation.own_voice_tail_s)
 
 
 def load_asr(settings: Settings) -> SpeechRecognizer:
@@ -51,8 +62,11 @@ def load_stages(settings: Settings) -> Stages:
     vad = VoiceActivity(models.vad_model(settings.endpoint.vad_model), settings.endpoint.threads)
     asr = load_asr(settings)
     tts = load_tts(settings)
+    own_voice = load_own_voice(settings)
     # Last: freeing a Llama while another loader's error unwinds turns that error into
     # a SystemError inside llama-cpp-python.
     llm = LocalLlm(models.llm_model(settings.llm.model), settings.llm) if settings.llm.enabled else None
-    return Stages(wake=wake, vad=vad, asr=asr, router=Router(load_intents(), llm_enabled=llm is not None),
-                  llm=llm, tts=tts)
+    if llm is not None:
+        llm.warm()
+    return Stages(wake=wake, vad=vad, asr=asr, router=Router(load_intents(), llm), llm=llm, tts=tts,
+                  own_voice=own_voice)

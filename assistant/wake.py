@@ -33,6 +33,10 @@ class FirstPass:
         self.threshold = threshold
         self.word = self.model.wake_word
 
+    def reset(self) -> None:
+        self.model.reset()
+        self.features.reset()
+
     def score(self, chunk: AudioChunk) -> float:
         """The highest wake probability seen in this chunk."""
         best = 0.0
@@ -143,8 +147,9 @@ class WakeDetector:
         self._quiet_until_s = 0.0
         self._candidate: _Candidate | None = None
 
-    def process(self, chunk: AudioChunk, armed: bool = True) -> WakeUpdate:
-        """Feed one chunk; `armed` false (while thinking) lets no new candidate start."""
+    def process(self, chunk: AudioChunk, armed: bool = True, own_voice: bool = False) -> WakeUpdate:
+        """Feed one chunk; `armed` false (while listening) lets no new candidate start, and
+        `own_voice` true (the speaker is saying something wake-like) turns one down unheard."""
         self._remember(chunk)
         first_pass = self.first_pass.score(chunk)
         if self._candidate is not None:
@@ -154,6 +159,10 @@ class WakeDetector:
         t = chunk.end_s
         self._quiet_until_s = t + self.settings.refractory_s
         candidate = WakeCandidate(t=t, word=self.word, first_pass=round(first_pass, 3))
+        if own_voice:
+            rejected = WakeRejected(t=t, word=self.word, first_pass=candidate.first_pass, verifier=None,
+                                    verifier_ms=None, reason="own_voice")
+            return WakeUpdate([candidate, rejected])
         if self.verifier is None:
             wake = Wake(t=t, word=self.word, first_pass=candidate.first_pass, verifier=None)
             return WakeUpdate([candidate, wake], True, t)

@@ -14,8 +14,8 @@ import pytest
 from assistant.audio import WavSink, as_stream, file_chunks
 from assistant.config import Settings
 from assistant.events import Event, Recorder
-from assistant.pipeline import Pipeline
-from assistant.stages import Stages, load_stages, load_wake
+from assistant.pipeline import replay_pipeline
+from assistant.stages import Stages, load_own_voice, load_stages, load_wake
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -48,18 +48,30 @@ def stages(settings: Settings) -> Stages:
 
 @pytest.fixture(scope="session")
 def replay(stages: Stages, settings: Settings, tmp_path_factory: pytest.TempPathFactory):
-    """Replay a file through the real pipeline, as `assistant replay` does; results cached per file."""
-    done: dict[tuple[Path, bool], Replayed] = {}
+    """Replay a file through the real pipeline, as `assistant replay` does; results cached per file.
 
-    def run(path: Path, ptt: bool = False) -> Replayed:
-        if (path, ptt) not in done:
-            fresh = dataclasses.replace(stages, wake=load_wake(settings))  # no wake state carried over
+    `echo_db`: the replies are mixed into the input (`replay --echo`); `changed`: settings
+    that differ from the defaults, as {section: {key: value}}."""
+    done: dict[tuple, Replayed] = {}
+
+    def run(path: Path, ptt: bool = False, echo_db: float | None = None, changed: dict | None = None) -> Replayed:
+        key = (path, ptt, echo_db, repr(changed))
+        if key not in done:
+            these = _changed(settings, changed or {})
+            # No wake state carried over from another replay.
+            fresh = dataclasses.replace(stages, wake=load_wake(these), own_voice=load_own_voice(these))
             recorder = Recorder()
             out = tmp_path_factory.mktemp("replay") / "reply.wav"
             sink = WavSink(out, fresh.tts.rate_hz)
-            asyncio.run(Pipeline(fresh, settings, recorder, sink).run(as_stream(file_chunks(path)), ptt=ptt))
+            pipeline = replay_pipeline(fresh, these, recorder, sink, echo_db=echo_db)
+            asyncio.run(pipeline.run(as_stream(file_chunks(path)), ptt=ptt))
             sink.close()
-            done[(path, ptt)] = Replayed(recorder.events, out)
-        return done[(path, ptt)]
+            done[key] = Replayed(recorder.events, out)
+        return done[key]
 
     return run
+
+
+def _changed(settings: Settings, changed: dict) -> Settings:
+    sections = {name: dataclasses.replace(getattr(settings, name), **values) for name, values in changed.items()}
+    return dataclasses.replace(settings, **sections)

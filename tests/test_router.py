@@ -4,7 +4,7 @@ from datetime import datetime
 
 import pytest
 
-from assistant.router import Router, load_intents
+from assistant.router import OFFLINE_REPLY, Router, load_intents, run_skill
 
 
 @pytest.fixture(scope="module")
@@ -15,24 +15,36 @@ def intents():
 @pytest.mark.parametrize("text, intent", [
     ("What time is it?", "GetTime"), ("what's the time", "GetTime"), ("Tell me the time, please.", "GetTime"),
     ("What's the date today?", "GetDate"), ("What day is it today?", "GetDate"), ("what is today's date", "GetDate"),
+    ("Stop.", "Stop"), ("Stop it, please.", "Stop"), ("Be quiet.", "Stop"), ("Never mind.", "Stop"),
+    ("What's your name?", "GetName"), ("Who are you?", "GetName"),
+    ("What can you do?", "GetHelp"), ("Help me, please.", "GetHelp"),
 ])
-def test_time_and_date_requests_take_the_fast_path(intents, text, intent):
-    decision = Router(intents, llm_enabled=True).route(text)
+def test_everyday_requests_take_the_fast_path(stages, text, intent):
+    decision = stages.router.route(text)
     assert (decision.tier, decision.intent, decision.fallback) == ("fast_path", intent, None)
 
 
-@pytest.mark.parametrize("text", ["Why is the sky blue?", "Tell me a joke", "What time does the shop open?"])
-def test_everything_else_goes_to_the_local_llm(intents, text):
-    decision = Router(intents, llm_enabled=True).route(text)
+@pytest.mark.parametrize("text", ["Why is the sky blue?", "Tell me a joke", "What time does the shop open?",
+                                  "Stop the war in the story and tell me how it ends."])
+def test_everything_else_goes_to_the_local_llm(stages, text):
+    decision = stages.router.route(text)
     assert (decision.tier, decision.intent, decision.fallback) == ("local_llm", None, None)
 
 
 def test_with_the_llm_disabled_the_answer_falls_back_to_offline(intents):
-    decision = Router(intents, llm_enabled=False).route("Why is the sky blue?")
+    router = Router(intents, llm=None)
+    decision = router.route("Why is the sky blue?")
     assert (decision.tier, decision.fallback, decision.answered_by) == ("local_llm", "offline", "offline")
+    assert router.whole_reply(decision, datetime.now()) == OFFLINE_REPLY
 
 
 def test_skills_write_times_in_digits():
     now = datetime(2026, 11, 25, 19, 5)
-    assert Router.run_skill("GetTime", now) == "It's 7:05 PM."
-    assert Router.run_skill("GetDate", now) == "Today is Wednesday, November 25, 2026."
+    assert run_skill("GetTime", now) == "It's 7:05 PM."
+    assert run_skill("GetDate", now) == "Today is Wednesday, November 25, 2026."
+
+
+def test_the_model_answers_are_streamed_and_skills_are_whole(stages):
+    decision = stages.router.route("What time is it?")
+    assert stages.router.whole_reply(decision, datetime(2026, 11, 25, 19, 5)) == "It's 7:05 PM."
+    assert stages.router.whole_reply(stages.router.route("Why is the sky blue?"), datetime.now()) is None

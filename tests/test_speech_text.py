@@ -3,7 +3,9 @@
 import pytest
 
 from assistant.asr import strip_wake_remnant
-from assistant.llm import speakable_reply
+import threading
+
+from assistant.llm import spoken_sentences
 from assistant.tts import speakable
 
 
@@ -18,9 +20,16 @@ def test_numbers_times_and_dates_become_words(text, spoken):
     assert speakable(text) == spoken
 
 
+def _spoken(text: str, finish_reason: str) -> list[str]:
+    tokens = [(text[i:i + 4], None) for i in range(0, len(text), 4)] + [("", finish_reason)]
+    return list(spoken_sentences(tokens, threading.Event()))
+
+
 def test_llm_markup_is_removed_and_a_cut_off_sentence_dropped():
-    assert speakable_reply("**Paris** is the capital.\n\nIt has the Eiffel", cut=True) == "Paris is the capital."
-    assert speakable_reply("No full stop here", cut=True) == "No full stop here"
+    assert _spoken("**Paris** is the capital.\n\nIt has the Eiffel", "length") == ["Paris is the capital."]
+    assert _spoken("No full stop here", "length") == ["No full stop here"]
+    assert _spoken("Paris is the capital. It has the Eiffel Tower", "stop") == [
+        "Paris is the capital.", "It has the Eiffel Tower"]
 
 
 @pytest.mark.parametrize("heard, command", [

@@ -1,0 +1,20 @@
+"""Talking about the assistant itself: stop, who it is, what it can do."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+
+def stop_reply(_now: datetime) -> str:
+    """Nothing: the wake word has already cut the reply that was playing."""
+    return ""
+
+
+def name_reply(_now: datetime) -> str:
+    return "I am your assistant. To wake me, just say: Hey Jarvis!"
+
+
+def help_reply(_now: datetime) -> str:
+    """Ends in a question, so the assistant listens for the answer without the wake word."""
+    return ("I can tell you the time and the date, and answer simple questions. "
+            "What would you like to know?")

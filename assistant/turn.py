@@ -1,0 +1,152 @@
+"""One request, from the endpoint decision until its last sentence is queued to play.
+
+A turn is an asyncio task: recognition, routing, then the answer as a stream of
+sentences, each synthesised and handed to the player as soon as it is complete. The
+pipeline may cancel it at any await (a wake word, SIGTERM); every blocking step runs in
+a worker thread that the cancellation waits for, so nothing keeps running past it.
+The turn reports its own events; how it ends (`tts_end`, `turn`) is the pipeline's call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+from .errors import StageError
+from .events import Error, EventSink, Reply, Route, Transcript, TtsStart
+from .own_voice import OwnVoiceGuard
+from .player import Player
+from .router import RouteDecision
+from .sentences import split_sentences
+from .stages import Stages
+from .worker import ms, stream_from_thread, timed
+from .audio import AudioChunk
+
+
+@dataclass
+class Command:
+    """What was heard: the command's audio and where its endpoint fell on the input clock."""
+
+    audio: np.ndarray
+    """Float32 samples at 16 kHz."""
+    t_end: float
+    """Input time of the endpoint decision."""
+    speech_end_s: float
+    """Input time of the last speech sample."""
+    stages_ms: dict[str, float] = field(default_factory=dict)
+
+
+class Turn:
+    def __init__(self, command: Command, stages: Stages, events: EventSink, player: Player,
+                 guard: OwnVoiceGuard | None, input_time: Callable[[], float], now: Callable[[], datetime]) -> None:
+        self.command = command
+        self.stages = stages
+        self.events = events
+        self.player = player
+        self.guard = guard
+        self.input_time = input_time
+        """The pipeline's clock: where on the input an event happens now."""
+        self.now = now
+        self.decided_wall = time.perf_counter()
+        self.stages_ms = command.stages_ms
+        self.computing = True
+        self.spoke = False
+        self.reply_text: str | None = None
+        self.outcome_if_silent = "dropped"
+        """How the turn ends when it says nothing: dropped (no words heard), or answered."""
+        self.error: StageError | None = None
+        self.voice_to_voice_ms: float | None = None
+        self.synthesized_s = 0.0
+        self.input_lag_ms: float | None = None
+        self.task: asyncio.Task | None = None
+        """The task running `run`, set by whoever starts it."""
+
+    def clock(self) -> float:
+        """The turn's clock: the endpoint's input time plus the wall time since the decision."""
+        return self.command.t_end + (time.perf_counter() - self.decided_wall)
+
+    def saw_input_lag(self, lag_ms: float) -> None:
+        self.input_lag_ms = max(self.input_lag_ms or 0.0, round(lag_ms, 1))
+
+    async def run(self) -> None:
+        """Compute the answer and queue its speech; a stage failure is reported, not raised."""
+        try:
+            await self._compute()
+        except StageError as err:
+            self.error = err
+            self.events.emit(Error(t=self.input_time(), stage=err.stage, code=err.code, message=err.message))
+        finally:
+            self.computing = False
+
+    async def _compute(self) -> None:
+        text, self.stages_ms["asr"] = await timed(self.stages.asr.transcribe, self.command.audio)
+        self.events.emit(Transcript(t=self.input_time(), text=text, asr_ms=self.stages_ms["asr"]))
+        if not text:
+            return
+        self.outcome_if_silent = "answered"
+        route, self.stages_ms["route"] = await timed(self.stages.router.route, text)
+        self.events.emit(Route(t=self.input_time(), tier=route.tier, intent=route.intent, fallback=route.fallback,
+                               reason=route.reason))
+        started = time.perf_counter()
+        whole = self.stages.router.whole_reply(route, self.now())
+        if whole is not None:
+            self.stages_ms[route.answered_by] = ms(time.perf_counter() - started)
+            self._replied(whole, route)
+            for sentence in split_sentences(whole):
+                await self._say(sentence)
+        else:
+            await self._stream(text, route)
+
+    async def _stream(self, text: str, route: RouteDecision) -> None:
+        """The model's sentences spoken as they come; the whole text reported once complete."""
+        started = time.perf_counter()
+        think: dict[str, float] = {}
+
+        def sentences(stop: threading.Event) -> Iterator[str]:
+            for sentence in self.stages.router.streamed_reply(text, stop):
+                think.setdefault("first_sentence", ms(time.perf_counter() - started))
+                yield sentence
+            think[route.answered_by] = ms(time.perf_counter() - started)
+
+        said = []
+        async with aclosing(stream_from_thread(sentences)) as stream:
+            async for sentence in stream:
+                said.append(sentence)
+                await self._say(sentence)
+        self.stages_ms.update(think)
+        self._replied(" ".join(said), route)
+
+    def _replied(self, text: str, route: RouteDecision) -> None:
+        self.reply_text = text
+        self.events.emit(Reply(t=self.input_time(), text=text, tier=route.answered_by,
+                               think_ms=self.stages_ms.get(route.answered_by, 0.0)))
+
+    async def _say(self, sentence: str) -> None:
+        spoken, synthesis_ms = await timed(self._synthesize, sentence)
+        self.stages_ms.setdefault("tts_first_chunk", synthesis_ms)
+        self.stages_ms["tts"] = round(self.stages_ms.get("tts", 0.0) + synthesis_ms, 1)
+        for chunk, wake_like in spoken:
+            if not self.spoke:
+                self._first_audio()
+            self.player.play(chunk, wake_like)
+            self.synthesized_s += chunk.duration_s
+
+    def _synthesize(self, sentence: str) -> list[tuple[AudioChunk, bool]]:
+        """Speech for one sentence, each piece marked when it sounds like the wake word (worker thread)."""
+        chunks = list(self.stages.tts.synthesize(sentence))
+        return [(chunk, self.guard is not None and self.guard.wake_like(chunk)) for chunk in chunks]
+
+    def _first_audio(self) -> None:
+        self.spoke = True
+        self.player.begin()
+        # Audio time waiting for the endpoint, plus wall time from the decision to the first reply audio.
+        waited_s = self.command.t_end - self.command.speech_end_s
+        self.voice_to_voice_ms = ms(waited_s + time.perf_counter() - self.decided_wall)
+        self.events.emit(TtsStart(t=self.input_time()))

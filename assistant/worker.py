@@ -1,0 +1,79 @@
+"""Blocking model calls off the event loop, in ways a cancelled turn can end.
+
+A cancelled `await` returns at once in asyncio, but the thread behind it goes on. These
+helpers make cancelling wait for the thread's current step (one token, one sentence of
+synthesis, one recognition) so no worker outlives the turn that started it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+async def in_thread(function: Callable[..., T], *args) -> T:
+    """Run a blocking call in a worker thread; when cancelled, wait for it before re-raising."""
+    future = asyncio.ensure_future(asyncio.to_thread(function, *args))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        await asyncio.wait([future])
+        raise
+
+
+async def timed(function: Callable[..., T], *args) -> tuple[T, float]:
+    """`in_thread`, with the call's wall time in ms."""
+    started = time.perf_counter()
+    result = await in_thread(function, *args)
+    return result, ms(time.perf_counter() - started)
+
+
+class _End:
+    """Marks the end of a thread's stream (an object, so no item can be mistaken for it)."""
+
+    def __init__(self, error: BaseException | None = None) -> None:
+        self.error = error
+
+
+async def stream_from_thread(items: Callable[[threading.Event], Iterator[T]]) -> AsyncIterator[T]:
+    """Iterate `items(stop)` in a worker thread, handing each item to the event loop as it comes.
+
+    Closing or cancelling the consumer sets `stop` (the producer checks it between items)
+    and waits for the thread to end.
+    """
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[T | _End] = asyncio.Queue()
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items(stop):
+                if stop.is_set():
+                    break
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+        except BaseException as err:  # handed to the consumer, which raises it
+            loop.call_soon_threadsafe(queue.put_nowait, _End(err))
+            return
+        loop.call_soon_threadsafe(queue.put_nowait, _End())
+
+    thread = asyncio.ensure_future(asyncio.to_thread(produce))
+    try:
+        while True:
+            item = await queue.get()
+            if isinstance(item, _End):
+                if item.error is not None:
+                    raise item.error
+                return
+            yield item
+    finally:
+        stop.set()
+        await asyncio.wait([thread])
+
+
+def ms(seconds: float) -> float:
+    return round(seconds * 1000, 1)

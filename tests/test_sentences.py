@@ -1,0 +1,34 @@
+"""Streamed text is cut into whole sentences as soon as each is complete."""
+
+import pytest
+
+from assistant.sentences import SentenceSplitter, split_sentences
+
+
+def test_a_sentence_is_given_back_once_the_next_one_begins():
+    splitter = SentenceSplitter()
+    assert splitter.push("The moon is about four") == []
+    assert splitter.push(" billion years old. It formed") == ["The moon is about four billion years old."]
+    assert splitter.flush() == ["It formed"]
+
+
+def test_text_arriving_token_by_token_gives_the_same_sentences_as_a_whole():
+    text = "Hello there, my friend! Do you want to hear a story? Once upon a time, a dragon slept."
+    splitter = SentenceSplitter()
+    pieces = [text[i:i + 3] for i in range(0, len(text), 3)]
+    streamed = [s for piece in pieces for s in splitter.push(piece)] + splitter.flush()
+    assert streamed == split_sentences(text) == [
+        "Hello there, my friend!", "Do you want to hear a story?", "Once upon a time, a dragon slept."]
+
+
+@pytest.mark.parametrize("text", [
+    "Pi is about 3.14 and that is plenty for most sums.",
+    "Dr. Smith lives on Baker Street with his cat.",
+    "It opens at 7:05 a.m. every single day of the week.",
+])
+def test_numbers_times_and_abbreviations_do_not_end_a_sentence(text):
+    assert split_sentences(text) == [text]
+
+
+def test_a_very_short_piece_joins_the_next_sentence():
+    assert split_sentences("Sure. The capital of France is Paris.") == ["Sure. The capital of France is Paris."]
