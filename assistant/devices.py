@@ -174,5 +174,8 @@ class DevicePlayer:
         """Let what is queued play out (unless told not to), then release the device."""
         while drain and not self.finished():
             time.sleep(0.02)
-        self.stream.stop()
+        if drain:
+            self.stream.stop()
+        else:  # drop what the device still holds: a stop is a stop
+            self.stream.abort()
         self.stream.close()

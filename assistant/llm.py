@@ -35,7 +35,7 @@ class LocalLlm:
 
     def warm(self) -> None:
         """Evaluate the system prompt now, so the first request does not pay for it."""
-        for _ in self._tokens("Hello.", threading.Event(), max_tokens=1):
+        for _ in self.tokens("Hello.", threading.Event(), max_tokens=1):
             pass
 
     def forget(self) -> None:
@@ -45,9 +45,9 @@ class LocalLlm:
     def sentences(self, request: str, stop: threading.Event) -> Iterator[str]:
         """A short spoken answer, sentence by sentence, as the tokens arrive; ends between
         tokens once `stop` is set."""
-        return spoken_sentences(self._tokens(request, stop, self.settings.max_reply_tokens), stop)
+        return spoken_sentences(self.tokens(request, stop, self.settings.max_reply_tokens), stop)
 
-    def _tokens(self, request: str, stop: threading.Event, max_tokens: int) -> Iterator[tuple[str, str | None]]:
+    def tokens(self, request: str, stop: threading.Event, max_tokens: int) -> Iterator[tuple[str, str | None]]:
         messages = [{"role": "system", "content": self.settings.system_prompt},
                     {"role": "user", "content": request}]
         try:

@@ -70,8 +70,11 @@ class _Listening:
 
 class Pipeline:
     def __init__(self, stages: Stages, settings: Settings, events: EventSink, player: Player,
-                 now: Callable[[], datetime] = local_now, echo: EchoMixer | None = None) -> None:
+                 now: Callable[[], datetime] = local_now, echo: EchoMixer | None = None,
+                 turn_class: type[Turn] = Turn) -> None:
         self.stages = stages
+        self.turn_class = turn_class
+        """What runs a request once it is heard (benchmarks compare another way of answering)."""
         self.settings = settings
         self.events = events
         self.player = player
@@ -195,7 +198,7 @@ class Pipeline:
             return
         audio = int16_to_float(np.concatenate([c.as_int16() for c in listening.chunks]))
         command = Command(audio, t_end, speech_end_s, listening.stages_ms)
-        self.turn = Turn(command, self.stages, self.events, self.player, self.stages.own_voice,
+        self.turn = self.turn_class(command, self.stages, self.events, self.player, self.stages.own_voice,
                          self.input_time, self.now)
         self.turn.task = asyncio.get_running_loop().create_task(self._run_turn(self.turn))
 
@@ -276,11 +279,12 @@ class Pipeline:
 
 
 def replay_pipeline(stages: Stages, settings: Settings, events: EventSink, sink: AudioSink,
-                    echo_db: float | None = None, now: Callable[[], datetime] = local_now) -> Pipeline:
+                    echo_db: float | None = None, now: Callable[[], datetime] = local_now,
+                    turn_class: type[Turn] = Turn) -> Pipeline:
     """A pipeline for a file: replies play on the input clock into `sink`; with `echo_db`,
     they are also mixed into the input at that gain, as a speaker beside the microphone."""
     player = ReplayPlayer(sink, clock=lambda: 0.0)
     pipeline = Pipeline(stages, settings, events, player, now,
-                        echo=None if echo_db is None else EchoMixer(player, echo_db))
+                        echo=None if echo_db is None else EchoMixer(player, echo_db), turn_class=turn_class)
     player.clock = pipeline.input_time
     return pipeline

@@ -2,7 +2,9 @@
 
 A sentence ends at `.`, `!` or `?` (and closing quotes or brackets after it) followed by
 white space. Decimal numbers ("3.5"), times ("7:05 a.m. today") and common abbreviations
-("Dr. Who", "e.g. this") do not end one.
+("Dr. Who", "e.g. this") do not end one. A long sentence is cut at a clause (a comma,
+semicolon, colon or dash): synthesis of one piece cannot be interrupted, so a piece's
+length bounds how long a stop or a shutdown waits, and how long the first words take.
 """
 
 from __future__ import annotations
@@ -14,6 +16,11 @@ _ABBREVIATIONS = frozenset(
     "mr mrs ms dr prof sr jr st vs etc e.g i.e a.m p.m no approx dept fig mt ft".split())
 _MIN_CHARS = 12
 """A shorter piece (e.g. "Sure.") joins the next sentence: piper pauses oddly on fragments."""
+_MAX_CHARS = 80
+"""A longer piece is cut at its last clause break (about 5 s of speech, 0.5 s to synthesise)."""
+_HARD_MAX_CHARS = 160
+"""A longer piece with no clause break is cut at a word."""
+_CLAUSE = re.compile(r"[,;:]\s|\s[-\u2013\u2014]\s")
 
 
 class SentenceSplitter:
@@ -31,15 +38,37 @@ class SentenceSplitter:
             piece = self._pending[start:end].strip()
             if len(piece) < _MIN_CHARS or _ends_in_abbreviation(piece):
                 continue
-            sentences.append(piece)
+            sentences += _clauses(piece)
             start = end
         self._pending = self._pending[start:]
+        if len(self._pending) > _MAX_CHARS and (cut := _clause_cut(self._pending)):
+            sentences.append(self._pending[:cut].strip())
+            self._pending = self._pending[cut:]
         return sentences
 
     def flush(self) -> list[str]:
         """Whatever is left once the text has ended."""
         rest, self._pending = self._pending.strip(), ""
-        return [rest] if rest else []
+        return _clauses(rest) if rest else []
+
+
+def _clause_cut(text: str) -> int | None:
+    """Where to cut a long piece: after its last clause break, or its last word when too long."""
+    breaks = [m.end() for m in _CLAUSE.finditer(text, _MIN_CHARS, _HARD_MAX_CHARS)]
+    if breaks:
+        return breaks[-1]
+    if len(text) > _HARD_MAX_CHARS:
+        return text.rfind(" ", _MIN_CHARS, _HARD_MAX_CHARS) + 1 or None
+    return None
+
+
+def _clauses(sentence: str) -> list[str]:
+    """A whole sentence in pieces of at most about _MAX_CHARS."""
+    pieces = []
+    while len(sentence) > _MAX_CHARS and (cut := _clause_cut(sentence[:-1])):
+        pieces.append(sentence[:cut].strip())
+        sentence = sentence[cut:].strip()
+    return pieces + [sentence]
 
 
 def _ends_in_abbreviation(piece: str) -> bool:

@@ -21,7 +21,7 @@ import numpy as np
 from assistant.audio import NullSink, as_stream, file_chunks, frames, iter_file_audio
 from assistant.config import Settings
 from assistant.events import Recorder
-from assistant.pipeline import Pipeline
+from assistant.pipeline import replay_pipeline
 from assistant.stages import load_stages, load_wake
 
 from .runner import peak_rss_mb
@@ -48,7 +48,7 @@ def _pipeline() -> dict:
     for name, entry in MANIFEST.items():
         recorder = Recorder()
         fresh = dataclasses.replace(stages, wake=load_wake(settings))  # no wake state carried over
-        pipeline = Pipeline(fresh, settings, recorder, NullSink())
+        pipeline = replay_pipeline(fresh, settings, recorder, NullSink())
         started = time.perf_counter()
         asyncio.run(pipeline.run(as_stream(file_chunks(FIXTURES / name)), ptt=entry["ptt"]))
         replay_s += time.perf_counter() - started

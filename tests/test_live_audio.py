@@ -8,141 +8,104 @@ from __future__ import annotations
 
 import json
 import os
-import select
-import shutil
-import signal
 import subprocess
 import sys
 import time
-import wave
-from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile
 
+from bench.live import (Daemon, loud_seconds, missing_tools, play_into_room, private_pulseaudio, record_speaker,
+                        stop_recording, with_trailing_silence)
 from conftest import FIXTURES, ROOT
-
-_TOOLS = ("pulseaudio", "pactl", "paplay", "parecord")
-
-
-def _missing() -> list[str]:
-    missing = [tool for tool in _TOOLS if shutil.which(tool) is None]
-    libs = subprocess.run(["/sbin/ldconfig", "-p"], capture_output=True, text=True).stdout
-    return missing + ([] if "libportaudio.so.2" in libs else ["libportaudio2"])
 
 
 @pytest.fixture(scope="module")
 def pulse(tmp_path_factory):
     """Environment variables that point a process at a fresh PulseAudio server."""
-    missing = _missing()
+    missing = missing_tools()
     if missing:
         if os.environ.get("CI"):
             pytest.fail(f"live-audio tests need {', '.join(missing)} (scripts/test installs them as root)")
         pytest.skip(f"needs {', '.join(missing)}")
-    runtime = tmp_path_factory.mktemp("pulse-runtime")
-    env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime), "HOME": str(runtime),
-           "PULSE_SOURCE": "room.monitor", "PULSE_SINK": "speaker"}
-    env.pop("PULSE_SERVER", None)
-    subprocess.run(["pulseaudio", "-D", "-n", "--exit-idle-time=-1", "--load=module-native-protocol-unix",
-                    "--load=module-null-sink sink_name=room", "--load=module-null-sink sink_name=speaker"],
-                   env=env, check=True, capture_output=True, timeout=30)
-    deadline = time.monotonic() + 10
-    while subprocess.run(["pactl", "info"], env=env, capture_output=True).returncode != 0:
-        assert time.monotonic() < deadline, "PulseAudio did not start"
-        time.sleep(0.1)
-    yield env
-    subprocess.run(["pulseaudio", "--kill"], env=env, capture_output=True, timeout=30)
-
-
-def _record(env: dict, path: Path) -> subprocess.Popen:
-    return subprocess.Popen(["parecord", "--device=speaker.monitor", "--file-format=wav", "--channels=1",
-                             "--rate=16000", str(path)], env=env)
-
-
-def _loudness(path: Path) -> float:
-    with wave.open(str(path)) as w:
-        samples = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
-    return float(np.abs(samples).max()) if len(samples) else 0.0
+    with private_pulseaudio(tmp_path_factory.mktemp("pulse-runtime")) as env:
+        yield env
 
 
 def test_replay_without_out_plays_the_reply_on_the_speakers(pulse, tmp_path):
     recording = tmp_path / "heard.wav"
-    recorder = _record(pulse, recording)
+    recorder = record_speaker(pulse, recording)
     result = subprocess.run([sys.executable, "-m", "assistant.cli", "replay", str(FIXTURES / "ptt_time.wav"),
                              "--ptt", "--json"], env=pulse, cwd=ROOT, capture_output=True, text=True, timeout=120)
     time.sleep(0.5)
-    recorder.send_signal(signal.SIGINT)
-    recorder.wait(timeout=10)
+    stop_recording(recorder)
     assert result.returncode == 0, result.stderr
     assert any(json.loads(line)["event"] == "tts_start" for line in result.stdout.splitlines())
-    assert _loudness(recording) > 1000
+    assert loud_seconds(recording) > 1.0
 
 
-def _with_trailing_silence(source: Path, seconds: float, out: Path) -> Path:
-    """The fixture, then silence: a null sink's monitor only runs while something plays,
-    and the assistant closes a turn when it hears the room past the end of its reply."""
-    audio, rate_hz = soundfile.read(source, dtype="int16")
-    soundfile.write(out, np.concatenate([audio, np.zeros(int(seconds * rate_hz), dtype=np.int16)]), rate_hz)
-    return out
+def _daemon_hearing(pulse, tmp_path, fixture: str, silence_s: float):
+    played = with_trailing_silence(FIXTURES / fixture, silence_s, tmp_path / "played.wav")
+    daemon = Daemon(pulse)
+    daemon.wait_until_listening()
+    return daemon, play_into_room(pulse, played)
 
 
 def test_the_daemon_hears_the_room_and_answers_on_the_speakers(pulse, tmp_path):
     recording = tmp_path / "heard.wav"
-    recorder = _record(pulse, recording)
-    played = _with_trailing_silence(FIXTURES / "wake_time.wav", 10.0, tmp_path / "played.wav")
-    daemon = subprocess.Popen([sys.executable, "-m", "assistant.cli", "daemon", "--json"], env=pulse, cwd=ROOT,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    recorder = record_speaker(pulse, recording)
+    daemon, player = _daemon_hearing(pulse, tmp_path, "wake_time.wav", 10.0)
     try:
-        _wait_for_line(daemon.stderr, "listening", timeout_s=120)
-        player = subprocess.Popen(["paplay", "--device=room", str(played)], env=pulse)
-        events = _events_until_turn(daemon.stdout, timeout_s=60)
+        events = daemon.events_until(lambda e: e["event"] == "turn", timeout_s=60)
         player.wait(timeout=60)
     finally:
-        daemon.send_signal(signal.SIGTERM)
-        stopped = daemon.wait(timeout=10)
-        recorder.send_signal(signal.SIGINT)
-        recorder.wait(timeout=10)
+        stopped, _ = daemon.terminate(timeout_s=10)
+        stop_recording(recorder)
     assert stopped == 0, "SIGTERM stops the daemon cleanly"
     names = [e["event"] for e in events]
     assert names[:2] == ["wake_candidate", "wake"]
     transcript = next(e for e in events if e["event"] == "transcript")
     assert "time" in transcript["text"].lower()
     assert events[-1]["outcome"] == "answered"
-    assert _loudness(recording) > 1000
+    assert loud_seconds(recording) > 1.0
 
 
-def _wait_for_line(stream, needle: str, timeout_s: float) -> None:
-    for line in _lines(stream, timeout_s):
-        if needle in line:
-            return
-    raise AssertionError(f"no line with {needle!r} within {timeout_s} s")
+def test_a_wake_word_in_the_room_cuts_the_reply_on_the_speakers(pulse, tmp_path):
+    recording = tmp_path / "heard.wav"
+    recorder = record_speaker(pulse, recording)
+    daemon, player = _daemon_hearing(pulse, tmp_path, "wake_interrupts_llm_reply.wav", 8.0)
+    try:
+        events = daemon.events_until(lambda e: e["event"] == "turn" and e["outcome"] == "answered", timeout_s=90)
+        player.wait(timeout=60)
+    finally:
+        daemon.terminate(timeout_s=10)
+        stop_recording(recorder)
+    cut, answered = [e for e in events if e["event"] == "tts_end"]
+    assert cut["interrupted"] and cut["played_s"] < cut["duration_s"] - 2.0
+    # The speakers fell silent: what they played is the cut reply and the new answer, not the whole story.
+    assert loud_seconds(recording) < cut["duration_s"] - 1.0
+    assert loud_seconds(recording) > cut["played_s"] + answered["played_s"] - 1.5
 
 
-def _events_until_turn(stream, timeout_s: float) -> list[dict]:
-    events = []
-    for line in _lines(stream, timeout_s):
-        events.append(json.loads(line))
-        if events[-1]["event"] == "turn":
-            return events
-    raise AssertionError(f"no turn within {timeout_s} s; events: {events}")
+def test_the_daemon_keeps_scoring_the_microphone_while_it_speaks(pulse, tmp_path):
+    daemon, player = _daemon_hearing(pulse, tmp_path, "wake_interrupts_llm_reply.wav", 8.0)
+    try:
+        events = daemon.events_until(lambda e: e["event"] == "turn", timeout_s=90)
+    finally:
+        daemon.terminate(timeout_s=10)
+        player.wait(timeout=60)
+    names = [e["event"] for e in events]
+    # The second wake word was heard during the reply, not after it.
+    assert names.index("tts_start") < names.index("wake", 2) < names.index("tts_end")
+    assert events[-1]["outcome"] == "interrupted" and events[-1]["input_lag_ms"] is not None
 
 
-def _lines(stream, timeout_s: float):
-    """Lines from a pipe until the deadline: a test can fail but never hang.
-
-    Reads the raw descriptor: a buffered readline may hold a line the selector cannot see.
-    """
-    deadline = time.monotonic() + timeout_s
-    fd, pending = stream.fileno(), b""
-    while True:
-        while b"\n" in pending:
-            line, pending = pending.split(b"\n", 1)
-            yield line.decode()
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
-            return
-        data = os.read(fd, 65536)
-        if not data:
-            return
-        pending += data
+def test_sigterm_during_a_reply_exits_cleanly_within_two_seconds(pulse, tmp_path):
+    daemon, player = _daemon_hearing(pulse, tmp_path, "wake_interrupts_llm_reply.wav", 8.0)
+    try:
+        daemon.events_until(lambda e: e["event"] == "tts_start", timeout_s=60)
+        status, seconds = daemon.terminate(timeout_s=2.0)
+    finally:
+        player.kill()
+    assert status == 0 and seconds < 2.0
+    last = daemon.rest_of_events()[-1]
+    assert last["event"] == "turn" and last["outcome"] == "interrupted"

@@ -32,3 +32,14 @@ def test_numbers_times_and_abbreviations_do_not_end_a_sentence(text):
 
 def test_a_very_short_piece_joins_the_next_sentence():
     assert split_sentences("Sure. The capital of France is Paris.") == ["Sure. The capital of France is Paris."]
+
+
+def test_a_long_sentence_is_cut_at_its_clauses_whole_or_streamed():
+    text = ("Once upon a time, in a land of tall mountains and deep green valleys, there lived a brave little "
+            "dragon who loved to read books by the fire.")
+    whole = split_sentences(text)
+    splitter = SentenceSplitter()
+    streamed = [s for i in range(0, len(text), 5) for s in splitter.push(text[i:i + 5])] + splitter.flush()
+    assert " ".join(whole) == " ".join(streamed) == text
+    assert len(whole) > 1 and all(len(piece) <= 160 for piece in whole + streamed)
+    assert all(piece.endswith((",", ".")) for piece in whole)

@@ -1,0 +1,147 @@
+"""A real sound server for live-audio tests and benchmarks: a private PulseAudio with null sinks.
+
+`room` stands for the air: a fixture played into it is what the assistant's microphone
+(`room.monitor`) hears. The assistant plays into `speaker`, whose monitor can be recorded.
+Every wait has a deadline, so a caller can fail but never hang.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+ROOT = Path(__file__).resolve().parent.parent
+_TOOLS = ("pulseaudio", "pactl", "paplay", "parecord")
+
+
+def missing_tools() -> list[str]:
+    missing = [tool for tool in _TOOLS if shutil.which(tool) is None]
+    libs = subprocess.run(["/sbin/ldconfig", "-p"], capture_output=True, text=True).stdout
+    return missing + ([] if "libportaudio.so.2" in libs else ["libportaudio2"])
+
+
+@contextlib.contextmanager
+def private_pulseaudio(runtime: Path) -> Iterator[dict[str, str]]:
+    """Start PulseAudio in `runtime`; yields the environment that points a process at it."""
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime), "HOME": str(runtime),
+           "PULSE_SOURCE": "room.monitor", "PULSE_SINK": "speaker"}
+    env.pop("PULSE_SERVER", None)
+    subprocess.run(["pulseaudio", "-D", "-n", "--exit-idle-time=-1", "--load=module-native-protocol-unix",
+                    "--load=module-null-sink sink_name=room", "--load=module-null-sink sink_name=speaker"],
+                   env=env, check=True, capture_output=True, timeout=30)
+    try:
+        deadline = time.monotonic() + 10
+        while subprocess.run(["pactl", "info"], env=env, capture_output=True).returncode != 0:
+            if time.monotonic() > deadline:
+                raise RuntimeError("PulseAudio did not start")
+            time.sleep(0.1)
+        yield env
+    finally:
+        subprocess.run(["pulseaudio", "--kill"], env=env, capture_output=True, timeout=30)
+
+
+def record_speaker(env: dict, path: Path) -> subprocess.Popen:
+    return subprocess.Popen(["parecord", "--device=speaker.monitor", "--file-format=wav", "--channels=1",
+                             "--rate=16000", str(path)], env=env)
+
+
+def stop_recording(recorder: subprocess.Popen) -> None:
+    recorder.send_signal(signal.SIGINT)
+    recorder.wait(timeout=10)
+
+
+def play_into_room(env: dict, path: Path) -> subprocess.Popen:
+    return subprocess.Popen(["paplay", "--device=room", str(path)], env=env)
+
+
+def with_trailing_silence(source: Path, seconds: float, out: Path) -> Path:
+    """The fixture, then silence: a null sink's monitor only runs while something plays,
+    and the assistant closes a turn when it hears the room past the end of its reply."""
+    audio, rate_hz = soundfile.read(source, dtype="int16")
+    silence = np.zeros((int(seconds * rate_hz),) + audio.shape[1:], dtype=np.int16)
+    soundfile.write(out, np.concatenate([audio, silence]), rate_hz)
+    return out
+
+
+def loud_seconds(path: Path, level: int = 500) -> float:
+    """How long the recording is audible, counted in 20 ms windows."""
+    with wave.open(str(path)) as w:
+        samples = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
+        window = w.getframerate() // 50
+    windows = samples[:len(samples) // window * window].reshape(-1, window)
+    return float((np.abs(windows).max(axis=1) > level).sum() / 50)
+
+
+class Daemon:
+    """`assistant daemon --json` on the private sound server, its events read with deadlines."""
+
+    def __init__(self, env: dict, *args: str) -> None:
+        self.process = subprocess.Popen([sys.executable, "-m", "assistant.cli", "daemon", "--json", *args],
+                                        env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        stdin=subprocess.DEVNULL)
+        self.events: list[dict] = []
+        self._pending = b""
+
+    def wait_until_listening(self, timeout_s: float = 120) -> None:
+        deadline = time.monotonic() + timeout_s
+        seen = b""
+        while b"listening" not in seen:
+            data = _read(self.process.stderr.fileno(), deadline)
+            if data is None:
+                raise AssertionError(f"the daemon did not start listening: {seen.decode(errors='replace')}")
+            seen += data
+
+    def events_until(self, done, timeout_s: float) -> list[dict]:
+        """Events until `done(event)` is true for one; all of them so far."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            while b"\n" in self._pending:
+                line, self._pending = self._pending.split(b"\n", 1)
+                self.events.append(json.loads(line))
+                if done(self.events[-1]):
+                    return self.events
+            data = _read(self.process.stdout.fileno(), deadline)
+            if data is None:
+                raise AssertionError(f"no such event within {timeout_s} s; events: {self.events}")
+            self._pending += data
+
+    def terminate(self, timeout_s: float) -> tuple[int, float]:
+        """SIGTERM; the exit status and the seconds it took (a still-running daemon is killed)."""
+        started = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            status = self.process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            return -1, time.monotonic() - started
+        return status, time.monotonic() - started
+
+    def rest_of_events(self) -> list[dict]:
+        """Once the daemon has exited: the events it printed last."""
+        self._pending += self.process.stdout.read()
+        self.events += [json.loads(line) for line in self._pending.splitlines() if line.strip()]
+        self._pending = b""
+        return self.events
+
+
+def _read(fd: int, deadline: float) -> bytes | None:
+    """Whatever the pipe holds, or None at the deadline or at its end; reads the raw
+    descriptor, since a buffered reader may hold data the selector cannot see."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+        return None
+    return os.read(fd, 65536) or None

@@ -1,0 +1,225 @@
+"""Turns that never stop the ears, measured: answers that stream against answers that don't.
+
+Configurations, each in its own process:
+- `streaming`: the shipped pipeline. The answer streams as sentences into speech.
+- `sequential`: the same models and audio, answered as Home Assistant's pipeline does:
+  the whole transcript, the whole reply, the whole synthesis, then playback.
+- `llm_prompt_cache`: the local LLM's time to the first token with the system prompt's
+  evaluated state kept, and with it dropped before each request.
+- `live`: the daemon on a private PulseAudio: barge-in (the stop to the last frame heard),
+  input lag while a turn thinks and speaks, and the exit time after SIGTERM mid-reply.
+
+The requests are spoken by the bundled voice after the wake phrase and followed by
+silence, so the endpointer works as it does live; they are made once and cached outside
+git. Voice-to-voice is measured from the generator's true end of speech.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+from assistant.audio import NullSink, as_stream, file_chunks
+from assistant.config import Settings
+from assistant.events import Recorder
+from assistant.pipeline import replay_pipeline
+from assistant.stages import Stages, load_stages, load_wake
+from assistant.turn import Turn
+from assistant.worker import in_thread, timed
+
+from .runner import peak_rss_mb
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIGURATIONS = ("streaming", "sequential", "llm_prompt_cache", "live")
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "assistant" / "bench" / "turns"
+
+REQUESTS = {
+    "fast_path": ["What time is it?", "What's the date today?", "What day is it today?", "Tell me the time, please.",
+                  "What's your name?", "What can you do?", "What's the time right now?", "Who are you?"],
+    "local_llm": ["Why is the sky blue?", "Tell me something interesting about the moon.",
+                  "How do bees make honey?", "Tell me a long story about a brave little dragon.",
+                  "What should I cook for dinner tonight?", "Why do cats purr?",
+                  "Give me a tip for sleeping better.", "How far away is the sun?"],
+}
+_LEAD_S, _GAP_S, _TAIL_S = 1.0, 0.3, 6.0
+
+
+def measure(configuration: str) -> dict:
+    if configuration == "llm_prompt_cache":
+        return _prompt_cache()
+    if configuration == "live":
+        return _live()
+    return _voice_to_voice(SequentialTurn if configuration == "sequential" else Turn)
+
+
+class SequentialTurn(Turn):
+    """The obvious alternative: nothing is spoken until the whole reply is synthesised."""
+
+    async def _compute(self) -> None:
+        text, self.stages_ms["asr"] = await timed(self.stages.asr.transcribe, self.command.audio)
+        if not text:
+            return
+        self.outcome_if_silent = "answered"
+        route, self.stages_ms["route"] = await timed(self.stages.router.route, text)
+        started = time.perf_counter()
+        reply = self.stages.router.whole_reply(route, self.now())
+        if reply is None:
+            reply = " ".join(await in_thread(lambda: list(self.stages.router.streamed_reply(text, threading.Event()))))
+        self.stages_ms[route.answered_by] = round((time.perf_counter() - started) * 1000, 1)
+        self._replied(reply, route)
+        chunks, self.stages_ms["tts"] = await timed(lambda: list(self.stages.tts.synthesize(reply)))
+        for chunk in chunks:
+            if not self.spoke:
+                self._first_audio()
+            self.player.play(chunk)
+            self.synthesized_s += chunk.duration_s
+
+
+def request_wavs() -> list[tuple[str, str, Path, float]]:
+    """(tier, text, file, true end of speech) for every request, made once with the bundled voice."""
+    sys.path.insert(0, str(ROOT / "fixtures"))
+    from make_fixtures import WAKE_PHRASE, Speaker  # the fixtures' own generator
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    speaker = None
+    made = []
+    for tier, texts in REQUESTS.items():
+        for text in texts:
+            path = CACHE / f"{hashlib.sha256(text.encode()).hexdigest()[:12]}.wav"
+            rng = np.random.default_rng(len(made))
+            if not path.exists():
+                speaker = speaker or Speaker()
+                pieces = [np.zeros(int(_LEAD_S * 16000), np.float32), speaker.say(WAKE_PHRASE, 1.0),
+                          np.zeros(int(_GAP_S * 16000), np.float32), speaker.say(text, 1.0)]
+                speech = np.concatenate(pieces)
+                audio = np.concatenate([speech, np.zeros(int(_TAIL_S * 16000), np.float32)])
+                audio += rng.standard_normal(len(audio)).astype(np.float32) * 1e-4
+                soundfile.write(path, audio, 16000, subtype="PCM_16")
+                path.with_suffix(".end").write_text(f"{len(speech) / 16000:.3f}\n")
+            made.append((tier, text, path, float(path.with_suffix(".end").read_text())))
+    return made
+
+
+def _voice_to_voice(turn_class: type[Turn]) -> dict:
+    settings = Settings()
+    stages = load_stages(settings)
+    by_tier: dict[str, list[float]] = {}
+    stage_ms: dict[str, list[float]] = {}
+    for tier, text, path, true_end_s in request_wavs():
+        events = _replay(stages, settings, path, turn_class)
+        ends = [e for e in events if e.name == "speech_end" and e.speech_end_s is not None]
+        turns = [e for e in events if e.name == "turn" and e.voice_to_voice_ms is not None]
+        if len(ends) != 1 or len(turns) != 1:
+            raise RuntimeError(f"{text!r}: expected one answered turn, got {[e.name for e in events]}")
+        # The turn's figure counts from the last speech the VAD heard; count from the true end.
+        by_tier.setdefault(tier, []).append(turns[0].voice_to_voice_ms + (ends[0].speech_end_s - true_end_s) * 1000)
+        for stage, ms in turns[0].stages_ms.items():
+            stage_ms.setdefault(stage, []).append(ms)
+    return {
+        "voice_to_voice_ms": {tier: _spread(values) for tier, values in by_tier.items()},
+        "stage_ms_median": {k: round(statistics.median(v), 1) for k, v in sorted(stage_ms.items())},
+        "requests": {tier: len(texts) for tier, texts in REQUESTS.items()},
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def _replay(stages: Stages, settings: Settings, path: Path, turn_class: type[Turn]) -> list:
+    recorder = Recorder()
+    fresh = dataclasses.replace(stages, wake=load_wake(settings))  # no wake state carried over
+    pipeline = replay_pipeline(fresh, settings, recorder, NullSink(), turn_class=turn_class)
+    asyncio.run(pipeline.run(as_stream(file_chunks(path))))
+    return recorder.events
+
+
+def _spread(values: list[float]) -> dict:
+    return {"median": round(statistics.median(values), 1), "worst": round(max(values), 1), "n": len(values)}
+
+
+def _prompt_cache() -> dict:
+    """Time to the first token of each LLM request, with and without the kept system prompt."""
+    settings = Settings()
+    stages = load_stages(settings)
+    llm = stages.llm
+    assert llm is not None
+    first_token_ms: dict[str, list[float]] = {"kept": [], "dropped": []}
+    for text in REQUESTS["local_llm"]:
+        for state in ("dropped", "kept"):
+            if state == "dropped":
+                llm.forget()
+            else:
+                llm.warm()
+            started = time.perf_counter()
+            list(llm.tokens(text, threading.Event(), max_tokens=1))
+            first_token_ms[state].append((time.perf_counter() - started) * 1000)
+    return {"first_token_ms": {state: _spread(v) for state, v in first_token_ms.items()},
+            "peak_rss_mb": peak_rss_mb()}
+
+
+def _live() -> dict:
+    """The daemon on a real sound server, three times over: barge-in, input lag, SIGTERM."""
+    from .live import Daemon, missing_tools, play_into_room, private_pulseaudio, with_trailing_silence
+
+    if missing_tools():
+        return {"skipped": f"needs {', '.join(missing_tools())}"}
+    stop_ms, input_lag_ms, exit_s = [], [], []
+    fixture = ROOT / "fixtures" / "wake_interrupts_llm_reply.wav"
+    with tempfile.TemporaryDirectory() as tmp, private_pulseaudio(Path(tmp)) as env:
+        played = with_trailing_silence(fixture, 8.0, Path(tmp) / "played.wav")
+        for _ in range(3):
+            daemon = Daemon(env)
+            daemon.wait_until_listening()
+            player = play_into_room(env, played)
+            events = daemon.events_until(lambda e: e["event"] == "turn" and e["outcome"] == "answered", 90)
+            cut = next(e for e in events if e["event"] == "tts_end" and e["interrupted"])
+            stop_ms.append(cut["stop_ms"])
+            input_lag_ms += [e["input_lag_ms"] for e in events if e["event"] == "turn" and e["input_lag_ms"]]
+            player.wait(timeout=60)
+            daemon = Daemon(env)
+            daemon.wait_until_listening()
+            player = play_into_room(env, played)
+            daemon.events_until(lambda e: e["event"] == "tts_start", 60)
+            status, seconds = daemon.terminate(timeout_s=10)
+            player.kill()
+            exit_s.append(seconds if status == 0 else float("inf"))
+    return {"barge_in_stop_ms": _spread(stop_ms), "input_lag_ms": _spread(input_lag_ms),
+            "sigterm_exit_s": _spread(exit_s), "runs": 3}
+
+
+def table(results: dict[str, dict]) -> str:
+    streaming, sequential = results["streaming"], results["sequential"]
+    rows = ["| voice to voice, from the true end of speech | streaming (shipped) | sequential (HA-like) | ratio |",
+            "|---|---|---|---|"]
+    for tier in REQUESTS:
+        ours, theirs = streaming["voice_to_voice_ms"][tier], sequential["voice_to_voice_ms"][tier]
+        rows.append(f"| {tier}, median / worst ({ours['n']} requests) | {ours['median']:.0f} / {ours['worst']:.0f} ms "
+                    f"| {theirs['median']:.0f} / {theirs['worst']:.0f} ms | {ours['median'] / theirs['median']:.2f} |")
+    gap = streaming["voice_to_voice_ms"]["local_llm"]["median"] - streaming["voice_to_voice_ms"]["fast_path"]["median"]
+    rows.append(f"| local LLM median minus fast path median | {gap:.0f} ms | | |")
+    cache = results["llm_prompt_cache"]["first_token_ms"]
+    rows += ["", "| measure | median | worst |", "|---|---|---|",
+             f"| LLM first token, system prompt kept | {cache['kept']['median']:.0f} ms | {cache['kept']['worst']:.0f} ms |",
+             f"| LLM first token, system prompt evaluated again | {cache['dropped']['median']:.0f} ms "
+             f"| {cache['dropped']['worst']:.0f} ms |"]
+    live = results["live"]
+    if "skipped" in live:
+        rows.append(f"| live figures | skipped: {live['skipped']} | |")
+    else:
+        rows += [f"| barge-in: stop to the last frame heard, live | {live['barge_in_stop_ms']['median']:.0f} ms "
+                 f"| {live['barge_in_stop_ms']['worst']:.0f} ms |",
+                 f"| input lag while a turn thinks and speaks, live (per turn, worst block) "
+                 f"| {live['input_lag_ms']['median']:.0f} ms | {live['input_lag_ms']['worst']:.0f} ms |",
+                 f"| exit after SIGTERM mid-reply, live | {live['sigterm_exit_s']['median']:.2f} s "
+                 f"| {live['sigterm_exit_s']['worst']:.2f} s |"]
+    rows.append(f"| peak RSS, whole pipeline | {streaming['peak_rss_mb']} MB | |")
+    return "\n".join(rows)
