@@ -32,6 +32,7 @@ from .player import AudioSink, EchoMixer, Player, ReplayPlayer
 from .skills.clock import local_now
 from .stages import Stages
 from .turn import Command, Turn
+from .wake import WakeUpdate
 
 log = logging.getLogger(__name__)
 
@@ -121,14 +122,25 @@ class Pipeline:
             raise
 
     async def _pace(self, chunk: AudioChunk) -> AudioChunk:
-        """Hold a file's chunk until a computing turn's clock has passed it, as a microphone would."""
-        turn = self.turn
-        if turn is None or not turn.computing:
-            return chunk
-        while turn.computing and (wait_s := chunk.end_s - turn.clock()) > 0:
-            await asyncio.sleep(min(wait_s, 0.01))
-        arrived = turn.decided_wall + (chunk.end_s - turn.command.t_end)
-        return replace(chunk, received_wall=arrived) if turn.computing else chunk
+        """Hold a file's chunk until the clock of whatever is computing (a turn, the wake
+        verifier) has passed it, as a microphone would deliver it; stamp when it arrived."""
+        arrived = None
+        while (since := self._computing_since()) is not None:
+            start_t, start_wall = since
+            arrived = start_wall + (chunk.end_s - start_t)
+            if time.perf_counter() >= arrived:
+                break
+            await asyncio.sleep(min(arrived - time.perf_counter(), 0.01))
+        return chunk if arrived is None else replace(chunk, received_wall=arrived)
+
+    def _computing_since(self) -> tuple[float, float] | None:
+        """(input time, perf_counter()) at which the work now computing began, the latest if several."""
+        started = []
+        if self.turn is not None and self.turn.computing:
+            started.append((self.turn.command.t_end, self.turn.decided_wall))
+        if (verifying := self.stages.wake.verifying_since()) is not None:
+            started.append(verifying)
+        return max(started, key=lambda s: s[1] - s[0], default=None)
 
     def feed(self, chunk: AudioChunk) -> None:
         """One chunk of input: never waits, whatever the turn is doing."""
@@ -140,12 +152,17 @@ class Pipeline:
         update = self.stages.wake.process(chunk, armed=self.state is not State.LISTENING,
                                           own_voice=self._own_voice_playing())
         self._note_input_lag(chunk)
+        if not self._on_wake(update) and self.listening is not None:
+            self._hear(chunk)
+
+    def _on_wake(self, update: WakeUpdate) -> bool:
+        """Report what the wake detector found; True when it woke the assistant."""
         for event in update.events:
             self.events.emit(event)
         if update.woke and update.candidate_t is not None:
             self._woke(update.candidate_t, update.verifier_ms)
-        elif self.listening is not None:
-            self._hear(chunk)
+            return True
+        return False
 
     def _own_voice_playing(self) -> bool:
         guard = self.stages.own_voice
@@ -254,6 +271,7 @@ class Pipeline:
     async def finish(self) -> None:
         """The input has ended: close the open command, and let the last reply compute and play out."""
         self._input_ended = True
+        self._on_wake(self.stages.wake.verdict())
         if self.listening is not None:
             self._endpoint(EndReason.END_OF_INPUT, self.now_t)
         turn = self.turn

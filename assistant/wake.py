@@ -8,8 +8,12 @@ in a ring buffer; the candidate wakes the assistant only if the verifier agrees.
 from __future__ import annotations
 
 import ctypes
+import math
 import time
 from collections import deque
+from collections.abc import Callable
+from concurrent import futures
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,8 +131,15 @@ class _Candidate:
     t: float
     first_pass: float
     deadline_s: float
-    best: float = 0.0
-    spent_ms: float = 0.0
+    started_wall: float
+    """perf_counter() when the verifier was asked."""
+    jobs: list[Future] = field(default_factory=list)
+    """The verifier's work on this candidate, in order; each gives (best score, ms spent)."""
+
+    def verdict_so_far(self) -> tuple[float, float, bool]:
+        """Best score and ms spent over the jobs done, and whether all are done."""
+        done = [job.result() for job in self.jobs if job.done()]
+        return max((best for best, _ in done), default=0.0), sum(ms for _, ms in done), len(done) == len(self.jobs)
 
 
 class WakeDetector:
@@ -136,6 +147,9 @@ class WakeDetector:
 
     openWakeWord scores a phrase best a little after it ends, so a candidate stays open
     for `verifier_hold_s`, the verifier fed live, and is accepted as soon as it agrees.
+    The verifier runs in its own thread: scoring the 2.5 s window takes ~0.1 s, more than
+    a chunk lasts, and the first pass must go on scoring every chunk meanwhile. Its
+    verdict is taken at the first chunk after it is ready.
     """
 
     def __init__(self, first_pass: FirstPass, verifier: Verifier | None, settings: WakeSettings) -> None:
@@ -146,6 +160,7 @@ class WakeDetector:
         self._ring: deque[AudioChunk] = deque()
         self._quiet_until_s = 0.0
         self._candidate: _Candidate | None = None
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="verifier") if verifier is not None else None
 
     def process(self, chunk: AudioChunk, armed: bool = True, own_voice: bool = False) -> WakeUpdate:
         """Feed one chunk; `armed` false (while listening) lets no new candidate start, and
@@ -166,38 +181,68 @@ class WakeDetector:
         if self.verifier is None:
             wake = Wake(t=t, word=self.word, first_pass=candidate.first_pass, verifier=None)
             return WakeUpdate([candidate, wake], True, t)
-        self._candidate = _Candidate(t, candidate.first_pass, t + self.settings.verifier_hold_s)
-        started = time.perf_counter()
-        self._candidate.best = self.verifier.start(self._window())
-        self._candidate.spent_ms = (time.perf_counter() - started) * 1000
+        self._candidate = _Candidate(t, candidate.first_pass, t + self.settings.verifier_hold_s, time.perf_counter())
+        self._ask(self.verifier.start, self._window())
         settled = self._settle(t)
         return WakeUpdate([candidate, *settled.events], settled.woke, t, settled.verifier_ms)
+
+    def verifying_since(self) -> tuple[float, float] | None:
+        """(candidate time, perf_counter() at the ask) while a verdict is outstanding."""
+        candidate = self._candidate
+        return None if candidate is None else (candidate.t, candidate.started_wall)
+
+    def catch_up(self) -> None:
+        """Wait until the verifier has scored all it was given: for callers that feed audio
+        faster than real time and want the verdicts a live stream would get."""
+        if self._candidate is not None:
+            futures.wait(self._candidate.jobs)
+
+    def verdict(self) -> WakeUpdate:
+        """The outstanding verdict, if any, once the input has ended."""
+        if self._candidate is None:
+            return _NOTHING
+        self.catch_up()
+        return self._settle(math.inf)
+
+    def close(self) -> None:
+        """Let the verifier's thread finish its job and end."""
+        if self._worker is not None:
+            self._worker.shutdown(wait=True)
 
     def audio_since(self, t: float) -> list[AudioChunk]:
         """The remembered chunks that end after input time t."""
         return [chunk for chunk in self._ring if chunk.end_s > t]
 
+    def _ask(self, work: Callable[[np.ndarray], float], audio: np.ndarray) -> None:
+        assert self._worker is not None and self._candidate is not None
+
+        def timed() -> tuple[float, float]:
+            started = time.perf_counter()
+            best = work(audio)
+            return best, (time.perf_counter() - started) * 1000
+
+        self._candidate.jobs.append(self._worker.submit(timed))
+
     def _verify(self, chunk: AudioChunk) -> WakeUpdate:
         assert self.verifier is not None and self._candidate is not None
-        started = time.perf_counter()
-        self._candidate.best = max(self._candidate.best, self.verifier.feed(chunk.as_int16()))
-        self._candidate.spent_ms += (time.perf_counter() - started) * 1000
+        if chunk.timestamp_s < self._candidate.deadline_s:
+            self._ask(self.verifier.feed, chunk.as_int16())
         return self._settle(chunk.end_s)
 
     def _settle(self, t: float) -> WakeUpdate:
-        """Accept once the verifier agrees; reject at the deadline; else wait."""
+        """Accept once the verifier agrees; reject once it has heard all it may and did not; else wait."""
         candidate = self._candidate
         assert candidate is not None and self.verifier is not None
-        accepted = candidate.best >= self.verifier.threshold
-        if not accepted and t < candidate.deadline_s:
+        best, spent_ms, all_done = candidate.verdict_so_far()
+        accepted = best >= self.verifier.threshold
+        if not accepted and not (all_done and t >= candidate.deadline_s):
             return _NOTHING
         self._candidate = None
         kind = Wake if accepted else WakeRejected
         # Stamped where the phrase was heard, not where the verifier made up its mind.
-        event = kind(t=candidate.t, word=self.word, first_pass=candidate.first_pass, verifier=round(candidate.best, 3),
-                     verifier_ms=round(candidate.spent_ms, 1))
+        event = kind(t=candidate.t, word=self.word, first_pass=candidate.first_pass, verifier=round(best, 3),
+                     verifier_ms=round(spent_ms, 1))
         return WakeUpdate([event], accepted, candidate.t, event.verifier_ms)
-
     def _remember(self, chunk: AudioChunk) -> None:
         self._ring.append(chunk)
         keep_s = self.settings.verifier_window_s + self.settings.verifier_hold_s

@@ -94,6 +94,7 @@ def _wake(verifier_alone: bool) -> dict:
     else:
         for chunk in chunks:
             detections += detector.process(chunk).woke
+            detector.catch_up()
     cpu_s = time.process_time() - started
     return {
         "audio_s": round(audio_s, 1),

@@ -168,7 +168,7 @@ def _prompt_cache() -> dict:
 
 def _live() -> dict:
     """The daemon on a real sound server, three times over: barge-in, input lag, SIGTERM."""
-    from .live import Daemon, missing_tools, play_into_room, private_pulseaudio, with_trailing_silence
+    from .live import missing_tools, private_pulseaudio, with_trailing_silence
 
     if missing_tools():
         return {"skipped": f"needs {', '.join(missing_tools())}"}
@@ -177,23 +177,28 @@ def _live() -> dict:
     with tempfile.TemporaryDirectory() as tmp, private_pulseaudio(Path(tmp)) as env:
         played = with_trailing_silence(fixture, 8.0, Path(tmp) / "played.wav")
         for _ in range(3):
-            daemon = Daemon(env)
-            daemon.wait_until_listening()
-            player = play_into_room(env, played)
+            daemon, player = _daemon_hearing(env, played)
             events = daemon.events_until(lambda e: e["event"] == "turn" and e["outcome"] == "answered", 90)
+            daemon.terminate(timeout_s=10)
+            player.wait(timeout=60)
             cut = next(e for e in events if e["event"] == "tts_end" and e["interrupted"])
             stop_ms.append(cut["stop_ms"])
             input_lag_ms += [e["input_lag_ms"] for e in events if e["event"] == "turn" and e["input_lag_ms"]]
-            player.wait(timeout=60)
-            daemon = Daemon(env)
-            daemon.wait_until_listening()
-            player = play_into_room(env, played)
+            daemon, player = _daemon_hearing(env, played)
             daemon.events_until(lambda e: e["event"] == "tts_start", 60)
             status, seconds = daemon.terminate(timeout_s=10)
             player.kill()
             exit_s.append(seconds if status == 0 else float("inf"))
     return {"barge_in_stop_ms": _spread(stop_ms), "input_lag_ms": _spread(input_lag_ms),
             "sigterm_exit_s": _spread(exit_s), "runs": 3}
+
+
+def _daemon_hearing(env: dict, played: Path):
+    from .live import Daemon, play_into_room
+
+    daemon = Daemon(env)
+    daemon.wait_until_listening()
+    return daemon, play_into_room(env, played)
 
 
 def table(results: dict[str, dict]) -> str:

@@ -15,7 +15,11 @@ from conftest import FIXTURES, JFK
 
 def wakes(settings: Settings, path) -> list:
     detector = load_wake(settings)
-    return [e for chunk in file_chunks(path) for e in detector.process(chunk).events]
+    events = []
+    for chunk in file_chunks(path):
+        events += detector.process(chunk).events
+        detector.catch_up()
+    return events + detector.verdict().events
 
 
 def test_real_speech_without_the_wake_word_does_not_wake(settings):
@@ -39,3 +43,24 @@ def test_one_phrase_gives_one_candidate_within_the_refractory_time(settings):
 def test_a_disarmed_detector_starts_no_candidate(settings):
     detector = load_wake(settings)
     assert all(detector.process(chunk, armed=False).events == [] for chunk in file_chunks(FIXTURES / "wake_time.wav"))
+
+
+def test_while_the_assistant_says_something_wake_like_a_candidate_is_turned_down_unverified(settings):
+    detector = load_wake(settings)
+    events = [e for chunk in file_chunks(FIXTURES / "wake_time.wav") for e in detector.process(chunk, own_voice=True).events]
+    assert [e.name for e in events] == ["wake_candidate", "wake_rejected"]
+    assert events[1].reason == "own_voice" and events[1].verifier is None
+
+
+def test_the_verifier_decides_in_its_own_thread_while_chunks_keep_coming(settings):
+    detector = load_wake(settings)
+    chunks = iter(file_chunks(FIXTURES / "wake_time.wav"))
+    for chunk in chunks:
+        update = detector.process(chunk)
+        if update.events:
+            break
+    # The candidate chunk returns at once; the verdict comes with a later chunk.
+    assert [e.name for e in update.events] == ["wake_candidate"] and detector.verifying_since() is not None
+    detector.catch_up()
+    later = [e for chunk in chunks for e in detector.process(chunk).events]
+    assert [e.name for e in later] == ["wake"] and later[0].t == update.events[0].t
