@@ -166,7 +166,8 @@ class Pipeline:
 
     def _own_voice_playing(self) -> bool:
         guard = self.stages.own_voice
-        return guard is not None and self.state is State.SPEAKING and self.player.wake_like_within(guard.tail_s)
+        # Not only while speaking: the echo of the last words arrives after the reply has ended.
+        return guard is not None and self.player.wake_like_within(guard.tail_s)
 
     def _note_input_lag(self, chunk: AudioChunk) -> None:
         if self.turn is not None and chunk.received_wall is not None:

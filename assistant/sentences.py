@@ -18,6 +18,9 @@ _MIN_CHARS = 12
 """A shorter piece (e.g. "Sure.") joins the next sentence: piper pauses oddly on fragments."""
 _MAX_CHARS = 80
 """A longer piece is cut at its last clause break (about 5 s of speech, 0.5 s to synthesise)."""
+_FIRST_MAX_CHARS = 24
+"""The first piece is cut at its first clause break past this: the sooner it is
+complete and synthesised, the sooner the answer starts to play."""
 _HARD_MAX_CHARS = 160
 """A longer piece with no clause break is cut at a word."""
 _CLAUSE = re.compile(r"[,;:]\s|\s[-\u2013\u2014]\s")
@@ -28,6 +31,7 @@ class SentenceSplitter:
 
     def __init__(self) -> None:
         self._pending = ""
+        self._first = True
 
     def push(self, text: str) -> list[str]:
         self._pending += text
@@ -38,34 +42,39 @@ class SentenceSplitter:
             piece = self._pending[start:end].strip()
             if len(piece) < _MIN_CHARS or _ends_in_abbreviation(piece):
                 continue
-            sentences += _clauses(piece)
+            sentences += _clauses(piece, self._first and not sentences)
             start = end
         self._pending = self._pending[start:]
-        if len(self._pending) > _MAX_CHARS and (cut := _clause_cut(self._pending)):
+        first = self._first and not sentences
+        if len(self._pending) > (_FIRST_MAX_CHARS if first else _MAX_CHARS) and (
+                cut := _clause_cut(self._pending, first)):
             sentences.append(self._pending[:cut].strip())
             self._pending = self._pending[cut:]
+        self._first = self._first and not sentences
         return sentences
 
     def flush(self) -> list[str]:
         """Whatever is left once the text has ended."""
         rest, self._pending = self._pending.strip(), ""
-        return _clauses(rest) if rest else []
+        return _clauses(rest, self._first) if rest else []
 
 
-def _clause_cut(text: str) -> int | None:
-    """Where to cut a long piece: after its last clause break, or its last word when too long."""
-    breaks = [m.end() for m in _CLAUSE.finditer(text, _MIN_CHARS, _HARD_MAX_CHARS)]
+def _clause_cut(text: str, first: bool = False) -> int | None:
+    """Where to cut a long piece: after its last clause break (its first, for the first
+    piece of an answer), or its last word when too long."""
+    breaks = [m.end() for m in _CLAUSE.finditer(text, _FIRST_MAX_CHARS if first else _MIN_CHARS, _HARD_MAX_CHARS)]
     if breaks:
-        return breaks[-1]
+        return breaks[0] if first else breaks[-1]
     if len(text) > _HARD_MAX_CHARS:
         return text.rfind(" ", _MIN_CHARS, _HARD_MAX_CHARS) + 1 or None
     return None
 
 
-def _clauses(sentence: str) -> list[str]:
-    """A whole sentence in pieces of at most about _MAX_CHARS."""
+def _clauses(sentence: str, first: bool = False) -> list[str]:
+    """A whole sentence in pieces of at most about _MAX_CHARS (the first of an answer shorter)."""
     pieces = []
-    while len(sentence) > _MAX_CHARS and (cut := _clause_cut(sentence[:-1])):
+    while len(sentence) > (_FIRST_MAX_CHARS if first and not pieces else _MAX_CHARS) and (
+            cut := _clause_cut(sentence[:-1], first and not pieces)):
         pieces.append(sentence[:cut].strip())
         sentence = sentence[cut:].strip()
     return pieces + [sentence]

@@ -19,6 +19,7 @@ from datetime import datetime
 
 import numpy as np
 
+from .audio import AudioChunk
 from .errors import StageError
 from .events import Error, EventSink, Reply, Route, Transcript, TtsStart
 from .own_voice import OwnVoiceGuard
@@ -27,7 +28,6 @@ from .router import RouteDecision
 from .sentences import split_sentences
 from .stages import Stages
 from .worker import ms, stream_from_thread, timed
-from .audio import AudioChunk
 
 
 @dataclass

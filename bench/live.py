@@ -53,6 +53,17 @@ def private_pulseaudio(runtime: Path) -> Iterator[dict[str, str]]:
         subprocess.run(["pulseaudio", "--kill"], env=env, capture_output=True, timeout=30)
 
 
+@contextlib.contextmanager
+def speaker_heard_in_room(env: dict, latency_ms: int = 60) -> Iterator[None]:
+    """Loop the speaker back into the room, so the assistant's microphone hears its own voice."""
+    loaded = subprocess.run(["pactl", "load-module", "module-loopback", "source=speaker.monitor", "sink=room",
+                             f"latency_msec={latency_ms}"], env=env, check=True, capture_output=True, text=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["pactl", "unload-module", loaded.stdout.strip()], env=env, capture_output=True)
+
+
 def record_speaker(env: dict, path: Path) -> subprocess.Popen:
     return subprocess.Popen(["parecord", "--device=speaker.monitor", "--file-format=wav", "--channels=1",
                              "--rate=16000", str(path)], env=env)
@@ -95,6 +106,15 @@ class Daemon:
         self.events: list[dict] = []
         self._pending = b""
 
+    def __enter__(self) -> "Daemon":
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        """Whatever happened, no daemon outlives its caller."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
     def wait_until_listening(self, timeout_s: float = 120) -> None:
         deadline = time.monotonic() + timeout_s
         seen = b""
@@ -117,6 +137,14 @@ class Daemon:
             if data is None:
                 raise AssertionError(f"no such event within {timeout_s} s; events: {self.events}")
             self._pending += data
+
+    def events_for(self, seconds: float) -> list[dict]:
+        """Every event printed within the next `seconds`."""
+        try:
+            self.events_until(lambda e: False, seconds)
+        except AssertionError:
+            pass
+        return self.events
 
     def terminate(self, timeout_s: float) -> tuple[int, float]:
         """SIGTERM; the exit status and the seconds it took (a still-running daemon is killed)."""

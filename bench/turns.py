@@ -34,14 +34,16 @@ from assistant.audio import NullSink, as_stream, file_chunks
 from assistant.config import Settings
 from assistant.events import Recorder
 from assistant.pipeline import replay_pipeline
-from assistant.stages import Stages, load_stages, load_wake
+from assistant.stages import Stages, load_own_voice, load_stages, load_wake
 from assistant.turn import Turn
 from assistant.worker import in_thread, timed
 
 from .runner import peak_rss_mb
 
 ROOT = Path(__file__).resolve().parent.parent
-CONFIGURATIONS = ("streaming", "sequential", "llm_prompt_cache", "live")
+CONFIGURATIONS = ("streaming", "sequential", "llm_prompt_cache", "own_voice", "live")
+ECHO_DB = (-12.0, -6.0, 0.0, 6.0)
+"""The reply's level at the microphone against the level it was synthesised at."""
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "assistant" / "bench" / "turns"
 
 REQUESTS = {
@@ -60,6 +62,8 @@ def measure(configuration: str) -> dict:
         return _prompt_cache()
     if configuration == "live":
         return _live()
+    if configuration == "own_voice":
+        return _own_voice()
     return _voice_to_voice(SequentialTurn if configuration == "sequential" else Turn)
 
 
@@ -134,12 +138,35 @@ def _voice_to_voice(turn_class: type[Turn]) -> dict:
     }
 
 
-def _replay(stages: Stages, settings: Settings, path: Path, turn_class: type[Turn]) -> list:
+def _replay(stages: Stages, settings: Settings, path: Path, turn_class: type[Turn],
+            echo_db: float | None = None) -> list:
     recorder = Recorder()
-    fresh = dataclasses.replace(stages, wake=load_wake(settings))  # no wake state carried over
-    pipeline = replay_pipeline(fresh, settings, recorder, NullSink(), turn_class=turn_class)
+    # No wake state carried over; the guard as these settings say.
+    fresh = dataclasses.replace(stages, wake=load_wake(settings), own_voice=load_own_voice(settings))
+    pipeline = replay_pipeline(fresh, settings, recorder, NullSink(), turn_class=turn_class, echo_db=echo_db)
     asyncio.run(pipeline.run(as_stream(file_chunks(path))))
     return recorder.events
+
+
+def _own_voice() -> dict:
+    """False barge-ins from the assistant's own voice, with the guard and without, by echo level;
+    and whether a person's wake word during a reply still cuts it with that echo in the room."""
+    settings = Settings()
+    stages = load_stages(settings)
+    unguarded = dataclasses.replace(settings, conversation=dataclasses.replace(
+        settings.conversation, own_voice_guard=False))
+    fixtures = ROOT / "fixtures"
+    results: dict[str, dict] = {"false_wakes": {}, "barge_ins": {}}
+    for echo_db in ECHO_DB:
+        for label, these in (("guarded", settings), ("unguarded", unguarded)):
+            events = _replay(stages, these, fixtures / "wake_name_reply.wav", Turn, echo_db)
+            results["false_wakes"].setdefault(label, {})[str(echo_db)] = sum(e.name == "wake" for e in events) - 1
+        cut = 0
+        for name in ("wake_interrupts_reply.wav", "wake_interrupts_llm_reply.wav"):
+            events = _replay(stages, settings, fixtures / name, Turn, echo_db)
+            cut += any(e.name == "turn" and e.outcome == "interrupted" for e in events)
+        results["barge_ins"][str(echo_db)] = f"{cut} of 2"
+    return results
 
 
 def _spread(values: list[float]) -> dict:
@@ -168,7 +195,7 @@ def _prompt_cache() -> dict:
 
 def _live() -> dict:
     """The daemon on a real sound server, three times over: barge-in, input lag, SIGTERM."""
-    from .live import missing_tools, private_pulseaudio, with_trailing_silence
+    from .live import Daemon, missing_tools, private_pulseaudio, with_trailing_silence
 
     if missing_tools():
         return {"skipped": f"needs {', '.join(missing_tools())}"}
@@ -177,28 +204,30 @@ def _live() -> dict:
     with tempfile.TemporaryDirectory() as tmp, private_pulseaudio(Path(tmp)) as env:
         played = with_trailing_silence(fixture, 8.0, Path(tmp) / "played.wav")
         for _ in range(3):
-            daemon, player = _daemon_hearing(env, played)
-            events = daemon.events_until(lambda e: e["event"] == "turn" and e["outcome"] == "answered", 90)
-            daemon.terminate(timeout_s=10)
-            player.wait(timeout=60)
+            with Daemon(env) as daemon:
+                player = _hear(daemon, env, played)
+                events = daemon.events_until(lambda e: e["event"] == "turn" and e["outcome"] == "answered", 90)
+                daemon.terminate(timeout_s=10)
+                player.wait(timeout=60)
             cut = next(e for e in events if e["event"] == "tts_end" and e["interrupted"])
             stop_ms.append(cut["stop_ms"])
             input_lag_ms += [e["input_lag_ms"] for e in events if e["event"] == "turn" and e["input_lag_ms"]]
-            daemon, player = _daemon_hearing(env, played)
-            daemon.events_until(lambda e: e["event"] == "tts_start", 60)
-            status, seconds = daemon.terminate(timeout_s=10)
-            player.kill()
+            with Daemon(env) as daemon:
+                player = _hear(daemon, env, played)
+                daemon.events_until(lambda e: e["event"] == "tts_start", 60)
+                status, seconds = daemon.terminate(timeout_s=10)
+                player.kill()
             exit_s.append(seconds if status == 0 else float("inf"))
     return {"barge_in_stop_ms": _spread(stop_ms), "input_lag_ms": _spread(input_lag_ms),
             "sigterm_exit_s": _spread(exit_s), "runs": 3}
 
 
-def _daemon_hearing(env: dict, played: Path):
-    from .live import Daemon, play_into_room
+def _hear(daemon, env: dict, played: Path):
+    """Once the daemon listens, play a file into its room."""
+    from .live import play_into_room
 
-    daemon = Daemon(env)
     daemon.wait_until_listening()
-    return daemon, play_into_room(env, played)
+    return play_into_room(env, played)
 
 
 def table(results: dict[str, dict]) -> str:
@@ -227,4 +256,12 @@ def table(results: dict[str, dict]) -> str:
                  f"| exit after SIGTERM mid-reply, live | {live['sigterm_exit_s']['median']:.2f} s "
                  f"| {live['sigterm_exit_s']['worst']:.2f} s |"]
     rows.append(f"| peak RSS, whole pipeline | {streaming['peak_rss_mb']} MB | |")
+    own = results["own_voice"]
+    rows += ["", "| reply echo at the microphone | " + " | ".join(f"{db:+.0f} dB" for db in ECHO_DB) + " |",
+             "|---" * (len(ECHO_DB) + 1) + "|"]
+    for label in ("guarded", "unguarded"):
+        rows.append(f"| false wakes from \"...just say: Hey Jarvis!\", {label} | "
+                    + " | ".join(str(own["false_wakes"][label][str(db)]) for db in ECHO_DB) + " |")
+    rows.append("| a person's wake word during a reply still cuts it (guarded) | "
+                + " | ".join(own["barge_ins"][str(db)] for db in ECHO_DB) + " |")
     return "\n".join(rows)

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from bench.live import (Daemon, loud_seconds, missing_tools, play_into_room, private_pulseaudio, record_speaker,
-                        stop_recording, with_trailing_silence)
+                        speaker_heard_in_room, stop_recording, with_trailing_silence)
 from conftest import FIXTURES, ROOT
 
 
@@ -43,17 +43,23 @@ def test_replay_without_out_plays_the_reply_on_the_speakers(pulse, tmp_path):
     assert loud_seconds(recording) > 1.0
 
 
-def _daemon_hearing(pulse, tmp_path, fixture: str, silence_s: float):
+@pytest.fixture
+def daemon(pulse):
+    with Daemon(pulse) as running:
+        yield running
+
+
+def _hearing(daemon: Daemon, pulse, tmp_path, fixture: str, silence_s: float):
+    """Once the daemon listens, play the fixture (then silence) into its room."""
     played = with_trailing_silence(FIXTURES / fixture, silence_s, tmp_path / "played.wav")
-    daemon = Daemon(pulse)
     daemon.wait_until_listening()
-    return daemon, play_into_room(pulse, played)
+    return play_into_room(pulse, played)
 
 
-def test_the_daemon_hears_the_room_and_answers_on_the_speakers(pulse, tmp_path):
+def test_the_daemon_hears_the_room_and_answers_on_the_speakers(pulse, daemon, tmp_path):
     recording = tmp_path / "heard.wav"
     recorder = record_speaker(pulse, recording)
-    daemon, player = _daemon_hearing(pulse, tmp_path, "wake_time.wav", 10.0)
+    player = _hearing(daemon, pulse, tmp_path, "wake_time.wav", 10.0)
     try:
         events = daemon.events_until(lambda e: e["event"] == "turn", timeout_s=60)
         player.wait(timeout=60)
@@ -69,10 +75,10 @@ def test_the_daemon_hears_the_room_and_answers_on_the_speakers(pulse, tmp_path):
     assert loud_seconds(recording) > 1.0
 
 
-def test_a_wake_word_in_the_room_cuts_the_reply_on_the_speakers(pulse, tmp_path):
+def test_a_wake_word_in_the_room_cuts_the_reply_on_the_speakers(pulse, daemon, tmp_path):
     recording = tmp_path / "heard.wav"
     recorder = record_speaker(pulse, recording)
-    daemon, player = _daemon_hearing(pulse, tmp_path, "wake_interrupts_llm_reply.wav", 8.0)
+    player = _hearing(daemon, pulse, tmp_path, "wake_interrupts_llm_reply.wav", 8.0)
     try:
         events = daemon.events_until(lambda e: e["event"] == "turn" and e["outcome"] == "answered", timeout_s=90)
         player.wait(timeout=60)
@@ -86,8 +92,8 @@ def test_a_wake_word_in_the_room_cuts_the_reply_on_the_speakers(pulse, tmp_path)
     assert loud_seconds(recording) > cut["played_s"] + answered["played_s"] - 1.5
 
 
-def test_the_daemon_keeps_scoring_the_microphone_while_it_speaks(pulse, tmp_path):
-    daemon, player = _daemon_hearing(pulse, tmp_path, "wake_interrupts_llm_reply.wav", 8.0)
+def test_the_daemon_keeps_scoring_the_microphone_while_it_speaks(pulse, daemon, tmp_path):
+    player = _hearing(daemon, pulse, tmp_path, "wake_interrupts_llm_reply.wav", 8.0)
     try:
         events = daemon.events_until(lambda e: e["event"] == "turn", timeout_s=90)
     finally:
@@ -99,8 +105,8 @@ def test_the_daemon_keeps_scoring_the_microphone_while_it_speaks(pulse, tmp_path
     assert events[-1]["outcome"] == "interrupted" and events[-1]["input_lag_ms"] is not None
 
 
-def test_sigterm_during_a_reply_exits_cleanly_within_two_seconds(pulse, tmp_path):
-    daemon, player = _daemon_hearing(pulse, tmp_path, "wake_interrupts_llm_reply.wav", 8.0)
+def test_sigterm_during_a_reply_exits_cleanly_within_two_seconds(pulse, daemon, tmp_path):
+    player = _hearing(daemon, pulse, tmp_path, "wake_interrupts_llm_reply.wav", 8.0)
     try:
         daemon.events_until(lambda e: e["event"] == "tts_start", timeout_s=60)
         status, seconds = daemon.terminate(timeout_s=2.0)
@@ -109,3 +115,18 @@ def test_sigterm_during_a_reply_exits_cleanly_within_two_seconds(pulse, tmp_path
     assert status == 0 and seconds < 2.0
     last = daemon.rest_of_events()[-1]
     assert last["event"] == "turn" and last["outcome"] == "interrupted"
+
+
+def test_the_assistant_saying_hey_jarvis_into_the_room_does_not_wake_it(pulse, daemon, tmp_path):
+    with speaker_heard_in_room(pulse):
+        player = _hearing(daemon, pulse, tmp_path, "wake_name_reply.wav", 8.0)
+        try:
+            daemon.events_until(lambda e: e["event"] == "tts_end", timeout_s=60)
+            events = daemon.events_for(3.0)
+        finally:
+            daemon.terminate(timeout_s=10)
+            player.wait(timeout=60)
+    reply = next(e for e in events if e["event"] == "reply")
+    assert "hey jarvis" in reply["text"].lower()
+    assert [e["event"] for e in events].count("wake") == 1
+    assert next(e for e in events if e["event"] == "turn")["outcome"] == "answered"
