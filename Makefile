@@ -13,3 +13,4 @@ test:
 
 bench: setup
 	.venv/bin/python -m bench pipeline
+	.venv/bin/python -m bench turns

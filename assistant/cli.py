@@ -157,10 +157,10 @@ def daemon(args: argparse.Namespace, settings: config_module.Settings, out: Text
     microphone = Microphone(settings.audio)
     speaker = DevicePlayer(settings.audio, stages.tts.rate_hz)
     events = JsonLines(out) if args.json else HumanLines(out)
-    log.warning("listening for \"%s\"", stages.wake.word)
     try:
         pipeline = Pipeline(stages, settings, events, speaker)
-        asyncio.run(_until_signalled(pipeline.run(microphone.chunks(), paced=False)))
+        chunks = microphone.chunks(on_open=lambda: log.warning("listening for \"%s\"", stages.wake.word))
+        asyncio.run(_until_signalled(pipeline.run(chunks, paced=False)))
     finally:
         speaker.close(drain=False)
     return EXIT_OK

@@ -12,7 +12,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import numpy as np
@@ -48,7 +48,8 @@ class Microphone:
         self.settings = settings
         self.sd = _sounddevice()
 
-    async def chunks(self) -> AsyncIterator[AudioChunk]:
+    async def chunks(self, on_open: Callable[[], None] = lambda: None) -> AsyncIterator[AudioChunk]:
+        """The stream of chunks; `on_open` is called once the device is really recording."""
         loop = asyncio.get_running_loop()
         blocks: asyncio.Queue[tuple[np.ndarray, float]] = asyncio.Queue()
 
@@ -66,6 +67,7 @@ class Microphone:
                               f"(audio.input_device): {err}", code="no_input") from None
         framer = Framer()
         with stream:
+            on_open()
             while True:
                 block, received_wall = await blocks.get()
                 for chunk in framer.push(apply_gain(block, self.settings.input_gain_db), received_wall):

@@ -216,8 +216,7 @@ class Pipeline:
             return
         audio = int16_to_float(np.concatenate([c.as_int16() for c in listening.chunks]))
         command = Command(audio, t_end, speech_end_s, listening.stages_ms)
-        self.turn = self.turn_class(command, self.stages, self.events, self.player, self.stages.own_voice,
-                         self.input_time, self.now)
+        self.turn = self.turn_class(command, self.stages, self.events, self.player, self.input_time, self.now)
         self.turn.task = asyncio.get_running_loop().create_task(self._run_turn(self.turn))
 
     async def _run_turn(self, turn: Turn) -> None:

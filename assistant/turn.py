@@ -22,7 +22,6 @@ import numpy as np
 from .audio import AudioChunk
 from .errors import StageError
 from .events import Error, EventSink, Reply, Route, Transcript, TtsStart
-from .own_voice import OwnVoiceGuard
 from .player import Player
 from .router import RouteDecision
 from .sentences import split_sentences
@@ -45,12 +44,11 @@ class Command:
 
 class Turn:
     def __init__(self, command: Command, stages: Stages, events: EventSink, player: Player,
-                 guard: OwnVoiceGuard | None, input_time: Callable[[], float], now: Callable[[], datetime]) -> None:
+                 input_time: Callable[[], float], now: Callable[[], datetime]) -> None:
         self.command = command
         self.stages = stages
         self.events = events
         self.player = player
-        self.guard = guard
         self.input_time = input_time
         """The pipeline's clock: where on the input an event happens now."""
         self.now = now
@@ -140,8 +138,8 @@ class Turn:
 
     def _synthesize(self, sentence: str) -> list[tuple[AudioChunk, bool]]:
         """Speech for one sentence, each piece marked when it sounds like the wake word (worker thread)."""
-        chunks = list(self.stages.tts.synthesize(sentence))
-        return [(chunk, self.guard is not None and self.guard.wake_like(chunk)) for chunk in chunks]
+        guard = self.stages.own_voice
+        return [(chunk, guard is not None and guard.wake_like(chunk)) for chunk in self.stages.tts.synthesize(sentence)]
 
     def _first_audio(self) -> None:
         self.spoke = True

@@ -209,8 +209,10 @@ def _live() -> dict:
                 events = daemon.events_until(lambda e: e["event"] == "turn" and e["outcome"] == "answered", 90)
                 daemon.terminate(timeout_s=10)
                 player.wait(timeout=60)
-            cut = next(e for e in events if e["event"] == "tts_end" and e["interrupted"])
-            stop_ms.append(cut["stop_ms"])
+            cuts = [e for e in events if e["event"] == "tts_end" and e["interrupted"]]
+            if not cuts:
+                raise RuntimeError(f"the wake word did not cut the reply: {events}")
+            stop_ms.append(cuts[0]["stop_ms"])
             input_lag_ms += [e["input_lag_ms"] for e in events if e["event"] == "turn" and e["input_lag_ms"]]
             with Daemon(env) as daemon:
                 player = _hear(daemon, env, played)
