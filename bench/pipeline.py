@@ -25,6 +25,7 @@ from assistant.pipeline import replay_pipeline
 from assistant.stages import load_stages, load_wake
 
 from .runner import peak_rss_mb
+from .turns import voice_to_voice_from_truth
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -53,9 +54,8 @@ def _pipeline() -> dict:
         asyncio.run(pipeline.run(as_stream(file_chunks(FIXTURES / name)), ptt=entry["ptt"]))
         replay_s += time.perf_counter() - started
         audio_s += entry["duration_s"]
-        starts = [e.t for e in recorder.events if e.name == "tts_start"]
-        for start_t, turn in zip(starts, [t for t in entry["turns"] if t["text"]], strict=True):
-            voice_to_voice_ms.append((start_t - turn["speech_end_s"]) * 1000)
+        voice_to_voice_ms += voice_to_voice_from_truth(recorder.events,
+                                                       [t["speech_end_s"] for t in entry["turns"] if t["text"]])
         for turn in (e for e in recorder.events if e.name == "turn"):
             for stage, ms in turn.stages_ms.items():
                 stage_ms.setdefault(stage, []).append(ms)

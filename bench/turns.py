@@ -122,20 +122,36 @@ def _voice_to_voice(turn_class: type[Turn]) -> dict:
     stage_ms: dict[str, list[float]] = {}
     for tier, text, path, true_end_s in request_wavs():
         events = _replay(stages, settings, path, turn_class)
-        ends = [e for e in events if e.name == "speech_end" and e.speech_end_s is not None]
-        turns = [e for e in events if e.name == "turn" and e.voice_to_voice_ms is not None]
-        if len(ends) != 1 or len(turns) != 1:
+        measured = voice_to_voice_from_truth(events, [true_end_s])
+        if len(measured) != 1:
             raise RuntimeError(f"{text!r}: expected one answered turn, got {[e.name for e in events]}")
-        # The turn's figure counts from the last speech the VAD heard; count from the true end.
-        by_tier.setdefault(tier, []).append(turns[0].voice_to_voice_ms + (ends[0].speech_end_s - true_end_s) * 1000)
-        for stage, ms in turns[0].stages_ms.items():
-            stage_ms.setdefault(stage, []).append(ms)
+        by_tier.setdefault(tier, []).append(measured[0])
+        for turn in (e for e in events if e.name == "turn"):
+            for stage, ms in turn.stages_ms.items():
+                stage_ms.setdefault(stage, []).append(ms)
     return {
         "voice_to_voice_ms": {tier: _spread(values) for tier, values in by_tier.items()},
         "stage_ms_median": {k: round(statistics.median(v), 1) for k, v in sorted(stage_ms.items())},
         "requests": {tier: len(texts) for tier, texts in REQUESTS.items()},
         "peak_rss_mb": peak_rss_mb(),
     }
+
+
+def voice_to_voice_from_truth(events: list, true_ends_s: list[float]) -> list[float]:
+    """Each spoken turn's voice-to-voice time, counted from the generator's true end of speech.
+
+    The turn's own figure counts from the last speech the VAD heard; the commands heard
+    (speech_end with speech) pair in order with the true ends.
+    """
+    measured, true_ends, heard_end_s = [], iter(true_ends_s), None
+    for event in events:
+        if event.name == "speech_end" and event.speech_end_s is not None:
+            heard_end_s, true_end_s = event.speech_end_s, next(true_ends)
+        elif event.name == "turn" and heard_end_s is not None:
+            if event.voice_to_voice_ms is not None:
+                measured.append(event.voice_to_voice_ms + (heard_end_s - true_end_s) * 1000)
+            heard_end_s = None
+    return measured
 
 
 def _replay(stages: Stages, settings: Settings, path: Path, turn_class: type[Turn],
@@ -161,11 +177,11 @@ def _own_voice() -> dict:
         for label, these in (("guarded", settings), ("unguarded", unguarded)):
             events = _replay(stages, these, fixtures / "wake_name_reply.wav", Turn, echo_db)
             results["false_wakes"].setdefault(label, {})[str(echo_db)] = sum(e.name == "wake" for e in events) - 1
-        cut = 0
-        for name in ("wake_interrupts_reply.wav", "wake_interrupts_llm_reply.wav"):
-            events = _replay(stages, settings, fixtures / name, Turn, echo_db)
-            cut += any(e.name == "turn" and e.outcome == "interrupted" for e in events)
-        results["barge_ins"][str(echo_db)] = f"{cut} of 2"
+            cut = 0
+            for name in ("wake_interrupts_reply.wav", "wake_interrupts_llm_reply.wav"):
+                events = _replay(stages, these, fixtures / name, Turn, echo_db)
+                cut += any(e.name == "turn" and e.outcome == "interrupted" for e in events)
+            results["barge_ins"].setdefault(label, {})[str(echo_db)] = f"{cut} of 2"
     return results
 
 
@@ -264,6 +280,7 @@ def table(results: dict[str, dict]) -> str:
     for label in ("guarded", "unguarded"):
         rows.append(f"| false wakes from \"...just say: Hey Jarvis!\", {label} | "
                     + " | ".join(str(own["false_wakes"][label][str(db)]) for db in ECHO_DB) + " |")
-    rows.append("| a person's wake word during a reply still cuts it (guarded) | "
-                + " | ".join(own["barge_ins"][str(db)] for db in ECHO_DB) + " |")
+    for label in ("guarded", "unguarded"):
+        rows.append(f"| a person's wake word during a reply cuts it, {label} | "
+                    + " | ".join(own["barge_ins"][label][str(db)] for db in ECHO_DB) + " |")
     return "\n".join(rows)
