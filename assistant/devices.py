@@ -86,9 +86,11 @@ class DevicePlayer:
     def __init__(self, settings: AudioSettings, rate_hz: int) -> None:
         self.sd = _sounddevice()
         self.volume = settings.output_volume
+        """Loudness, 0 to 1, applied as frames are played, so a change is heard at once."""
         self.voice_rate_hz = rate_hz
         self._lock = threading.Lock()
         self._queue: deque[tuple[np.ndarray, bool]] = deque()
+        """Float samples at the device's rate, each marked wake-like or not."""
         self._offset = 0
         self._played = 0
         self._wake_like_wall = -math.inf
@@ -116,11 +118,11 @@ class DevicePlayer:
             self._offset = self._played = 0
 
     def play(self, chunk: AudioChunk, wake_like: bool = False) -> None:
-        audio = int16_to_float(chunk.as_int16()) * np.float32(self.volume)
+        audio = int16_to_float(chunk.as_int16())
         if chunk.rate_hz != self.rate_hz:
             audio = soxr.resample(audio, chunk.rate_hz, self.rate_hz)
         with self._lock:
-            self._queue.append((float_to_int16(audio), wake_like))
+            self._queue.append((audio, wake_like))
 
     def write(self, chunk: AudioChunk) -> None:
         """As a replay's sink: play what the replay's clock says was heard."""
@@ -152,14 +154,14 @@ class DevicePlayer:
         pass
 
     def _callback(self, out: np.ndarray, frames: int, _time: Any, status: Any) -> None:
-        """The sound card's thread: copy queued frames, count them; nothing else runs here."""
+        """The sound card's thread: copy queued frames at the current volume, count them."""
         out.fill(0)
         filled = 0
         with self._lock:
             while filled < frames and self._queue:
                 audio, wake_like = self._queue[0]
                 take = min(frames - filled, len(audio) - self._offset)
-                out[filled:filled + take, 0] = audio[self._offset:self._offset + take]
+                out[filled:filled + take, 0] = float_to_int16(audio[self._offset:self._offset + take] * self.volume)
                 filled += take
                 self._offset += take
                 if wake_like:

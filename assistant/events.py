@@ -82,6 +82,8 @@ class Route(Event):
     fallback: str | None
     """None, or the tier answering instead when the decided one is disabled or down."""
     reason: str
+    slots: dict[str, Any] = field(default_factory=dict)
+    """Slot values of the intent template that matched ({"percent": 50})."""
 
 
 @dataclass(frozen=True)

@@ -302,6 +302,7 @@ def replay_pipeline(stages: Stages, settings: Settings, events: EventSink, sink:
     """A pipeline for a file: replies play on the input clock into `sink`; with `echo_db`,
     they are also mixed into the input at that gain, as a speaker beside the microphone."""
     player = ReplayPlayer(sink, clock=lambda: 0.0)
+    player.volume = settings.audio.output_volume
     pipeline = Pipeline(stages, settings, events, player, now,
                         echo=None if echo_db is None else EchoMixer(player, echo_db), turn_class=turn_class)
     player.clock = pipeline.input_time

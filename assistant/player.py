@@ -28,6 +28,9 @@ class Stopped:
 
 
 class Player(Protocol):
+    volume: float
+    """Loudness, 0 to 1; a change is heard at once."""
+
     def begin(self) -> None:
         """A new reply: forget what the last one played."""
 
@@ -89,6 +92,8 @@ class ReplayPlayer:
         """Samples of the queue already handed to the sink."""
         self._cut_t = math.inf
         self._resampled: dict[int, np.ndarray] = {}
+        self.volume = 1.0
+        """Applied as audio is heard, so the sink gets what a speaker at this level would play."""
 
     def begin(self) -> None:
         self._queue, self._written, self._cut_t, self._resampled = [], 0, math.inf, {}
@@ -133,7 +138,7 @@ class ReplayPlayer:
                               * scheduled.chunk.rate_hz))
             already = min(max(self._written - position, 0), samples)
             if heard > already:
-                self.sink.write(_slice(scheduled.chunk, already, heard))
+                self.sink.write(_at_volume(_slice(scheduled.chunk, already, heard), self.volume))
                 self._written = position + heard
             position += samples
 
@@ -167,6 +172,12 @@ def _slice(chunk: AudioChunk, begin: int, end: int) -> AudioChunk:
     return AudioChunk(chunk.audio[begin * frame:end * frame], chunk.rate_hz, chunk.width_bytes, chunk.channels)
 
 
+def _at_volume(chunk: AudioChunk, volume: float) -> AudioChunk:
+    if volume == 1.0:
+        return chunk
+    return AudioChunk(float_to_int16(int16_to_float(chunk.as_int16()) * volume).tobytes(), chunk.rate_hz)
+
+
 class EchoMixer:
     """Mixes the reply into the input at its playback time: a speaker beside the microphone."""
 
@@ -178,6 +189,6 @@ class EchoMixer:
         echo = self.player.heard_at_input(chunk.timestamp_s, chunk.samples)
         if not echo.any():
             return chunk
-        mixed = int16_to_float(chunk.as_int16()) + self.gain * echo
+        mixed = int16_to_float(chunk.as_int16()) + self.gain * self.player.volume * echo
         return AudioChunk(float_to_int16(mixed).tobytes(), timestamp_s=chunk.timestamp_s,
                           received_wall=chunk.received_wall)

@@ -9,30 +9,20 @@ and what is said for it are in one place.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
-from importlib import resources
+from typing import Any
 
 from hassil import Intents, recognize
 
 from .llm import LocalLlm
-from .skills import clock, conversation
+from .skills import Skill, SkillRequest, VolumeControl
 
 FAST_PATH = "fast_path"
 LOCAL_LLM = "local_llm"
 CLOUD = "cloud"
 OFFLINE = "offline"
-
-Skill = Callable[[datetime], str]
-
-SKILLS: dict[str, Skill] = {
-    "GetTime": clock.time_reply,
-    "GetDate": clock.date_reply,
-    "Stop": conversation.stop_reply,
-    "GetName": conversation.name_reply,
-    "GetHelp": conversation.help_reply,
-}
 
 OFFLINE_REPLY = "Sorry, I can't answer that on this device."
 NO_ANSWER_REPLY = "Sorry, I don't have an answer to that."
@@ -44,34 +34,33 @@ class RouteDecision:
     intent: str | None
     fallback: str | None
     reason: str
+    slots: dict[str, Any] = field(default_factory=dict)
+    """The matched template's slot values, for a skill."""
 
     @property
     def answered_by(self) -> str:
         return self.fallback or self.tier
 
 
-def load_intents() -> Intents:
-    with resources.files("assistant.skills").joinpath("intents.yaml").open(encoding="utf-8") as f:
-        return Intents.from_yaml(f)
-
-
 class Router:
-    def __init__(self, intents: Intents, llm: LocalLlm | None) -> None:
+    def __init__(self, intents: Intents, skills: dict[str, Skill], llm: LocalLlm | None) -> None:
         self.intents = intents
+        self.skills = skills
         self.llm = llm
 
     def route(self, text: str) -> RouteDecision:
         match = recognize(text, self.intents)
-        if match is not None and match.intent.name in SKILLS:
-            return RouteDecision(FAST_PATH, match.intent.name, None, "matched an intent template")
+        if match is not None and match.intent.name in self.skills:
+            slots = {name: _plain(entity.value) for name, entity in match.entities.items()}
+            return RouteDecision(FAST_PATH, match.intent.name, None, "matched an intent template", slots)
         if self.llm is None:
             return RouteDecision(LOCAL_LLM, None, OFFLINE, "no intent matched; the local LLM is disabled")
         return RouteDecision(LOCAL_LLM, None, None, "no intent matched")
 
-    def whole_reply(self, decision: RouteDecision, now: datetime) -> str | None:
+    def whole_reply(self, decision: RouteDecision, now: datetime, volume: VolumeControl | None = None) -> str | None:
         """The reply when it is known at once (a skill, a canned reply); None when a model answers."""
         if decision.intent is not None:
-            return run_skill(decision.intent, now)
+            return self.skills[decision.intent](SkillRequest(decision.slots, now, volume))
         if decision.answered_by == OFFLINE or self.llm is None:
             return OFFLINE_REPLY
         return None
@@ -87,5 +76,6 @@ class Router:
             yield NO_ANSWER_REPLY
 
 
-def run_skill(intent: str, now: datetime) -> str:
-    return SKILLS[intent](now)
+def _plain(value: Any) -> Any:
+    """hassil gives digits as floats ("50" -> 50.0) and words as ints; a whole number is an int."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value

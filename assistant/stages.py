@@ -11,7 +11,8 @@ from .config import Settings
 from .endpoint import VoiceActivity
 from .llm import LocalLlm
 from .own_voice import OwnVoiceGuard
-from .router import Router, load_intents
+from .router import Router
+from .skills import load_skills
 from .tts import Synthesizer
 from .wake import FirstPass, Verifier, WakeDetector
 
@@ -68,5 +69,6 @@ def load_stages(settings: Settings) -> Stages:
     llm = LocalLlm(models.llm_model(settings.llm.model), settings.llm) if settings.llm.enabled else None
     if llm is not None:
         llm.warm()
-    return Stages(wake=wake, vad=vad, asr=asr, router=Router(load_intents(), llm), llm=llm, tts=tts,
-                  own_voice=own_voice)
+    router = Router(*load_skills(), llm)
+    router.route("what is one plus one")  # hassil builds its number-word tables at the first match
+    return Stages(wake=wake, vad=vad, asr=asr, router=router, llm=llm, tts=tts, own_voice=own_voice)

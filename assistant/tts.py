@@ -19,14 +19,19 @@ from .errors import ModelError, StageError
 _CLOCK = re.compile(r"\b(\d{1,2}):(\d{2})\s*([AaPp])\.?\s*[Mm]\b\.?")
 _MONTHS = ("January|February|March|April|May|June|July|August|September|October|November|December")
 _DATE = re.compile(rf"\b({_MONTHS}) (\d{{1,2}}), (\d{{4}})\b")
-_NUMBER = re.compile(r"\b\d+\b")
+_NUMBER = re.compile(r"(?<![\w.-])-?\d+(?:\.\d+)?\b")
 
 
 def speakable(text: str) -> str:
     """Times, dates and numbers in words, as a person would say them."""
     text = _CLOCK.sub(_say_clock, text)
     text = _DATE.sub(_say_date, text)
-    return _NUMBER.sub(lambda m: num2words(int(m.group())), text)
+    return _NUMBER.sub(_say_number, text)
+
+
+def _say_number(match: re.Match) -> str:
+    number = match.group()
+    return num2words(float(number) if "." in number else int(number))
 
 
 def _say_clock(match: re.Match) -> str:

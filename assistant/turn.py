@@ -91,9 +91,9 @@ class Turn:
         self.outcome_if_silent = "answered"
         route, self.stages_ms["route"] = await timed(self.stages.router.route, text)
         self.events.emit(Route(t=self.input_time(), tier=route.tier, intent=route.intent, fallback=route.fallback,
-                               reason=route.reason))
+                               reason=route.reason, slots=route.slots))
         started = time.perf_counter()
-        whole = self.stages.router.whole_reply(route, self.now())
+        whole = self.stages.router.whole_reply(route, self.now(), volume=self.player)
         if whole is not None:
             self.stages_ms[route.answered_by] = ms(time.perf_counter() - started)
             self._replied(whole, route)

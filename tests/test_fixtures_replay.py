@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+import wave
 from datetime import datetime, timedelta
 
+import numpy as np
 import pytest
 
 from conftest import FIXTURES, MANIFEST
@@ -194,3 +196,13 @@ def test_the_verifier_rejects_a_first_pass_candidate_without_the_wake_word(repla
     result = replay(FIXTURES / "no_wake_speech.wav")
     rejected = result.named("wake_rejected")
     assert rejected and all(r.verifier < 0.5 for r in rejected)
+
+
+def test_a_volume_change_is_heard_at_once_in_its_own_reply(replay, stages):
+    result = replay(FIXTURES / "wake_volume.wav")
+    assert result.named("route")[0].slots == {"percent": 50}
+    with wave.open(str(result.reply_wav)) as w:
+        heard = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).astype(np.float32)
+    full = np.concatenate([c.as_int16() for c in stages.tts.synthesize(result.named("reply")[0].text)])
+    ratio = np.sqrt(np.mean(heard ** 2)) / np.sqrt(np.mean(full.astype(np.float32) ** 2))
+    assert 0.4 < ratio < 0.6

@@ -4,12 +4,8 @@ from datetime import datetime
 
 import pytest
 
-from assistant.router import OFFLINE_REPLY, Router, load_intents, run_skill
-
-
-@pytest.fixture(scope="module")
-def intents():
-    return load_intents()
+from assistant.router import OFFLINE_REPLY, Router
+from assistant.skills import load_skills
 
 
 @pytest.mark.parametrize("text, intent", [
@@ -31,17 +27,11 @@ def test_everything_else_goes_to_the_local_llm(stages, text):
     assert (decision.tier, decision.intent, decision.fallback) == ("local_llm", None, None)
 
 
-def test_with_the_llm_disabled_the_answer_falls_back_to_offline(intents):
-    router = Router(intents, llm=None)
+def test_with_the_llm_disabled_the_answer_falls_back_to_offline():
+    router = Router(*load_skills(), llm=None)
     decision = router.route("Why is the sky blue?")
     assert (decision.tier, decision.fallback, decision.answered_by) == ("local_llm", "offline", "offline")
     assert router.whole_reply(decision, datetime.now()) == OFFLINE_REPLY
-
-
-def test_skills_write_times_in_digits():
-    now = datetime(2026, 11, 25, 19, 5)
-    assert run_skill("GetTime", now) == "It's 7:05 PM."
-    assert run_skill("GetDate", now) == "Today is Wednesday, November 25, 2026."
 
 
 def test_the_model_answers_are_streamed_and_skills_are_whole(stages):

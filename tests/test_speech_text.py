@@ -15,6 +15,8 @@ from assistant.tts import speakable
     ("It's 10:45 AM.", "It's ten forty-five A.M."),
     ("Today is Wednesday, November 25, 2026.", "Today is Wednesday, November twenty-fifth, twenty twenty-six."),
     ("I have 3 cats.", "I have three cats."),
+    ("7 divided by 2 is 3.5.", "seven divided by two is three point five."),
+    ("3 minus 5 is -2.", "three minus five is minus two."),
 ])
 def test_numbers_times_and_dates_become_words(text, spoken):
     assert speakable(text) == spoken

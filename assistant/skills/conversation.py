@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from . import SkillRequest
 
 
-def stop_reply(_now: datetime) -> str:
+def stop_reply(_request: SkillRequest) -> str:
     """Nothing: the wake word has already cut the reply that was playing."""
     return ""
 
 
-def name_reply(_now: datetime) -> str:
+def name_reply(_request: SkillRequest) -> str:
     return "I am your assistant. To wake me, just say: Hey Jarvis!"
 
 
-def help_reply(_now: datetime) -> str:
+def help_reply(_request: SkillRequest) -> str:
     """Ends in a question, so the assistant listens for the answer without the wake word."""
     return ("I can tell you the time and the date, and answer simple questions. "
             "What would you like to know?")
+
+
+INTENTS = {"Stop": stop_reply, "GetName": name_reply, "GetHelp": help_reply}

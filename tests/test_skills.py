@@ -1,0 +1,78 @@
+"""Every skill, reached through the router's templates with several phrasings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from assistant.router import Router
+from assistant.skills import load_skills
+
+NOW = datetime(2026, 11, 25, 19, 5)
+
+
+class Speaker:
+    """Stands in for the player's volume control: a plain attribute, as on the real players."""
+
+    volume = 0.5
+
+
+@pytest.fixture(scope="module")
+def router():
+    return Router(*load_skills(), llm=None)
+
+
+def reply(router: Router, text: str, speaker: Speaker | None = None) -> str:
+    decision = router.route(text)
+    assert decision.tier == "fast_path", text
+    return router.whole_reply(decision, NOW, speaker)
+
+
+def test_times_and_dates_are_written_in_digits(router):
+    assert reply(router, "What time is it?") == "It's 7:05 PM."
+    assert reply(router, "What's the date today?") == "Today is Wednesday, November 25, 2026."
+
+
+@pytest.mark.parametrize("text, answer", [
+    ("What is seventeen times three?", "17 times 3 is 51."),
+    ("What's 12 plus 30?", "12 plus 30 is 42."),
+    ("How much is one hundred minus seven?", "100 minus 7 is 93."),
+    ("What is 7 divided by 2?", "7 divided by 2 is 3.5."),
+    ("Calculate 10 divided by 3.", "10 divided by 3 is 3.33."),
+    ("What is five divided by zero?", "You can't divide by zero."),
+])
+def test_sums_in_words_or_digits(router, text, answer):
+    assert reply(router, text) == answer
+
+
+def test_sum_slots_are_reported_as_numbers(router):
+    decision = router.route("What is seventeen times three?")
+    assert (decision.intent, decision.slots) == ("Calculate", {"a": 17, "operator": "*", "b": 3})
+
+
+@pytest.mark.parametrize("text, level, answer", [
+    ("Set the volume to 80 percent.", 0.8, "Volume 80 percent."),
+    ("Set the volume to twenty percent.", 0.2, "Volume 20 percent."),
+    ("Turn it up.", 0.6, "Volume 60 percent."),
+    ("Louder, please.", 0.6, "Volume 60 percent."),
+    ("Volume down.", 0.4, "Volume 40 percent."),
+    ("Mute.", 0.0, ""),
+])
+def test_volume_changes_the_players_level(router, text, level, answer):
+    speaker = Speaker()
+    assert reply(router, text, speaker) == answer
+    assert speaker.volume == pytest.approx(level)
+
+
+def test_volume_stays_between_silence_and_full(router):
+    speaker = Speaker()
+    speaker.volume = 1.0
+    assert reply(router, "Turn it up.", speaker) == "Volume 100 percent." and speaker.volume == 1.0
+
+
+def test_a_new_skill_module_is_found_without_changes_elsewhere():
+    intents, handlers = load_skills()
+    assert {"GetTime", "GetDate", "Stop", "GetName", "GetHelp", "Calculate", "SetVolume", "VolumeUp",
+            "VolumeDown", "Mute"} <= set(handlers)
+    assert set(handlers) == set(intents.intents)
