@@ -89,6 +89,8 @@ class Pipeline:
         self._ending: set[asyncio.Task] = set()
         """Cancelled turn tasks still finishing their current step."""
         self._failure: BaseException | None = None
+        self.last_reply: str | None = None
+        """The last reply that was said, in part or whole ("repeat that")."""
 
     @property
     def state(self) -> State:
@@ -217,6 +219,7 @@ class Pipeline:
         audio = int16_to_float(np.concatenate([c.as_int16() for c in listening.chunks]))
         command = Command(audio, t_end, speech_end_s, listening.stages_ms)
         self.turn = self.turn_class(command, self.stages, self.events, self.player, self.input_time, self.now)
+        self.turn.last_reply = self.last_reply
         self.turn.task = asyncio.get_running_loop().create_task(self._run_turn(self.turn))
 
     async def _run_turn(self, turn: Turn) -> None:
@@ -246,6 +249,7 @@ class Pipeline:
         assert turn is not None
         t = self.input_time() if t is None else t
         if turn.spoke:
+            self.last_reply = turn.reply_text or self.last_reply
             stopped = self.player.stop() if outcome != "answered" else None
             self.events.emit(TtsEnd(t=t, interrupted=stopped is not None, duration_s=round(turn.synthesized_s, 3),
                                     played_s=round(self.player.played_s if stopped is None else stopped.played_s, 3),

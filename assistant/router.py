@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hassil import Intents, recognize
 
 from .llm import LocalLlm
-from .skills import Skill, SkillRequest, VolumeControl
+from .skills import Skill, SkillRequest
 
 FAST_PATH = "fast_path"
 LOCAL_LLM = "local_llm"
@@ -57,10 +56,11 @@ class Router:
             return RouteDecision(LOCAL_LLM, None, OFFLINE, "no intent matched; the local LLM is disabled")
         return RouteDecision(LOCAL_LLM, None, None, "no intent matched")
 
-    def whole_reply(self, decision: RouteDecision, now: datetime, volume: VolumeControl | None = None) -> str | None:
-        """The reply when it is known at once (a skill, a canned reply); None when a model answers."""
+    def whole_reply(self, decision: RouteDecision, context: SkillRequest) -> str | None:
+        """The reply when it is known at once (a skill, given `context` and the matched slots, or a
+        canned reply); None when a model answers."""
         if decision.intent is not None:
-            return self.skills[decision.intent](SkillRequest(decision.slots, now, volume))
+            return self.skills[decision.intent](replace(context, slots=decision.slots))
         if decision.answered_by == OFFLINE or self.llm is None:
             return OFFLINE_REPLY
         return None

@@ -25,6 +25,7 @@ from .events import Error, EventSink, Reply, Route, Transcript, TtsStart
 from .player import Player
 from .router import RouteDecision
 from .sentences import split_sentences
+from .skills import SkillRequest
 from .stages import Stages
 from .worker import ms, stream_from_thread, timed
 
@@ -63,6 +64,8 @@ class Turn:
         self.voice_to_voice_ms: float | None = None
         self.synthesized_s = 0.0
         self.input_lag_ms: float | None = None
+        self.last_reply: str | None = None
+        """What the assistant said in the turn before, set by whoever starts this one."""
         self.task: asyncio.Task | None = None
         """The task running `run`, set by whoever starts it."""
 
@@ -93,7 +96,8 @@ class Turn:
         self.events.emit(Route(t=self.input_time(), tier=route.tier, intent=route.intent, fallback=route.fallback,
                                reason=route.reason, slots=route.slots))
         started = time.perf_counter()
-        whole = self.stages.router.whole_reply(route, self.now(), volume=self.player)
+        context = SkillRequest(now=self.now(), volume=self.player, last_reply=self.last_reply)
+        whole = self.stages.router.whole_reply(route, context)
         if whole is not None:
             self.stages_ms[route.answered_by] = ms(time.perf_counter() - started)
             self._replied(whole, route)

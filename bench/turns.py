@@ -35,6 +35,7 @@ from assistant.config import Settings
 from assistant.events import Recorder
 from assistant.pipeline import replay_pipeline
 from assistant.stages import Stages, load_own_voice, load_stages, load_wake
+from assistant.skills import SkillRequest
 from assistant.turn import Turn
 from assistant.worker import in_thread, timed
 
@@ -77,7 +78,7 @@ class SequentialTurn(Turn):
         self.outcome_if_silent = "answered"
         route, self.stages_ms["route"] = await timed(self.stages.router.route, text)
         started = time.perf_counter()
-        reply = self.stages.router.whole_reply(route, self.now())
+        reply = self.stages.router.whole_reply(route, SkillRequest(now=self.now(), volume=self.player))
         if reply is None:
             reply = " ".join(await in_thread(lambda: list(self.stages.router.streamed_reply(text, threading.Event()))))
         self.stages_ms[route.answered_by] = round((time.perf_counter() - started) * 1000, 1)

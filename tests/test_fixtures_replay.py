@@ -206,3 +206,8 @@ def test_a_volume_change_is_heard_at_once_in_its_own_reply(replay, stages):
     full = np.concatenate([c.as_int16() for c in stages.tts.synthesize(result.named("reply")[0].text)])
     ratio = np.sqrt(np.mean(heard ** 2)) / np.sqrt(np.mean(full.astype(np.float32) ** 2))
     assert 0.4 < ratio < 0.6
+
+
+def test_repeat_that_says_the_last_reply_again(replay):
+    replies = [r.text for r in replay(FIXTURES / "wake_repeat.wav").named("reply")]
+    assert len(replies) == 2 and replies[1] == replies[0] == "17 times 3 is 51."

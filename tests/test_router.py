@@ -5,7 +5,7 @@ from datetime import datetime
 import pytest
 
 from assistant.router import OFFLINE_REPLY, Router
-from assistant.skills import load_skills
+from assistant.skills import SkillRequest, load_skills
 
 
 @pytest.mark.parametrize("text, intent", [
@@ -31,10 +31,10 @@ def test_with_the_llm_disabled_the_answer_falls_back_to_offline():
     router = Router(*load_skills(), llm=None)
     decision = router.route("Why is the sky blue?")
     assert (decision.tier, decision.fallback, decision.answered_by) == ("local_llm", "offline", "offline")
-    assert router.whole_reply(decision, datetime.now()) == OFFLINE_REPLY
+    assert router.whole_reply(decision, SkillRequest()) == OFFLINE_REPLY
 
 
 def test_the_model_answers_are_streamed_and_skills_are_whole(stages):
     decision = stages.router.route("What time is it?")
-    assert stages.router.whole_reply(decision, datetime(2026, 11, 25, 19, 5)) == "It's 7:05 PM."
-    assert stages.router.whole_reply(stages.router.route("Why is the sky blue?"), datetime.now()) is None
+    assert stages.router.whole_reply(decision, SkillRequest(now=datetime(2026, 11, 25, 19, 5))) == "It's 7:05 PM."
+    assert stages.router.whole_reply(stages.router.route("Why is the sky blue?"), SkillRequest()) is None

@@ -7,7 +7,7 @@ from datetime import datetime
 import pytest
 
 from assistant.router import Router
-from assistant.skills import load_skills
+from assistant.skills import SkillRequest, load_skills
 
 NOW = datetime(2026, 11, 25, 19, 5)
 
@@ -23,10 +23,10 @@ def router():
     return Router(*load_skills(), llm=None)
 
 
-def reply(router: Router, text: str, speaker: Speaker | None = None) -> str:
+def reply(router: Router, text: str, speaker: Speaker | None = None, last_reply: str | None = None) -> str:
     decision = router.route(text)
     assert decision.tier == "fast_path", text
-    return router.whole_reply(decision, NOW, speaker)
+    return router.whole_reply(decision, SkillRequest(now=NOW, volume=speaker, last_reply=last_reply))
 
 
 def test_times_and_dates_are_written_in_digits(router):
@@ -73,6 +73,15 @@ def test_volume_stays_between_silence_and_full(router):
 
 def test_a_new_skill_module_is_found_without_changes_elsewhere():
     intents, handlers = load_skills()
-    assert {"GetTime", "GetDate", "Stop", "GetName", "GetHelp", "Calculate", "SetVolume", "VolumeUp",
+    assert {"GetTime", "GetDate", "Stop", "Repeat", "GetName", "GetHelp", "Calculate", "SetVolume", "VolumeUp",
             "VolumeDown", "Mute"} <= set(handlers)
     assert set(handlers) == set(intents.intents)
+
+
+@pytest.mark.parametrize("text", ["Repeat that.", "Say that again, please.", "What did you say?"])
+def test_repeat_says_the_last_reply_again(router, text):
+    assert reply(router, text, last_reply="It's 7:05 PM.") == "It's 7:05 PM."
+
+
+def test_repeat_with_nothing_said_yet_says_so(router):
+    assert reply(router, "Repeat that.") == "I haven't said anything yet."

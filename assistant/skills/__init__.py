@@ -33,6 +33,8 @@ class SkillRequest:
     now: datetime | None = None
     """The current local time (injectable, so tests never depend on the clock)."""
     volume: VolumeControl | None = None
+    last_reply: str | None = None
+    """What the assistant said last, for "repeat that"."""
 
 
 Skill = Callable[[SkillRequest], str]

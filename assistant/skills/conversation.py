@@ -1,4 +1,4 @@
-"""Talking about the assistant itself: stop, who it is, what it can do."""
+"""Talking about the assistant itself: stop, repeat, who it is, what it can do."""
 
 from __future__ import annotations
 
@@ -20,4 +20,10 @@ def help_reply(_request: SkillRequest) -> str:
             "What would you like to know?")
 
 
-INTENTS = {"Stop": stop_reply, "GetName": name_reply, "GetHelp": help_reply}
+
+def repeat_reply(request: SkillRequest) -> str:
+    """The last reply again, whether it was heard whole or cut short."""
+    return request.last_reply or "I haven't said anything yet."
+
+
+INTENTS = {"Stop": stop_reply, "GetName": name_reply, "GetHelp": help_reply, "Repeat": repeat_reply}
