@@ -42,9 +42,11 @@ def test_event_times_never_go_backwards(replay, name):
     events = replayed(replay, name).events
     times = [e.t for e in events if e.name not in LOOKING_BACK]
     assert times == sorted(times)
+    candidate_t = 0.0
     for before, event in zip(events, events[1:]):
-        if event.name in LOOKING_BACK:
-            assert event.t >= before.t - 0.6, (before, event)
+        candidate_t = event.t if event.name == "wake_candidate" else candidate_t
+        if event.name in LOOKING_BACK:  # never before the wake candidate it follows
+            assert event.t >= min(before.t, candidate_t), (before, event)
 
 
 @pytest.mark.parametrize("name", [n for n in NAMES if MANIFEST[n]["wake_count"]])
@@ -79,7 +81,8 @@ def test_every_turn_ends_as_the_manifest_says_with_speech_of_plausible_length(re
     assert [t.outcome for t in turns] == [t["outcome"] for t in MANIFEST[name]["turns"]]
     spoken = [t for t in turns if t.voice_to_voice_ms is not None]
     assert all(t.voice_to_voice_ms > 0 for t in spoken)
-    assert 0.8 * len(spoken) <= result.reply_seconds() <= 30.0 * len(spoken)
+    answered = [t for t in spoken if t.outcome == "answered"]
+    assert 0.8 * len(answered) <= result.reply_seconds() <= 30.0 * len(spoken)
 
 
 @pytest.mark.parametrize("name", WITH_TURNS)
@@ -100,9 +103,9 @@ def test_the_wake_word_during_a_reply_cuts_it_there_and_starts_a_new_turn(replay
     assert names[first_end - 1:first_end + 3] == ["wake", "tts_end", "turn", "speech_start"]
     cut, start = events[first_end], result.named("tts_start")[0]
     wake = events[first_end - 1]
-    assert cut.interrupted and cut.played_s < cut.duration_s - 1.0
-    # Cut where the verifier accepted: within its hold after the wake phrase.
-    assert wake.t <= start.t + cut.played_s <= wake.t + 0.6
+    assert cut.interrupted and cut.played_s < cut.duration_s
+    # Cut where the wake was accepted, after the phrase was heard.
+    assert start.t + cut.played_s == pytest.approx(cut.t, abs=0.05) and cut.t >= wake.t
     assert result.named("turn")[0].outcome == "interrupted"
 
 

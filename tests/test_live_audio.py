@@ -100,8 +100,8 @@ def test_the_daemon_keeps_scoring_the_microphone_while_it_speaks(pulse, daemon, 
         daemon.terminate(timeout_s=10)
         player.wait(timeout=60)
     names = [e["event"] for e in events]
-    # The second wake word was heard during the reply, not after it.
-    assert names.index("tts_start") < names.index("wake", 2) < names.index("tts_end")
+    # The second wake word was heard while the first turn thought or spoke, not after it.
+    assert names.index("transcript") < names.index("wake", 2) < names.index("turn")
     assert events[-1]["outcome"] == "interrupted" and events[-1]["input_lag_ms"] is not None
 
 
