@@ -14,10 +14,9 @@ from pathlib import Path
 
 from .config import LlmSettings
 from .errors import ModelError, StageError
-from .sentences import SentenceSplitter
+from .sentences import SentenceSplitter, ends_sentence
 
 _MARKUP = re.compile(r"[*_#`>|~]+")
-_SENTENCE_END = re.compile(r"[.!?][\"')\]]*$")
 
 
 class LocalLlm:
@@ -79,9 +78,9 @@ def spoken_sentences(pieces: Iterable[tuple[str, str | None]], stop: threading.E
                 yield plain
     if stop.is_set():
         return
-    rest = plain_text(" ".join(splitter.flush()))
-    if rest and (finish_reason != "length" or not said or _SENTENCE_END.search(rest)):
-        yield rest
+    rest = [plain for piece in splitter.flush() if (plain := plain_text(piece))]
+    if rest and (finish_reason != "length" or not said or ends_sentence(rest[-1])):
+        yield from rest  # in clause-sized pieces, as everything before it
 
 
 def plain_text(text: str) -> str:

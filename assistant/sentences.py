@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 _END = re.compile(r"[.!?]+[\"')\]]*(?=\s)")
+_ENDS_TEXT = re.compile(r"[.!?]+[\"')\]]*$")
 _ABBREVIATIONS = frozenset(
     "mr mrs ms dr prof sr jr st vs etc e.g i.e a.m p.m no approx dept fig mt ft".split())
 _MIN_CHARS = 12
@@ -57,6 +58,11 @@ class SentenceSplitter:
         """Whatever is left once the text has ended."""
         rest, self._pending = self._pending.strip(), ""
         return _clauses(rest, self._first) if rest else []
+
+
+def ends_sentence(text: str) -> bool:
+    """Does this text end as a sentence does (not cut off mid-way)?"""
+    return _ENDS_TEXT.search(text) is not None
 
 
 def _clause_cut(text: str, first: bool = False) -> int | None:

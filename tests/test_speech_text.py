@@ -42,3 +42,11 @@ def test_llm_markup_is_removed_and_a_cut_off_sentence_dropped():
 ])
 def test_a_leftover_wake_phrase_is_removed_only_at_the_start(heard, command):
     assert strip_wake_remnant(heard) == command
+
+
+def test_a_long_last_sentence_is_spoken_in_clause_sized_pieces_too():
+    last = ("Once upon a time, in a land of tall mountains and deep green valleys, there lived a brave "
+            "little dragon who loved to read books by the fire.")
+    pieces = _spoken("The story begins in the far north. " + last, "stop")
+    assert pieces[0] == "The story begins in the far north." and " ".join(pieces[1:]) == last
+    assert len(pieces) > 2 and all(len(piece) <= 160 for piece in pieces)
