@@ -75,6 +75,10 @@ class _Scheduled:
     def end_t(self) -> float:
         return self.start_t + self.chunk.duration_s
 
+    def heard_s(self, until_t: float) -> float:
+        """How much of it has played by input time `until_t`."""
+        return min(max(until_t - self.start_t, 0.0), self.chunk.duration_s)
+
 
 class ReplayPlayer:
     """Plays replies on the input clock and hands what was heard, as it is heard, to a sink.
@@ -111,7 +115,7 @@ class ReplayPlayer:
     @property
     def played_s(self) -> float:
         until = min(self.clock(), self._cut_t)
-        return sum(min(max(until - s.start_t, 0.0), s.chunk.duration_s) for s in self._queue)
+        return sum(s.heard_s(until) for s in self._queue)
 
     @property
     def end_t(self) -> float | None:
@@ -134,8 +138,7 @@ class ReplayPlayer:
         position = 0
         for scheduled in self._queue:
             samples = scheduled.chunk.samples
-            heard = int(round(min(max(until - scheduled.start_t, 0.0), scheduled.chunk.duration_s)
-                              * scheduled.chunk.rate_hz))
+            heard = int(round(scheduled.heard_s(until) * scheduled.chunk.rate_hz))
             already = min(max(self._written - position, 0), samples)
             if heard > already:
                 self.sink.write(_at_volume(_slice(scheduled.chunk, already, heard), self.volume))
@@ -155,7 +158,6 @@ class ReplayPlayer:
             if last > first:
                 out[first:last] += audio[first - offset:last - offset]
         return out
-
 
     def _at_input_rate(self, scheduled: _Scheduled) -> np.ndarray:
         key = id(scheduled.chunk)
