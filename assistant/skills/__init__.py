@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import yaml
 from hassil import Intents
 from hassil.util import merge_dict
+
+if TYPE_CHECKING:
+    from ..reminders import ReminderStore
 
 
 class VolumeControl(Protocol):
@@ -35,9 +39,29 @@ class SkillRequest:
     volume: VolumeControl | None = None
     last_reply: str | None = None
     """What the assistant said last, for "repeat that"."""
+    reminders: ReminderStore | None = None
+    """The timers and alarms."""
+
+    def local_time(self) -> datetime:
+        """`now`, or else the clock's time, in the local time zone."""
+        return (self.now or datetime.now()).astimezone()
+
+    def reminder_store(self) -> ReminderStore:
+        assert self.reminders is not None, "timers and alarms need the reminder store"
+        return self.reminders
 
 
 Skill = Callable[[SkillRequest], str]
+
+
+_NUMBER_HYPHEN = re.compile(r"(\d)-(?=[a-z])", re.IGNORECASE)
+_DOTTED_TIME = re.compile(r"\b(\d{1,2})\.(\d{2})(?=\s*(?:[ap]\.?\s?m\b|o'clock))", re.IGNORECASE)
+
+
+def template_text(transcript: str) -> str:
+    """The transcript in the forms the templates spell: Whisper writes "a 5-minute timer" and,
+    at times, "7.30 pm"; the templates say "5 minute" and "7:30"."""
+    return _DOTTED_TIME.sub(r"\1:\2", _NUMBER_HYPHEN.sub(r"\1 ", transcript))
 
 
 def load_skills() -> tuple[Intents, dict[str, Skill]]:

@@ -1,0 +1,116 @@
+"""Timers and alarms, kept in SQLite so they survive a restart and a `kill -9`.
+
+Every change is one SQLite transaction (WAL journal, synchronous=FULL): after a crash a
+reminder is either wholly there or not at all. A reminder leaves the store only once it
+has been announced, so one that was ringing when the process died is announced again,
+as missed, at the next start. Times are absolute (seconds since the epoch), and every
+method takes the current time from the caller: the clock is injectable and tests never
+sleep.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from .errors import ConfigError
+
+TIMER = "timer"
+ALARM = "alarm"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS reminders (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('timer', 'alarm')),
+    name TEXT,
+    due REAL NOT NULL,
+    duration_s REAL,
+    created REAL NOT NULL
+)
+"""
+
+
+@dataclass(frozen=True)
+class Reminder:
+    id: int
+    kind: str
+    """TIMER or ALARM."""
+    name: str | None
+    """A timer's name ("pasta"), if it was given one."""
+    due: datetime
+    """When it rings, in the local time zone."""
+    duration_s: float | None
+    """A timer's length as set."""
+
+    def left_s(self, now: datetime) -> float:
+        return max((self.due - now).total_seconds(), 0.0)
+
+
+class ReminderStore:
+    """The timers and alarms, in the database at `path` (":memory:" keeps them in this process only)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = path
+        try:
+            if path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL" if path != ":memory:" else "PRAGMA journal_mode=MEMORY")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.execute(_SCHEMA)
+        except (OSError, sqlite3.Error) as err:
+            raise ConfigError(f"{path}: cannot keep timers and alarms here (state_dir): {err}") from None
+
+    @classmethod
+    def in_state_dir(cls, state_dir: Path) -> ReminderStore:
+        return cls(state_dir / "reminders.sqlite3")
+
+    def close(self) -> None:
+        self.db.close()
+
+    def add_timer(self, now: datetime, duration_s: float, name: str | None = None) -> Reminder:
+        return self._add(TIMER, name, now.timestamp() + duration_s, duration_s, now)
+
+    def add_alarm(self, now: datetime, due: datetime) -> Reminder:
+        return self._add(ALARM, None, due.timestamp(), None, now)
+
+    def _add(self, kind: str, name: str | None, due: float, duration_s: float | None, now: datetime) -> Reminder:
+        with self.db:
+            cursor = self.db.execute(
+                "INSERT INTO reminders (kind, name, due, duration_s, created) VALUES (?, ?, ?, ?, ?)",
+                (kind, name, due, duration_s, now.timestamp()))
+        return self._get(cursor.lastrowid)
+
+    def pending(self, kind: str) -> list[Reminder]:
+        """Every timer or alarm not yet announced, soonest first."""
+        rows = self.db.execute("SELECT * FROM reminders WHERE kind = ? ORDER BY due, id", (kind,))
+        return [_reminder(row) for row in rows]
+
+    def due(self, now: datetime) -> list[Reminder]:
+        """Everything that has rung by `now` and is still to be announced, oldest first."""
+        rows = self.db.execute("SELECT * FROM reminders WHERE due <= ? ORDER BY due, id", (now.timestamp(),))
+        return [_reminder(row) for row in rows]
+
+    def next_due(self) -> datetime | None:
+        (due,) = self.db.execute("SELECT min(due) FROM reminders").fetchone()
+        return None if due is None else _local(due)
+
+    def remove(self, *reminders: Reminder) -> int:
+        """Forget these (cancelled, or announced); returns how many were still there."""
+        with self.db:
+            return sum(self.db.execute("DELETE FROM reminders WHERE id = ?", (r.id,)).rowcount for r in reminders)
+
+    def _get(self, reminder_id: int | None) -> Reminder:
+        return _reminder(self.db.execute("SELECT * FROM reminders WHERE id = ?", (reminder_id,)).fetchone())
+
+
+def _reminder(row: tuple) -> Reminder:
+    reminder_id, kind, name, due, duration_s, _created = row
+    return Reminder(reminder_id, kind, name, _local(due), duration_s)
+
+
+def _local(epoch_s: float) -> datetime:
+    return datetime.fromtimestamp(epoch_s).astimezone()
+

@@ -1,0 +1,146 @@
+"""Timers and alarms by voice: several phrasings each, numbers in words or digits, replies in digits."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from assistant.reminders import ALARM, TIMER, ReminderStore
+from assistant.router import Router
+from assistant.skills import SkillRequest, load_skills
+
+NOW = datetime(2026, 11, 27, 19, 5).astimezone()  # a Friday evening
+
+
+@pytest.fixture(scope="module")
+def router():
+    return Router(*load_skills(), llm=None)
+
+
+@pytest.fixture
+def store():
+    return ReminderStore(":memory:")
+
+
+def say(router: Router, store: ReminderStore, text: str, now: datetime = NOW) -> str:
+    decision = router.route(text)
+    assert decision.tier == "fast_path", text
+    return router.whole_reply(decision, SkillRequest(now=now, reminders=store))
+
+
+@pytest.mark.parametrize("text, seconds, name", [
+    ("Set a timer for 5 minutes.", 300, None),
+    ("Set a timer for one hour and ten minutes.", 4200, None),
+    ("Start a 10-minute timer.", 600, None),
+    ("Could you set a timer for ninety seconds, please?", 90, None),
+    ("Set a timer for two and a half minutes.", 150, None),
+    ("Set a timer for an hour and a half.", 5400, None),
+    ("Set a timer for half an hour.", 1800, None),
+    ("Set a pasta timer for 8 minutes.", 480, "pasta"),
+    ("Set a 4 minute egg timer.", 240, "egg"),
+    ("Timer for 30 seconds.", 30, None),
+])
+def test_a_timer_is_set_for_the_length_said(router, store, text, seconds, name):
+    say(router, store, text)
+    [timer] = store.pending(TIMER)
+    assert (timer.due - NOW, timer.name) == (timedelta(seconds=seconds), name)
+
+
+def test_setting_a_timer_says_its_length_and_name(router, store):
+    assert say(router, store, "Set a timer for one hour and ten minutes.") == "Timer set for 1 hour and 10 minutes."
+    assert say(router, store, "Set a pasta timer for 8 minutes.") == "Pasta timer set for 8 minutes."
+
+
+def test_several_timers_run_at_once_and_each_says_what_is_left(router, store):
+    say(router, store, "Set a pasta timer for 8 minutes.")
+    say(router, store, "Set a timer for 5 minutes.")
+    later = NOW + timedelta(minutes=2, seconds=30)
+    assert say(router, store, "How much time is left on the pasta timer?", later) == \
+        "The pasta timer has 5 minutes and 30 seconds left."
+    assert say(router, store, "How much time is left?", later) == (
+        "You have 2 timers: the 5 minute timer with 2 minutes and 30 seconds left, "
+        "the pasta timer with 5 minutes and 30 seconds left.")
+
+
+def test_cancelling_a_named_timer_keeps_the_others(router, store):
+    say(router, store, "Set a pasta timer for 8 minutes.")
+    say(router, store, "Set a tea timer for 3 minutes.")
+    assert say(router, store, "Cancel the pasta timer.") == "The pasta timer is cancelled."
+    assert [t.name for t in store.pending(TIMER)] == ["tea"]
+
+
+def test_cancel_with_several_timers_asks_which_and_cancels_none(router, store):
+    say(router, store, "Set a pasta timer for 8 minutes.")
+    say(router, store, "Set a tea timer for 3 minutes.")
+    assert "Say which one" in say(router, store, "Cancel the timer.")
+    assert len(store.pending(TIMER)) == 2
+
+
+@pytest.mark.parametrize("text", ["Cancel all timers.", "Delete all of the timers.", "Stop my timers."])
+def test_all_timers_can_be_cancelled_at_once(router, store, text):
+    say(router, store, "Set a pasta timer for 8 minutes.")
+    say(router, store, "Set a tea timer for 3 minutes.")
+    assert say(router, store, text) == "All 2 timers are cancelled."
+    assert store.pending(TIMER) == []
+
+
+def test_asking_about_timers_when_there_are_none_says_so(router, store):
+    assert say(router, store, "How much time is left?") == "You have no timers."
+    assert say(router, store, "Cancel the pasta timer.") == "You have no pasta timer."
+
+
+@pytest.mark.parametrize("text, due, reply", [
+    ("Set an alarm for 6 a.m.", datetime(2026, 11, 28, 6, 0), "Alarm set for 6:00 AM tomorrow."),
+    ("Wake me up at 6:45 AM.", datetime(2026, 11, 28, 6, 45), "Alarm set for 6:45 AM tomorrow."),
+    ("Set an alarm for 7.30 pm.", datetime(2026, 11, 27, 19, 30), "Alarm set for 7:30 PM today."),
+    ("Set an alarm for seven thirty.", datetime(2026, 11, 27, 19, 30), "Alarm set for 7:30 PM today."),
+    ("Set an alarm for 7 in the morning.", datetime(2026, 11, 28, 7, 0), "Alarm set for 7:00 AM tomorrow."),
+    ("Set an alarm for Monday at 7.", datetime(2026, 11, 30, 7, 0), "Alarm set for 7:00 AM on Monday."),
+    ("Set an alarm for 18:30 on Friday.", datetime(2026, 12, 4, 18, 30), "Alarm set for 6:30 PM on Friday, December 4."),
+    ("Wake me up tomorrow at 5:15.", datetime(2026, 11, 28, 5, 15), "Alarm set for 5:15 AM tomorrow."),
+])
+def test_an_alarm_rings_at_the_next_time_that_matches(router, store, text, due, reply):
+    assert say(router, store, text) == reply
+    [alarm] = store.pending(ALARM)
+    assert alarm.due == due.astimezone()
+
+
+def test_an_alarm_for_a_time_already_past_today_is_refused(router, store):
+    assert say(router, store, "Set an alarm for 6 p.m. today.") == "6:00 PM has already passed today."
+    assert store.pending(ALARM) == []
+
+
+def test_the_same_alarm_twice_is_kept_once(router, store):
+    say(router, store, "Set an alarm for 6 a.m.")
+    assert say(router, store, "Wake me up at 6 AM.") == "You already have an alarm at 6:00 AM tomorrow."
+    assert len(store.pending(ALARM)) == 1
+
+
+def test_alarms_are_listed_soonest_first(router, store):
+    assert say(router, store, "What alarms do I have?") == "You have no alarms."
+    say(router, store, "Set an alarm for Monday at 7.")
+    say(router, store, "Set an alarm for 6 a.m.")
+    assert say(router, store, "Do I have any alarms?") == \
+        "You have 2 alarms: at 6:00 AM tomorrow and at 7:00 AM on Monday."
+
+
+@pytest.mark.parametrize("text", ["Cancel the 6 a.m. alarm.", "Cancel the alarm for 6 AM.", "Delete my alarm for 6:00 tomorrow."])
+def test_an_alarm_is_cancelled_by_its_time(router, store, text):
+    say(router, store, "Set an alarm for 6 a.m.")
+    say(router, store, "Set an alarm for Monday at 7.")
+    assert say(router, store, text) == "The alarm at 6:00 AM tomorrow is cancelled."
+    assert [a.due.hour for a in store.pending(ALARM)] == [7]
+
+
+def test_an_alarm_is_cancelled_by_its_day(router, store):
+    say(router, store, "Set an alarm for 6 a.m.")
+    say(router, store, "Set an alarm for Monday at 7.")
+    assert say(router, store, "Cancel my Monday alarm.") == "The alarm at 7:00 AM on Monday is cancelled."
+
+
+def test_all_alarms_can_be_cancelled_at_once(router, store):
+    say(router, store, "Set an alarm for 6 a.m.")
+    say(router, store, "Set an alarm for Monday at 7.")
+    assert say(router, store, "Cancel all alarms.") == "All 2 alarms are cancelled."
+    assert store.pending(ALARM) == []
