@@ -138,6 +138,20 @@ class FollowUp(Event):
     """How long the assistant listens without the wake word, in s."""
 
 
+@dataclass(frozen=True)
+class Announcement(Event):
+    name: ClassVar[str] = "announcement"
+    kind: str
+    """timer or alarm."""
+    label: str | None = None
+    """A timer's name ("pasta"), if it has one."""
+    due: str = ""
+    """When it fell due, local ISO time."""
+    missed: bool = False
+    """It fell due while the assistant was not running."""
+    text: str = ""
+
+
 class EventSink(Protocol):
     def emit(self, event: Event) -> None: ...
 
@@ -176,6 +190,8 @@ def _human(event: Event) -> str | None:
             return f"reply ({tier}): {text}"
         case Error(stage=stage, message=message):
             return f"error in {stage}: {message}"
+        case Announcement(text=text):
+            return f"announcing: {text}"
         case FollowUp(window_s=window_s):
             return f"listening for a follow-up for {window_s:g} s"
         case Turn(outcome=outcome, voice_to_voice_ms=v2v):

@@ -20,15 +20,17 @@ import math
 import time
 from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 
+from .announce import Announcement
 from .audio import AudioChunk, int16_to_float
 from .config import Settings
 from .endpoint import Endpointer, EndReason
 from .events import EventSink, FollowUp, SpeechEnd, SpeechStart, TtsEnd, Turn as TurnEvent
 from .player import AudioSink, EchoMixer, Player, ReplayPlayer
+from .reminders import ReminderStore
 from .skills.clock import local_now
 from .stages import Stages
 from .turn import Command, Turn
@@ -40,6 +42,9 @@ _PRE_ROLL_S = 0.25
 """The first pass fires up to ~0.1 s after the wake phrase ends, so a command said with no
 pause has begun by then; recognition hears this much before the candidate (the remnant of
 the wake phrase it may catch is stripped from the transcript)."""
+
+_RING_CHECK_S = 0.5
+"""How often, in input time, the reminder store is asked what is due."""
 
 
 class State(enum.Enum):
@@ -72,7 +77,7 @@ class _Listening:
 class Pipeline:
     def __init__(self, stages: Stages, settings: Settings, events: EventSink, player: Player,
                  now: Callable[[], datetime] = local_now, echo: EchoMixer | None = None,
-                 turn_class: type[Turn] = Turn) -> None:
+                 turn_class: type[Turn] = Turn, reminders: ReminderStore | None = None) -> None:
         self.stages = stages
         self.turn_class = turn_class
         """What runs a request once it is heard (benchmarks compare another way of answering)."""
@@ -91,6 +96,10 @@ class Pipeline:
         self._failure: BaseException | None = None
         self.last_reply: str | None = None
         """The last reply that was said, in part or whole ("repeat that")."""
+        self.reminders = reminders if reminders is not None else ReminderStore(":memory:")
+        self._started: datetime | None = None
+        """When the first input arrived: reminders due before then were missed."""
+        self._ring_checked_t = -math.inf
 
     @property
     def state(self) -> State:
@@ -149,6 +158,7 @@ class Pipeline:
         self.now_t = chunk.end_s
         self.player.advance(self.now_t)
         self._end_finished_reply()
+        self._ring_if_due()
         if self.echo is not None:
             chunk = self.echo.mix(chunk)
         update = self.stages.wake.process(chunk, armed=self.state is not State.LISTENING,
@@ -218,9 +228,26 @@ class Pipeline:
             return
         audio = int16_to_float(np.concatenate([c.as_int16() for c in listening.chunks]))
         command = Command(audio, t_end, speech_end_s, listening.stages_ms)
-        self.turn = self.turn_class(command, self.stages, self.events, self.player, self.input_time, self.now)
-        self.turn.last_reply = self.last_reply
-        self.turn.task = asyncio.get_running_loop().create_task(self._run_turn(self.turn))
+        self._start(self.turn_class(command, self.stages, self.events, self.player, self.input_time, self.now))
+
+    def _ring_if_due(self) -> None:
+        """Announce the timers and alarms that are due, once nobody is talking to the assistant."""
+        if self._started is None:
+            self._started = self.now()
+        if self.state is not State.IDLE or self.now_t - self._ring_checked_t < _RING_CHECK_S:
+            return
+        self._ring_checked_t = self.now_t
+        if not (due := self.reminders.due(self.now())):
+            return
+        missed = {r.id for r in due if r.due < self._started}
+        self._start(Announcement(due, missed, self.reminders, self.settings.reminders, self.now_t,
+                                 self.stages, self.events, self.player, self.input_time, self.now))
+
+    def _start(self, turn: Turn) -> None:
+        self.turn = turn
+        turn.last_reply = self.last_reply
+        turn.reminders = self.reminders
+        turn.task = asyncio.get_running_loop().create_task(self._run_turn(turn))
 
     async def _run_turn(self, turn: Turn) -> None:
         try:
@@ -248,19 +275,22 @@ class Pipeline:
         turn, self.turn = self.turn, None
         assert turn is not None
         t = self.input_time() if t is None else t
+        turn.ended(outcome)
         if turn.spoke:
-            self.last_reply = turn.reply_text or self.last_reply
+            if turn.is_request:
+                self.last_reply = turn.reply_text or self.last_reply
             stopped = self.player.stop() if outcome != "answered" else None
             self.events.emit(TtsEnd(t=t, interrupted=stopped is not None, duration_s=round(turn.synthesized_s, 3),
                                     played_s=round(self.player.played_s if stopped is None else stopped.played_s, 3),
                                     stop_ms=None if stopped is None else stopped.stop_ms))
-        self.events.emit(TurnEvent(t=t, outcome=outcome, stages_ms=turn.stages_ms,
-                                   voice_to_voice_ms=turn.voice_to_voice_ms, input_lag_ms=turn.input_lag_ms))
+        if turn.is_request:
+            self.events.emit(TurnEvent(t=t, outcome=outcome, stages_ms=turn.stages_ms,
+                                       voice_to_voice_ms=turn.voice_to_voice_ms, input_lag_ms=turn.input_lag_ms))
         if not turn.task.done():
             turn.task.cancel()
             self._ending.add(turn.task)
             turn.task.add_done_callback(self._ending.discard)
-        if outcome == "answered" and turn.spoke and not self._input_ended:
+        if outcome == "answered" and turn.spoke and turn.is_request and not self._input_ended:
             self._offer_follow_up(t, turn.reply_text or "")
 
     def _offer_follow_up(self, t: float, reply: str) -> None:
@@ -301,13 +331,20 @@ class Pipeline:
 
 
 def replay_pipeline(stages: Stages, settings: Settings, events: EventSink, sink: AudioSink,
-                    echo_db: float | None = None, now: Callable[[], datetime] = local_now,
-                    turn_class: type[Turn] = Turn) -> Pipeline:
+                    echo_db: float | None = None, started_at: datetime | None = None,
+                    turn_class: type[Turn] = Turn, reminders: ReminderStore | None = None) -> Pipeline:
     """A pipeline for a file: replies play on the input clock into `sink`; with `echo_db`,
-    they are also mixed into the input at that gain, as a speaker beside the microphone."""
+    they are also mixed into the input at that gain, as a speaker beside the microphone.
+
+    The file is heard as if it began at `started_at` (default: now): the time of day that
+    skills and reminders see is that plus the input time, so a 10 s timer set in the file
+    rings 10 s of audio later. Its timers and alarms are its own (in memory) unless a
+    `reminders` store is given."""
     player = ReplayPlayer(sink, clock=lambda: 0.0)
     player.volume = settings.audio.output_volume
-    pipeline = Pipeline(stages, settings, events, player, now,
-                        echo=None if echo_db is None else EchoMixer(player, echo_db), turn_class=turn_class)
+    began = (started_at or local_now()).astimezone()
+    pipeline = Pipeline(stages, settings, events, player, lambda: began + timedelta(seconds=pipeline.input_time()),
+                        echo=None if echo_db is None else EchoMixer(player, echo_db), turn_class=turn_class,
+                        reminders=reminders)
     player.clock = pipeline.input_time
     return pipeline

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import wave
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from assistant.audio import WavSink, as_stream, file_chunks
 from assistant.config import Settings
 from assistant.events import Event, Recorder
 from assistant.pipeline import replay_pipeline
+from assistant.reminders import ReminderStore
 from assistant.stages import Stages, load_own_voice, load_stages, load_wake
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,11 +53,13 @@ def replay(stages: Stages, settings: Settings, tmp_path_factory: pytest.TempPath
     """Replay a file through the real pipeline, as `assistant replay` does; results cached per file.
 
     `echo_db`: the replies are mixed into the input (`replay --echo`); `changed`: settings
-    that differ from the defaults, as {section: {key: value}}."""
+    that differ from the defaults, as {section: {key: value}}; `started_at`: the time of day
+    the file begins at; `reminders`: timers and alarms set before it begins."""
     done: dict[tuple, Replayed] = {}
 
-    def run(path: Path, ptt: bool = False, echo_db: float | None = None, changed: dict | None = None) -> Replayed:
-        key = (path, ptt, echo_db, repr(changed))
+    def run(path: Path, ptt: bool = False, echo_db: float | None = None, changed: dict | None = None,
+            started_at: datetime | None = None, reminders: ReminderStore | None = None) -> Replayed:
+        key = (path, ptt, echo_db, repr(changed), started_at, id(reminders))
         if key not in done:
             these = _changed(settings, changed or {})
             # No wake state carried over from another replay.
@@ -63,7 +67,8 @@ def replay(stages: Stages, settings: Settings, tmp_path_factory: pytest.TempPath
             recorder = Recorder()
             out = tmp_path_factory.mktemp("replay") / "reply.wav"
             sink = WavSink(out, fresh.tts.rate_hz)
-            pipeline = replay_pipeline(fresh, these, recorder, sink, echo_db=echo_db)
+            pipeline = replay_pipeline(fresh, these, recorder, sink, echo_db=echo_db, started_at=started_at,
+                                       reminders=reminders)
             asyncio.run(pipeline.run(as_stream(file_chunks(path)), ptt=ptt))
             sink.close()
             done[key] = Replayed(recorder.events, out)

@@ -21,14 +21,14 @@ from conftest import FIXTURES, ROOT
 
 @pytest.fixture(scope="module")
 def pulse(tmp_path_factory):
-    """Environment variables that point a process at a fresh PulseAudio server."""
+    """Environment variables that point a process at a fresh PulseAudio server (and a private state directory)."""
     missing = missing_tools()
     if missing:
         if os.environ.get("CI"):
             pytest.fail(f"live-audio tests need {', '.join(missing)} (scripts/test installs them as root)")
         pytest.skip(f"needs {', '.join(missing)}")
     with private_pulseaudio(tmp_path_factory.mktemp("pulse-runtime")) as env:
-        yield env
+        yield {**env, "STATE_DIRECTORY": str(tmp_path_factory.mktemp("state"))}
 
 
 def test_replay_without_out_plays_the_reply_on_the_speakers(pulse, tmp_path):
@@ -130,3 +130,23 @@ def test_the_assistant_saying_hey_jarvis_into_the_room_does_not_wake_it(pulse, d
     assert "hey jarvis" in reply["text"].lower()
     assert [e["event"] for e in events].count("wake") == 1
     assert next(e for e in events if e["event"] == "turn")["outcome"] == "answered"
+
+
+def test_a_timer_outlives_kill_9_and_is_announced_as_missed_after_restart(pulse, tmp_path):
+    env = {**pulse, "STATE_DIRECTORY": str(tmp_path / "state")}  # its own: no timers from other tests
+    with Daemon(env) as first:
+        player = _hearing(first, env, tmp_path, "wake_timer_rings.wav", 0.0)
+        try:
+            first.events_until(lambda e: e["event"] == "reply", timeout_s=60)
+        finally:
+            first.process.kill()  # kill -9: no chance to save anything
+            player.kill()
+    time.sleep(3.5)  # the 3 s timer falls due while nothing runs
+    with Daemon(env) as second:
+        try:
+            events = second.events_until(lambda e: e["event"] == "announcement", timeout_s=120)
+        finally:
+            second.terminate(timeout_s=10)
+    announcement = events[-1]
+    assert (announcement["kind"], announcement["missed"]) == ("timer", True)
+    assert announcement["text"] == "While I was off, your 3 second timer ended."
