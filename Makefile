@@ -14,3 +14,4 @@ test:
 bench: setup
 	.venv/bin/python -m bench pipeline
 	.venv/bin/python -m bench turns
+	.venv/bin/python -m bench routing

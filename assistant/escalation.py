@@ -119,7 +119,7 @@ def escalation_reason(text: str) -> str | None:
         return KNOWLEDGE
     if _about_the_assistant(request, words) or (_GREETING.match(request) and "?" not in text):
         return None
-    if _FRESH_WORDS & set(words):
+    if _FRESH_WORDS & ({w.removesuffix("s") for w in words} | set(words)):  # "markets" too
         return FRESH
     if _knowledge_question(words):
         return KNOWLEDGE
