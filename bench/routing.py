@@ -98,6 +98,7 @@ def _router() -> dict:
     reached = [item for item, row in zip(items, rows) if row["tier"] != "fast_path"]
     return {
         "routing": routing_scores(items, rows),
+        "routing_with_rules": _with_rules(router, items),
         "escalation_rules": escalation_scores(items, [escalation_reason(i["text"]) is not None for i in items]),
         "escalation_rules_on_unmatched": escalation_scores(
             reached, [escalation_reason(i["text"]) is not None for i in reached]),
@@ -109,6 +110,19 @@ def _router() -> dict:
         "decisions": rows,
         "peak_rss_mb": peak_rss_mb(),
     }
+
+
+def _with_rules(router, items: list[dict]) -> dict | None:
+    """The same routing with `escalation_reason` as the router's cloud test, whatever the stages wire
+    (None while the router has no such hook)."""
+    if not hasattr(router, "belongs_in_cloud"):
+        return None
+    wired, router.belongs_in_cloud = router.belongs_in_cloud, escalation_reason
+    try:
+        rows = [dataclasses.asdict(router.route(item["text"])) for item in items]
+    finally:
+        router.belongs_in_cloud = wired
+    return routing_scores(items, rows)
 
 
 def _first_reply_ms(router, decision, text: str, context) -> float:
@@ -255,7 +269,9 @@ def _pct(value: float | None) -> str:
 def table(results: dict[str, dict]) -> str:
     router = results["router"]
     routing = router["routing"]
-    rows = ["| routing set | n | tier | intent | slots (skills) | all right |", "|---|---|---|---|---|---|"]
+    with_rules = router.get("routing_with_rules")
+    rows = ["| routing set, as the stages route | n | tier | intent | slots (skills) | all right "
+            "| tier, `escalation_reason` wired |", "|---|---|---|---|---|---|---|"]
     order = [("overall", "all")] + [("split", s) for s in SPLITS] + [("tier", t) for t in TIERS] + [
         ("kind", k) for k in sorted(routing["kind"])]
     for by, name in order:
@@ -265,7 +281,8 @@ def table(results: dict[str, dict]) -> str:
         label = name if by != "overall" else "all items"
         label = f"{by} {label}" if by in ("split", "tier") else label
         rows.append(f"| {label} | {score['n']} | {_pct(score['tier'])} | {_pct(score['intent'])} "
-                    f"| {_pct(score['slots'])} of {score['skills']} | {_pct(score['all'])} |")
+                    f"| {_pct(score['slots'])} of {score['skills']} | {_pct(score['all'])} "
+                    f"| {_pct(with_rules[by][name]['tier']) if with_rules else '—'} |")
     rows += ["", "| cloud or not | dev accuracy | test accuracy | test confusion (cloud→cloud, cloud→local, "
              "local→cloud, local→local) | per decision |", "|---|---|---|---|---|"]
     rules = router["escalation_rules"]
