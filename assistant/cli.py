@@ -50,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     daemon = commands.add_parser("daemon", parents=[common], help="listen on the microphone, answer aloud")
     daemon.add_argument("--json", action="store_true", help="one JSON event per line on stdout")
 
+    audit = commands.add_parser("audit", parents=[common],
+                                help="what has left the device: every cloud request, from the state directory")
+    audit.add_argument("--json", action="store_true", help="the audit records, one JSON object per line")
+
     config = commands.add_parser("config", parents=[common], help="settings")
     config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     check = config_commands.add_parser("check", parents=[common], help="validate a settings file")
@@ -91,6 +95,8 @@ def run_command(args: argparse.Namespace, out: TextIO) -> int:
         return transcribe(args.file, args.json, settings, out)
     if args.command == "daemon":
         return daemon(args, settings, out)
+    if args.command == "audit":
+        return audit(args.json, settings, out)
     raise AssertionError(args.command)
 
 
@@ -98,6 +104,20 @@ def config_check(path: Path | None, out: TextIO) -> int:
     settings = config_module.load_settings(path)
     models.check_all(settings)
     print(f"ok: {path if path else 'built-in defaults'}", file=out)
+    return EXIT_OK
+
+
+def audit(as_json: bool, settings: config_module.Settings, out: TextIO) -> int:
+    from .audit import audit_path, human_line, read_records
+
+    path = audit_path(settings.resolved_state_dir())
+    records = read_records(path)
+    if records is None:
+        # With --json, stdout stays JSON only (here: nothing), so the note goes to stderr.
+        print(f"nothing has left the device: there is no audit log at {path}", file=sys.stderr if as_json else out)
+        return EXIT_OK
+    for record in records:
+        print(json.dumps(record, ensure_ascii=False) if as_json else human_line(record), file=out)
     return EXIT_OK
 
 

@@ -6,6 +6,7 @@ The defaults here equal the shipped `config.toml` (a test keeps them in step).
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 import urllib.parse
@@ -114,9 +115,24 @@ class CloudSettings:
 
     enabled: bool = setting(False, "allow requests to leave the device")
     url: str = setting("", "base URL of an OpenAI-compatible API, e.g. https://host/v1 (https, or http on loopback)")
-    model: str = setting("", "model name sent to the endpoint")
-    api_key_env: str = setting("ASSISTANT_CLOUD_API_KEY", "environment variable holding the API key")
-    timeout_s: float = setting(10.0, "request timeout, in s", min=0.5, max=120.0)
+    model: str = setting("", "model name sent to the endpoint; empty: none is sent (a server with one model)")
+    api_key_file: str = setting(
+        "", "file holding the API key; empty: the systemd credential cloud-api-key, then api_key_env", path=True)
+    api_key_env: str = setting("ASSISTANT_CLOUD_API_KEY", "environment variable holding the API key (desktop use)")
+    fallback: str = setting("offline", "who answers when the cloud cannot: offline (says it can't) or local_llm",
+                            choices=("offline", "local_llm"))
+    max_reply_tokens: int = setting(150, "longest reply, in tokens", min=8, max=4096)
+    first_words_s: float = setting(2.5, "deadline from the request to the answer's first words, retries included, in s",
+                                   min=0.5, max=30.0)
+    timeout_s: float = setting(10.0, "deadline for the whole answer, in s", min=1.0, max=120.0)
+    retries: int = setting(1, "further attempts after a connection error or a 5xx, before anything is said",
+                           min=0, max=5)
+    retry_backoff_s: float = setting(0.25, "wait before the first retry, doubled for each next one, in s",
+                                     min=0.0, max=5.0)
+    breaker_failures: int = setting(1, "failed requests in a row that open the circuit breaker", min=1, max=20)
+    breaker_cooldown_s: float = setting(
+        60.0, "while the breaker is open the fallback answers at once; after this one request tries again, in s",
+        min=1.0, max=3600.0)
 
 
 @dataclass(frozen=True)
@@ -189,21 +205,33 @@ def load_settings(path: Path | None) -> Settings:
     return dataclasses.replace(settings, source=path)
 
 
-_LOOPBACK_HOSTS = ("localhost", "::1")
-
-
 def _cloud_problems(cloud: CloudSettings) -> list[str]:
     """Requests leave the device only over verified TLS, or plain HTTP to this machine."""
+    problems = []
+    if cloud.first_words_s > cloud.timeout_s:
+        problems.append(f"[cloud] first_words_s = {cloud.first_words_s}: must not exceed timeout_s = {cloud.timeout_s}")
     if not cloud.url:
-        return ["[cloud] url: must be set when enabled = true"] if cloud.enabled else []
+        return problems + (["[cloud] url: must be set when enabled = true"] if cloud.enabled else [])
     parts = urllib.parse.urlsplit(cloud.url)
     host = parts.hostname or ""
-    if parts.scheme == "https" and host:
-        return []
-    if parts.scheme == "http" and (host in _LOOPBACK_HOSTS or host.startswith("127.")):
-        return []
-    return [f"[cloud] url = {cloud.url!r}: must be https://HOST/..., or http:// to a loopback address "
-            "(127.0.0.1, localhost, [::1])"]
+    if parts.username is not None or parts.password is not None:
+        problems.append("[cloud] url: must not hold credentials (user:password@); use api_key_file")
+    elif not (parts.scheme == "https" and host) and not (parts.scheme == "http" and is_loopback(host)):
+        problems.append(f"[cloud] url = {cloud.url!r}: must be https://HOST/..., or http:// to a loopback address "
+                        "(127.0.0.0/8, localhost, [::1])")
+    return problems
+
+
+def is_loopback(host: str) -> bool:
+    """True for names and addresses that never leave this machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:127.0.0.1 is IPv4 loopback too
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)
 
 
 def _public_fields(cls: type) -> list[dataclasses.Field]:
@@ -251,7 +279,7 @@ def _check_value(f: dataclasses.Field, value: Any, name: str, path: Path, proble
     if (low is not None and value < low) or (high is not None and value > high):
         problems.append(f"{name} = {value!r}: must be between {low} and {high}")
         return None
-    if meta["path"] and value not in (BUNDLED, "auto"):
+    if meta["path"] and value not in (BUNDLED, "auto", ""):
         value = str((path.parent / Path(value).expanduser()).resolve())
     return float(value) if kind is float else value
 

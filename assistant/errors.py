@@ -62,3 +62,10 @@ class StageError(AssistantError):
     def __init__(self, stage: str, message: str, *, code: str = "failed") -> None:
         super().__init__(message, code=code)
         self.stage = stage
+
+
+class AuditLogError(AssistantError):
+    """An audit log that cannot be read, or holds a line that is not a record."""
+
+    exit_status = EXIT_USAGE
+    stage = "audit"

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from . import models
 from .asr import SpeechRecognizer
+from .audit import AuditLog, audit_path
+from .cloud import CloudClient, load_api_key
 from .config import Settings
 from .endpoint import VoiceActivity
 from .llm import LocalLlm
@@ -30,6 +32,7 @@ class Stages:
     llm: LocalLlm | None
     tts: Synthesizer
     own_voice: OwnVoiceGuard | None
+    cloud: CloudClient | None = None
 
 
 def load_wake(settings: Settings) -> WakeDetector:
@@ -57,8 +60,25 @@ def load_tts(settings: Settings) -> Synthesizer:
     return Synthesizer(*models.tts_voice(settings.tts.voice), settings.tts)
 
 
+def load_cloud(settings: Settings) -> CloudClient:
+    """The cloud client; the key is read only when the cloud is enabled, and nothing connects yet."""
+    cloud = settings.cloud
+    key = load_api_key(cloud) if cloud.enabled else None
+    if cloud.enabled and key is None:
+        log.warning("cloud.enabled is true but there is no API key (cloud.api_key_file, the credential "
+                    "cloud-api-key, or $%s); cloud requests get the fallback", cloud.api_key_env)
+    audit = AuditLog(audit_path(settings.resolved_state_dir()))
+    return CloudClient(cloud, settings.llm.system_prompt, key, audit)
+
+
+def no_escalation(text: str) -> str | None:
+    """Nothing belongs in the cloud: requests no template matched go to the local LLM."""
+    return None
+
+
 def load_stages(settings: Settings) -> Stages:
     log.info("loading models")
+    cloud = load_cloud(settings)  # first: a bad key file stops start-up before the models load
     wake = load_wake(settings)
     vad = VoiceActivity(models.vad_model(settings.endpoint.vad_model), settings.endpoint.threads)
     asr = load_asr(settings)
@@ -69,6 +89,7 @@ def load_stages(settings: Settings) -> Stages:
     llm = LocalLlm(models.llm_model(settings.llm.model), settings.llm) if settings.llm.enabled else None
     if llm is not None:
         llm.warm()
-    router = Router(*load_skills(), llm)
+    router = Router(*load_skills(), llm, cloud=cloud, belongs_in_cloud=no_escalation)
     router.route("what is one plus one")  # hassil builds its number-word tables at the first match
-    return Stages(wake=wake, vad=vad, asr=asr, router=router, llm=llm, tts=tts, own_voice=own_voice)
+    return Stages(wake=wake, vad=vad, asr=asr, router=router, llm=llm, tts=tts, own_voice=own_voice,
+                  cloud=cloud)

@@ -110,12 +110,15 @@ class Turn:
         """The model's sentences spoken as they come; the whole text reported once complete."""
         started = time.perf_counter()
         think: dict[str, float] = {}
+        answered_by = [route.answered_by]  # set by the thread: the cloud's fallback, when the cloud failed
 
         def sentences(stop: threading.Event) -> Iterator[str]:
-            for sentence in self.stages.router.streamed_reply(text, stop):
+            reply = self.stages.router.streamed_reply(text, stop, route)
+            for sentence in reply:
                 think.setdefault("first_sentence", ms(time.perf_counter() - started))
                 yield sentence
-            think[route.answered_by] = ms(time.perf_counter() - started)
+            answered_by[0] = reply.tier
+            think[reply.tier] = ms(time.perf_counter() - started)
 
         said = []
         async with aclosing(stream_from_thread(sentences)) as stream:
@@ -123,12 +126,13 @@ class Turn:
                 said.append(sentence)
                 await self._say(sentence)
         self.stages_ms.update(think)
-        self._replied(" ".join(said), route)
+        self._replied(" ".join(said), route, answered_by[0])
 
-    def _replied(self, text: str, route: RouteDecision) -> None:
+    def _replied(self, text: str, route: RouteDecision, tier: str | None = None) -> None:
+        """Report the whole reply; `tier`: who produced it, when not the one the route named."""
+        tier = tier or route.answered_by
         self.reply_text = text
-        self.events.emit(Reply(t=self.input_time(), text=text, tier=route.answered_by,
-                               think_ms=self.stages_ms.get(route.answered_by, 0.0)))
+        self.events.emit(Reply(t=self.input_time(), text=text, tier=tier, think_ms=self.stages_ms.get(tier, 0.0)))
 
     async def _say(self, sentence: str) -> None:
         spoken, synthesis_ms = await timed(self._synthesize, sentence)

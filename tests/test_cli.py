@@ -155,3 +155,62 @@ def test_a_corrupt_model_file_stops_start_up_with_status_78(tmp_path, key):
     (tmp_path / "c.toml").write_text(f'[{section}]\n{name} = "{target}"\n')
     result = run("replay", str(FIXTURES / "ptt_time.wav"), "--config", str(tmp_path / "c.toml"))
     assert_one_line_error(result, 78, str(target), f"{section}.{name}")
+
+
+def _state_config(tmp_path: Path) -> Path:
+    config = tmp_path / "c.toml"
+    config.write_text(f'state_dir = "{tmp_path / "state"}"\n')
+    return config
+
+
+def _write_audit_log(tmp_path: Path) -> None:
+    from assistant.audit import AuditLog
+
+    log = AuditLog(tmp_path / "state" / "audit.jsonl")
+    record_id = log.request("api.example.com", '{"messages": "Why is the sky blue?"}'.encode())
+    log.outcome(record_id, "api.example.com", "answered", status=200, ms=640.0)
+
+
+def test_audit_with_no_log_yet_says_nothing_has_left_the_device(tmp_path):
+    result = run("audit", "--config", str(_state_config(tmp_path)))
+    assert result.returncode == 0, result.stderr
+    expected = f"nothing has left the device: there is no audit log at {tmp_path}/state/audit.jsonl"
+    assert result.stdout.strip() == expected
+
+
+def test_audit_prints_each_request_with_time_host_bytes_and_the_text_sent(tmp_path):
+    _write_audit_log(tmp_path)
+    result = run("audit", "--config", str(_state_config(tmp_path)))
+    assert result.returncode == 0, result.stderr
+    sent, outcome = result.stdout.splitlines()
+    assert sent.endswith('sent 36 bytes to api.example.com: {"messages": "Why is the sky blue?"}')
+    assert "answered (HTTP 200) from api.example.com" in outcome
+
+
+def test_audit_json_prints_the_records_one_object_per_line(tmp_path):
+    _write_audit_log(tmp_path)
+    result = run("audit", "--json", "--config", str(_state_config(tmp_path)))
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["record"] for r in records] == ["request", "outcome"]
+    assert records[0]["text"] == '{"messages": "Why is the sky blue?"}' and records[0]["bytes"] == 36
+
+
+def test_audit_json_with_no_log_keeps_stdout_empty(tmp_path):
+    result = run("audit", "--json", "--config", str(_state_config(tmp_path)))
+    assert result.returncode == 0 and result.stdout == "" and "nothing has left the device" in result.stderr
+
+
+def test_a_corrupt_audit_log_is_one_line_naming_the_file_and_status_2(tmp_path):
+    _write_audit_log(tmp_path)
+    with (tmp_path / "state" / "audit.jsonl").open("a") as f:
+        f.write('{"record": "request", "ti\n')
+    result = run("audit", "--config", str(_state_config(tmp_path)))
+    assert_one_line_error(result, 2, f"{tmp_path}/state/audit.jsonl:3")
+    assert result.stdout == ""
+
+
+def test_an_unreadable_api_key_file_stops_start_up_with_status_78(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text('[cloud]\nenabled = true\nurl = "https://api.example.com/v1"\napi_key_file = "no-such-key"\n')
+    result = run("replay", str(FIXTURES / "ptt_time.wav"), "--config", str(config))
+    assert_one_line_error(result, 78, str(tmp_path / "no-such-key"), "cloud.api_key_file")

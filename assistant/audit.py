@@ -1,0 +1,106 @@
+"""The audit log: every request that leaves the device, recorded before it is sent.
+
+One JSON object per line in the state directory, appended and never rewritten: a
+`request` record (when, which host, how many bytes, the exact body) before the request
+goes out, then an `outcome` record with the same `id` once it is known. The
+Authorization header is never recorded. `assistant audit` prints it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .errors import AuditLogError
+
+AUDIT_FILE = "audit.jsonl"
+
+_REQUIRED = {
+    "request": {"id": str, "time": str, "host": str, "bytes": int, "text": str},
+    "outcome": {"id": str, "time": str, "host": str, "outcome": str},
+}
+
+
+def audit_path(state_dir: Path) -> Path:
+    return state_dir / AUDIT_FILE
+
+
+@dataclass(frozen=True)
+class AuditLog:
+    """Appends records to one file; each record is one write, so a crash never leaves half a line."""
+
+    path: Path
+
+    def request(self, host: str, body: bytes) -> str:
+        """Record a request about to be sent; returns its id. Raises OSError when it cannot be
+        recorded, and then the request must not be sent."""
+        record_id = uuid.uuid4().hex[:12]
+        self._append({"record": "request", "id": record_id, "time": _now(), "host": host,
+                      "bytes": len(body), "text": body.decode("utf-8")})
+        return record_id
+
+    def outcome(self, record_id: str, host: str, outcome: str, *, status: int | None = None,
+                detail: str | None = None, ms: float | None = None) -> None:
+        """Record how a request ended: `answered`, `failed` or `stopped`."""
+        self._append({"record": "outcome", "id": record_id, "time": _now(), "host": host,
+                      "outcome": outcome, "status": status, "detail": detail, "ms": ms})
+
+    def _append(self, record: dict[str, Any]) -> None:
+        line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # O_APPEND makes the single write land whole at the end, whoever else appends.
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            if os.write(fd, line) != len(line):
+                raise OSError(f"{self.path}: short write (disk full?)")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def read_records(path: Path) -> list[dict[str, Any]] | None:
+    """Every record in the log, checked; None when there is no log yet."""
+    try:
+        # Split on newlines only: a record's text may hold U+2028, which splitlines() would cut.
+        lines = path.read_text(encoding="utf-8").split("\n")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as err:
+        raise AuditLogError(f"{path}: cannot read the audit log: {err}") from None
+    return [_checked(line, path, number) for number, line in enumerate(lines, 1) if line.strip()]
+
+
+def _checked(line: str, path: Path, number: int) -> dict[str, Any]:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise AuditLogError(f"{path}:{number}: not a JSON record ({err})") from None
+    kind = record.get("record") if isinstance(record, dict) else None
+    fields = _REQUIRED.get(kind)
+    if fields is None:
+        raise AuditLogError(f"{path}:{number}: not an audit record (\"record\" must be request or outcome)")
+    for name, kind_of in fields.items():
+        if not isinstance(record.get(name), kind_of):
+            raise AuditLogError(f"{path}:{number}: {kind} record without a valid {name!r}")
+    return record
+
+
+def human_line(record: dict[str, Any]) -> str:
+    """One readable line per record."""
+    when = record["time"][:19].replace("T", " ")
+    if record["record"] == "request":
+        return f"{when}  sent {record['bytes']} bytes to {record['host']}: {record['text']}"
+    status = f" (HTTP {record['status']})" if record.get("status") is not None else ""
+    took = f" in {record['ms']:.0f} ms" if isinstance(record.get("ms"), (int, float)) else ""
+    detail = f": {record['detail']}" if record.get("detail") else ""
+    return f"{when}  {record['outcome']}{status} from {record['host']}{took}{detail}"
+
+
+def _now() -> str:
+    """Local time with its UTC offset, to the millisecond."""
+    return datetime.now().astimezone().isoformat(timespec="milliseconds")
