@@ -250,6 +250,23 @@ def test_an_answer_that_stalls_midway_ends_at_the_whole_answer_deadline_keeping_
         released.set()
 
 
+def test_a_stopped_turn_ends_a_stalled_request_at_once_without_counting_it_as_a_failure(endpoint, tmp_path):
+    released = threading.Event()
+    server = endpoint(stall(released))
+    client = client_for(server.url, tmp_path, first_words_s=20.0, timeout_s=30.0)
+    stop = threading.Event()
+    threading.Timer(0.5, stop.set).start()  # a wake word, "stop" or SIGTERM
+    try:
+        started = time.monotonic()
+        assert list(client.sentences(QUESTION, stop)) == []
+        assert time.monotonic() - started < 0.5 + 2
+    finally:
+        released.set()
+    assert client.breaker.state == "closed"
+    outcome = json.loads((tmp_path / "audit.jsonl").read_text().splitlines()[-1])
+    assert outcome["outcome"] == "stopped"
+
+
 def test_http_500s_are_retried_then_the_fallback_answers(endpoint, tmp_path):
     server = endpoint(status(500))
     router = cloud_router(client_for(server.url, tmp_path, retries=2))
