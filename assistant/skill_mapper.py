@@ -1,21 +1,25 @@
 """Free phrasing onto the skills: the local LLM names one allowed skill with valid slots, or none.
 
-The templates catch the phrasings someone wrote down; "could you give me five minutes for
-the eggs" or "make it a bit louder" slip past them. Here the local model reads the request
-and answers with JSON that a llama.cpp grammar confines to the skills that exist: an
-intent with a handler, its own slot names, digits for numbers, a list's `out` values, a
-short text for a wildcard, or `{"intent": "none"}` for small talk and questions.
+The templates catch the phrasings someone wrote down; "could you go a bit louder" or "what
+do you get when you add 45 and 55" slip past them. Here the local model reads the request
+and answers with JSON confined to the skills that exist: an intent with a handler, its own
+slot names in order, digits for numbers, a list's `out` values, a short text for a
+wildcard, or `{"intent": "none"}` for small talk and questions.
 
 Everything the model is told and allowed comes from the loaded hassil `Intents`: the
 slots each intent's templates use and their lists' types, which slots every template
-requires, and one example per intent rendered from its first template. So a new skill
-needs no change here.
+requires, one example per intent rendered from its first template, and the distinctive
+words of its templates. So a new skill needs no change here.
 
-The model's answer is checked again in Python (the allow-list, types, ranges, a wildcard
-value that must be words of the request) and dropped unless the request shares a
-distinctive template word with the intent and the model was confident; a skill run by
-mistake is worse than a question answered by the chat model. Nothing here can do more
-than name a skill: the handlers are the only effects, and they get validated slots.
+Guards, because a skill run by mistake is worse than a question left to the chat model:
+- the model is asked only about intents whose template words the request shares (none
+  shared: no model call at all);
+- decoding is confined to the allowed answers (`Answers`), so an unknown intent, a slot
+  of another intent, or text outside a value cannot be written;
+- the answer is checked again in Python: the allow-list, types, ranges, and values the
+  request really holds (a number said in digits or words, a list value's words, a
+  wildcard's words); anything else gives None.
+Nothing here can do more than name a skill: the handlers are the only effects.
 """
 
 from __future__ import annotations
@@ -262,12 +266,16 @@ def check_answer(answer: str, specs: Mapping[str, IntentSpec], text: str) -> tup
 class SkillMapper:
     """Maps a request the templates missed onto a skill with the local LLM, or says it is none.
 
-    `llm`: a `LocalLlm` (its model is shared: see `keep_chat_state`) or a llama_cpp `Llama`
-    of its own. `intents`, `handlers`: as `skills.load_skills()` returns them.
-    `min_confidence`: the least probability the model gave the intent's name, unconstrained.
-    `require_keyword`: the request must share a distinctive template word with the intent.
-    `keep_chat_state`: when sharing the chat model, restore its evaluated prompt afterwards,
-    so the chat's next first token does not pay for its system prompt again.
+    `llm`: a `LocalLlm`, whose llama.cpp context is then shared (never call `map` while it
+    generates; a turn does one after the other), or a llama_cpp `Llama` of its own.
+    `intents`, `handlers`: as `skills.load_skills()` returns them.
+    `min_confidence`: the least probability of the intent's name among the allowed tokens.
+    `require_keyword`: only intents whose distinctive template words the request shares are
+    candidates.
+    `keep_chat_state`: on a shared context, the mapper's prompt and the chat's are saved
+    and restored around each request, so neither is evaluated again (the mapper's prompt
+    is about 1,000 tokens: seconds on a small CPU).
+    `prompt_style`: `chat` uses the model's chat template when its file has one; else plain text.
     """
 
     def __init__(self, llm: Any, intents: Intents, handlers: Mapping[str, Any], *, min_confidence: float = 0.5,

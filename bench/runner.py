@@ -20,6 +20,7 @@ def peak_rss_mb() -> float:
 
 
 def run_benchmark(name: str) -> int:
+    name = name.replace("-", "_")  # `llm-models` is bench/llm_models.py
     module = importlib.import_module(f"bench.{name}")
     results = {}
     for configuration in module.CONFIGURATIONS:
