@@ -83,6 +83,15 @@ class ConversationSettings:
 
 
 @dataclass(frozen=True)
+class RemindersSettings:
+    """Timers and alarms ringing."""
+
+    ring_times: int = setting(3, "how many times a timer or alarm chimes and says what it is, unless stopped",
+                              min=1, max=20)
+    ring_pause_s: float = setting(2.0, "pause between those times, in s", min=0.0, max=60.0)
+
+
+@dataclass(frozen=True)
 class AsrSettings:
     """Speech recognition with faster-whisper."""
 
@@ -154,6 +163,7 @@ class Settings:
     wake: WakeSettings = field(default_factory=WakeSettings)
     endpoint: EndpointSettings = field(default_factory=EndpointSettings)
     conversation: ConversationSettings = field(default_factory=ConversationSettings)
+    reminders: RemindersSettings = field(default_factory=RemindersSettings)
     asr: AsrSettings = field(default_factory=AsrSettings)
     llm: LlmSettings = field(default_factory=LlmSettings)
     cloud: CloudSettings = field(default_factory=CloudSettings)

@@ -20,7 +20,7 @@ from hassil import Intents, recognize
 
 from .cloud import CloudClient, CloudError
 from .llm import LocalLlm
-from .skills import Skill, SkillRequest
+from .skills import Skill, SkillRequest, template_text
 
 FAST_PATH = "fast_path"
 LOCAL_LLM = "local_llm"
@@ -71,7 +71,7 @@ class Router:
         """Given a request no template matched, why it needs the cloud (e.g. "a knowledge question"), or None."""
 
     def route(self, text: str) -> RouteDecision:
-        match = recognize(text, self.intents)
+        match = recognize(template_text(text), self.intents)
         if match is not None and match.intent.name in self.skills:
             slots = {name: _plain(entity.value) for name, entity in match.entities.items()}
             return RouteDecision(FAST_PATH, match.intent.name, None, "matched an intent template", slots)

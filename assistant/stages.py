@@ -90,6 +90,7 @@ def load_stages(settings: Settings) -> Stages:
     if llm is not None:
         llm.warm()
     router = Router(*load_skills(), llm, cloud=cloud, belongs_in_cloud=no_escalation)
-    router.route("what is one plus one")  # hassil builds its number-word tables at the first match
+    for phrase in ("what is one plus one", "set a timer for three seconds"):
+        router.route(phrase)  # hassil builds each range list's number words at its first match
     return Stages(wake=wake, vad=vad, asr=asr, router=router, llm=llm, tts=tts, own_voice=own_voice,
                   cloud=cloud)

@@ -23,6 +23,7 @@ from .audio import AudioChunk
 from .errors import StageError
 from .events import Error, EventSink, Reply, Route, Transcript, TtsStart
 from .player import Player
+from .reminders import ReminderStore
 from .router import RouteDecision
 from .sentences import split_sentences
 from .skills import SkillRequest
@@ -44,6 +45,9 @@ class Command:
 
 
 class Turn:
+    is_request = True
+    """A request heard from someone (an announcement is not): it closes with a `turn` event."""
+
     def __init__(self, command: Command, stages: Stages, events: EventSink, player: Player,
                  input_time: Callable[[], float], now: Callable[[], datetime]) -> None:
         self.command = command
@@ -66,12 +70,17 @@ class Turn:
         self.input_lag_ms: float | None = None
         self.last_reply: str | None = None
         """What the assistant said in the turn before, set by whoever starts this one."""
+        self.reminders: ReminderStore | None = None
+        """The timers and alarms, set by whoever starts this turn."""
         self.task: asyncio.Task | None = None
         """The task running `run`, set by whoever starts it."""
 
     def clock(self) -> float:
         """The turn's clock: the endpoint's input time plus the wall time since the decision."""
         return self.command.t_end + (time.perf_counter() - self.decided_wall)
+
+    def ended(self, outcome: str) -> None:
+        """Called by the pipeline once the turn is over (answered, interrupted, ...)."""
 
     def saw_input_lag(self, lag_ms: float) -> None:
         self.input_lag_ms = max(self.input_lag_ms or 0.0, round(lag_ms, 1))
@@ -96,7 +105,8 @@ class Turn:
         self.events.emit(Route(t=self.input_time(), tier=route.tier, intent=route.intent, fallback=route.fallback,
                                reason=route.reason, slots=route.slots))
         started = time.perf_counter()
-        context = SkillRequest(now=self.now(), volume=self.player, last_reply=self.last_reply)
+        context = SkillRequest(now=self.now(), volume=self.player, last_reply=self.last_reply,
+                               reminders=self.reminders)
         whole = self.stages.router.whole_reply(route, context)
         if whole is not None:
             self.stages_ms[route.answered_by] = ms(time.perf_counter() - started)
