@@ -7,10 +7,8 @@ import asyncio
 import json
 import logging
 import os
-import signal
 import sys
 import time
-from collections.abc import Coroutine
 from pathlib import Path
 from typing import TextIO
 
@@ -68,8 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     out = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(getattr(args, "verbose", 0), 2)],
-                        format="%(name)s: %(message)s", stream=sys.stderr)
+    _log_to_stderr(getattr(args, "verbose", 0))
     try:
         return run_command(args, out)
     except AssistantError as err:
@@ -83,6 +80,16 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERNAL
     finally:
         out.flush()
+
+
+def _log_to_stderr(verbosity: int) -> None:
+    """Logs on stderr; under systemd with priority prefixes and no time (the journal adds it)."""
+    from .service import JournalFormatter, under_journald
+
+    handler = logging.StreamHandler(sys.stderr)
+    form = "%(name)s: %(message)s"
+    handler.setFormatter(JournalFormatter(form) if under_journald() else logging.Formatter(form))
+    logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbosity, 2)], handlers=[handler])
 
 
 def run_command(args: argparse.Namespace, out: TextIO) -> int:
@@ -142,7 +149,7 @@ def _speaker_or_nothing(settings: config_module.Settings, rate_hz: int):
     from .devices import DevicePlayer
 
     try:
-        return DevicePlayer(settings.audio, rate_hz)
+        return DevicePlayer(settings.audio, rate_hz, must_open=True)
     except DeviceError as err:
         log.warning("%s; replies are not played (use --out FILE to keep them)", err.message)
         return NullSink()
@@ -169,33 +176,14 @@ def transcribe(path: Path, as_json: bool, settings: config_module.Settings, out:
 
 
 def daemon(args: argparse.Namespace, settings: config_module.Settings, out: TextIO) -> int:
-    from .devices import DevicePlayer, Microphone
-    from .pipeline import Pipeline
-    from .stages import load_stages
+    from .daemon import Daemon
+    from .service import ServiceNotifier
 
-    stages = load_stages(settings)
-    microphone = Microphone(settings.audio)
-    speaker = DevicePlayer(settings.audio, stages.tts.rate_hz)
     events = JsonLines(out) if args.json else HumanLines(out)
-    try:
-        pipeline = Pipeline(stages, settings, events, speaker)
-        chunks = microphone.chunks(on_open=lambda: log.warning("listening for \"%s\"", stages.wake.word))
-        asyncio.run(_until_signalled(pipeline.run(chunks, paced=False)))
-    finally:
-        speaker.close(drain=False)
+    config_path = config_module.find_config(getattr(args, "config", None))
+    asyncio.run(Daemon(settings, config_path, events, ServiceNotifier()).serve())
+    log.warning("stopped")
     return EXIT_OK
-
-
-async def _until_signalled(work: Coroutine) -> None:
-    """Run until SIGTERM or SIGINT, then stop cleanly: how systemd and a terminal say stop."""
-    task = asyncio.ensure_future(work)
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, task.cancel)
-    try:
-        await task
-    except asyncio.CancelledError:
-        log.warning("stopping")
 
 
 if __name__ == "__main__":

@@ -41,21 +41,31 @@ def _device(name: str) -> str | int | None:
     return int(name) if name.isdigit() else name
 
 
+_STALL_S = 2.0
+"""A microphone that delivers nothing for this long has failed, whatever PortAudio says."""
+_FIRST_BLOCK_S = 10.0
+_RETRY_FIRST_S = 1.0
+_RETRY_MAX_S = 30.0
+
+
 class Microphone:
     """16 kHz mono chunks from an input device, stamped with their stream time."""
 
     def __init__(self, settings: AudioSettings) -> None:
         self.settings = settings
         self.sd = _sounddevice()
+        self.framer = Framer()
+        """Kept across reopenings, so the input clock never goes back."""
 
     async def chunks(self, on_open: Callable[[], None] = lambda: None) -> AsyncIterator[AudioChunk]:
-        """The stream of chunks; `on_open` is called once the device is really recording."""
+        """The stream of chunks; `on_open` is called once the device delivers its first block.
+        Raises DeviceError when the device cannot be opened, fails, or stops delivering audio."""
         loop = asyncio.get_running_loop()
         blocks: asyncio.Queue[tuple[np.ndarray, float]] = asyncio.Queue()
 
         def on_audio(data: np.ndarray, _frames: int, _time: Any, status: Any) -> None:
             if status:
-                log.warning("microphone: %s", status)
+                log.debug("microphone: %s", status)
             loop.call_soon_threadsafe(blocks.put_nowait, (data[:, 0].copy(), time.perf_counter()))
 
         try:
@@ -65,13 +75,54 @@ class Microphone:
         except (self.sd.PortAudioError, ValueError) as err:
             raise DeviceError(f"cannot open the microphone '{self.settings.input_device}' "
                               f"(audio.input_device): {err}", code="no_input") from None
-        framer = Framer()
         with stream:
-            on_open()
+            waited_s = _FIRST_BLOCK_S  # the first block may take a while (seen: 2 s from PulseAudio)
             while True:
-                block, received_wall = await blocks.get()
-                for chunk in framer.push(apply_gain(block, self.settings.input_gain_db), received_wall):
+                try:
+                    block, received_wall = await asyncio.wait_for(blocks.get(), waited_s)
+                except TimeoutError:
+                    raise DeviceError(f"the microphone '{self.settings.input_device}' stopped delivering audio",
+                                      code="input_stalled") from None
+                if waited_s == _FIRST_BLOCK_S:
+                    waited_s = _STALL_S
+                    on_open()
+                for chunk in self.framer.push(apply_gain(block, self.settings.input_gain_db), received_wall):
                     yield chunk
+
+    async def chunks_forever(self, on_state: Callable[[str], None], on_waiting: Callable[[], None]
+                             ) -> AsyncIterator[AudioChunk]:
+        """Chunks for as long as the caller wants them: a missing, busy, failed or silent device
+        is reopened with capped backoff. `on_state` hears "listening" or why not and when the
+        next try is; `on_waiting` is called about every second while backing off."""
+        delay_s = _RETRY_FIRST_S
+        last_problem = None
+        while True:
+            opened = False
+
+            def listening() -> None:
+                nonlocal opened, delay_s
+                opened, delay_s = True, _RETRY_FIRST_S
+                on_state("listening")
+
+            try:
+                async for chunk in self.chunks(on_open=listening):
+                    yield chunk
+            except DeviceError as err:
+                if err.message != last_problem:  # logged once, not at every retry
+                    log.warning("%s; retrying", err.message)
+                    last_problem = err.message
+                if opened:
+                    delay_s = _RETRY_FIRST_S
+                on_state(f"no microphone ({err.code}), retrying in {delay_s:g} s")
+                await _wait(delay_s, on_waiting)
+                delay_s = min(delay_s * 2, _RETRY_MAX_S)
+
+
+async def _wait(seconds: float, on_waiting: Callable[[], None]) -> None:
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        on_waiting()
+        await asyncio.sleep(min(left, 1.0))
 
 
 class DevicePlayer:
@@ -83,7 +134,7 @@ class DevicePlayer:
     voice's rate, or at the device's own rate with the speech resampled when it refuses.
     """
 
-    def __init__(self, settings: AudioSettings, rate_hz: int) -> None:
+    def __init__(self, settings: AudioSettings, rate_hz: int, must_open: bool = False) -> None:
         self.sd = _sounddevice()
         self.volume = settings.output_volume
         """Loudness, 0 to 1, applied as frames are played, so a change is heard at once."""
@@ -95,9 +146,55 @@ class DevicePlayer:
         self._played = 0
         self._wake_like_wall = -math.inf
         self._last_heard_wall = 0.0
-        self.stream = self._open(settings.output_device)
-        self.rate_hz = int(self.stream.samplerate)
-        self.stream.start()
+        self._called_wall = 0.0
+        self.output_device = settings.output_device
+        self.stream: Any | None = None
+        """None while there are no speakers: replies then go unheard, and each new one tries again."""
+        self.rate_hz = rate_hz
+        self._retry_wall = 0.0
+        self._retry_s = _RETRY_FIRST_S
+        self._problem: str | None = None
+        if must_open:  # replay's playback: no speakers is the caller's to report
+            self._started(self._open(self.output_device))
+        else:
+            self._reopen()
+
+    def _reopen(self) -> None:
+        """Open the speakers, unless the last try was too recent (capped backoff)."""
+        now = time.perf_counter()
+        if self.stream is not None or now < self._retry_wall:
+            return
+        try:
+            stream = self._open(self.output_device)
+        except DeviceError as err:
+            if err.message != self._problem:
+                log.warning("%s; replies are not heard until it is back", err.message)
+                self._problem = err.message
+            self._retry_wall = now + self._retry_s
+            self._retry_s = min(self._retry_s * 2, _RETRY_MAX_S)
+            return
+        self._started(stream)
+        log.info("speakers open at %d Hz", self.rate_hz)
+
+    def _started(self, stream: Any) -> None:
+        with self._lock:
+            self.stream, self.rate_hz = stream, int(stream.samplerate)
+            self._called_wall = time.perf_counter()
+        self._retry_s, self._problem = _RETRY_FIRST_S, None
+
+    def _lost(self, why: str) -> None:
+        """The speakers failed while playing: drop them and what was queued; a later reply reopens them."""
+        log.warning("the speakers '%s' %s; replies are not heard until they are back", self.output_device, why)
+        stream, self.stream = self.stream, None
+        with self._lock:
+            self._queue.clear()
+            self._offset = 0
+        self._problem = why
+        try:
+            stream.abort()
+            stream.close()
+        except Exception as err:  # a dead device may fail in any way on the way out
+            log.debug("closing the failed speakers: %s", err)
 
     def _open(self, name: str) -> Any:
         device = _device(name)
@@ -105,19 +202,24 @@ class DevicePlayer:
             try:
                 if rate_hz is None:
                     rate_hz = int(self.sd.query_devices(device, "output")["default_samplerate"])
-                return self.sd.OutputStream(samplerate=rate_hz, channels=1, dtype="int16", device=device,
-                                            latency="low", callback=self._callback)
+                stream = self.sd.OutputStream(samplerate=rate_hz, channels=1, dtype="int16", device=device,
+                                              latency="low", callback=self._callback)
+                stream.start()
+                return stream
             except (self.sd.PortAudioError, ValueError) as err:
                 failure = err
         raise DeviceError(f"cannot open the speakers '{name}' (audio.output_device): {failure}",
                           code="no_output") from None
 
     def begin(self) -> None:
+        self._reopen()
         with self._lock:
             self._queue.clear()
             self._offset = self._played = 0
 
     def play(self, chunk: AudioChunk, wake_like: bool = False) -> None:
+        if self.stream is None:
+            return
         audio = int16_to_float(chunk.as_int16())
         if chunk.rate_hz != self.rate_hz:
             audio = soxr.resample(audio, chunk.rate_hz, self.rate_hz)
@@ -145,7 +247,12 @@ class DevicePlayer:
 
     def finished(self) -> bool:
         with self._lock:
-            return not self._queue and time.perf_counter() >= self._last_heard_wall
+            waiting = bool(self._queue)
+            silent_s = time.perf_counter() - self._called_wall
+        if waiting and self.stream is not None and silent_s > _STALL_S:
+            self._lost(f"stopped taking audio for {silent_s:.1f} s")
+            return True
+        return not waiting and time.perf_counter() >= self._last_heard_wall
 
     def wake_like_within(self, tail_s: float) -> bool:
         return time.perf_counter() - self._wake_like_wall < tail_s
@@ -158,6 +265,7 @@ class DevicePlayer:
         out.fill(0)
         filled = 0
         with self._lock:
+            self._called_wall = time.perf_counter()
             while filled < frames and self._queue:
                 audio, wake_like = self._queue[0]
                 take = min(frames - filled, len(audio) - self._offset)
@@ -170,14 +278,16 @@ class DevicePlayer:
                     self._queue.popleft()
                     self._offset = 0
             self._played += filled
-            if filled:
+            if filled and (stream := self.stream) is not None:
                 # The last frame written here is heard after the device's latency.
-                self._last_heard_wall = time.perf_counter() + self.stream.latency + filled / self.rate_hz
+                self._last_heard_wall = time.perf_counter() + stream.latency + filled / self.rate_hz
 
     def close(self, drain: bool = True) -> None:
         """Let what is queued play out (unless told not to), then release the device."""
         while drain and not self.finished():
             time.sleep(0.02)
+        if self.stream is None:
+            return
         if drain:
             self.stream.stop()
         else:  # drop what the device still holds: a stop is a stop

@@ -173,3 +173,41 @@ def _read(fd: int, deadline: float) -> bytes | None:
     if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
         return None
     return os.read(fd, 65536) or None
+
+
+class NotifySocket:
+    """Stands in for systemd's notify socket: a datagram socket whose messages a test reads."""
+
+    def __init__(self, path: Path) -> None:
+        import socket
+
+        self.path = path
+        self.socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.socket.bind(str(path))
+        self.messages: list[str] = []
+
+    def env(self, watchdog_s: float | None = None) -> dict[str, str]:
+        env = {"NOTIFY_SOCKET": str(self.path)}
+        if watchdog_s is not None:
+            env["WATCHDOG_USEC"] = str(int(watchdog_s * 1_000_000))
+        return env
+
+    def until(self, done, timeout_s: float) -> list[str]:
+        """Messages until `done(message)` is true for one; all of them so far."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([self.socket], [], [], remaining)[0]:
+                raise AssertionError(f"no such notify message within {timeout_s} s; got {self.messages}")
+            self.messages.append(self.socket.recv(4096).decode())
+            if done(self.messages[-1]):
+                return self.messages
+
+    def during(self, seconds: float) -> list[str]:
+        """Every message within the next `seconds`."""
+        with contextlib.suppress(AssertionError):
+            self.until(lambda _m: False, seconds)
+        return self.messages
+
+    def close(self) -> None:
+        self.socket.close()
