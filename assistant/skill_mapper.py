@@ -58,8 +58,9 @@ to up us was what what's whats when where which who will with would you your
 tell make give let know now right all much just need want
 """.split())
 # Few-shot examples that are no skill, shown after the skills' own examples.
-NONE_EXAMPLES = ("why is the sky blue", "tell me a joke", "how are you today",
-                 "what is the capital of france", "who wrote romeo and juliet")
+NONE_EXAMPLES = ("why is the sky blue", "what time does the bakery close", "set the table for four people",
+                 "turn left at the next corner", "how long is the river nile", "what's the name of that song",
+                 "say something nice about cats")
 # Example values for the skills' slots: numbers as Whisper writes them, a word for a wildcard.
 _EXAMPLE_NUMBERS = (30, 5, 12, 45, 8, 20, 3)
 _EXAMPLE_WORD = "pasta"
@@ -269,7 +270,8 @@ class SkillMapper:
     `llm`: a `LocalLlm`, whose llama.cpp context is then shared (never call `map` while it
     generates; a turn does one after the other), or a llama_cpp `Llama` of its own.
     `intents`, `handlers`: as `skills.load_skills()` returns them.
-    `min_confidence`: the least probability of the intent's name among the allowed tokens.
+    `min_confidence`: the least probability of the intent's name among the allowed tokens
+    (off by default: on the routing set SmolLM2 was as sure of its wrong skills as of its right ones).
     `require_keyword`: only intents whose distinctive template words the request shares are
     candidates.
     `keep_chat_state`: on a shared context, the mapper's prompt and the chat's are saved
@@ -278,8 +280,9 @@ class SkillMapper:
     `prompt_style`: `chat` uses the model's chat template when its file has one; else plain text.
     """
 
-    def __init__(self, llm: Any, intents: Intents, handlers: Mapping[str, Any], *, min_confidence: float = 0.5,
-                 require_keyword: bool = True, keep_chat_state: bool = True, prompt_style: str = "chat") -> None:
+    def __init__(self, llm: Any, intents: Intents, handlers: Mapping[str, Any], *, min_confidence: float = 0.0,
+                 require_keyword: bool = True, keep_chat_state: bool = True, prompt_style: str = "chat",
+                 command_list: bool = False) -> None:
         from llama_cpp import Llama
 
         self.model = llm if isinstance(llm, Llama) else llm.model
@@ -290,7 +293,7 @@ class SkillMapper:
         self.require_keyword = require_keyword
         self.keep_chat_state = keep_chat_state
         template = self.model.metadata.get("tokenizer.chat_template") if prompt_style == "chat" else None
-        self.prefix, self.request_part = mapping_prompt(self.specs.values(), template)
+        self.prefix, self.request_part = mapping_prompt(self.specs.values(), template, command_list)
         self._prefix_tokens = self.model.tokenize(self.prefix.encode(), add_bos=True, special=True)
         self._prefix_state: _KvState | None = None
         self._lock = threading.Lock()
@@ -305,13 +308,12 @@ class SkillMapper:
     def map(self, text: str) -> tuple[str, dict[str, Any]] | None:
         """(intent, slots) for a request, or None when it is no skill or anything is doubtful.
         Blocking: call it in a worker thread."""
-        candidates = [spec for spec in self.specs.values()
-                      if not self.require_keyword or _shares_keyword(text, spec.keywords)]
-        if not candidates:  # no skill's words in it: the model is not asked
+        possible = candidates(text, self.specs.values()) if self.require_keyword else list(self.specs.values())
+        if not possible:  # no skill's words in it: the model is not asked
             self.last = MappingTrace(text=text, answer="", confidence=0.0, reason="no_keyword", proposed=None)
             return None
         with self._lock:
-            answer, confidence = self._answer(text, Answers(candidates))
+            answer, confidence = self._answer(text, Answers(possible))
         result = check_answer(ANSWER_START + answer, self.specs, text)
         reason = "ok"
         if result is None:
@@ -411,7 +413,13 @@ class MappingTrace:
     """The valid skill the model named, even when it was not taken."""
 
 
-def mapping_prompt(specs: Iterable[IntentSpec], chat_template: str | None = None) -> tuple[str, str]:
+def candidates(text: str, specs: Iterable[IntentSpec]) -> list[IntentSpec]:
+    """The intents whose distinctive template words the request shares."""
+    return [spec for spec in specs if _shares_keyword(text, spec.keywords)]
+
+
+def mapping_prompt(specs: Iterable[IntentSpec], chat_template: str | None = None,
+                   command_list: bool = False) -> tuple[str, str]:
     """The fixed part of every request (instructions, the skills, examples), and the request's
     own part with `REQUEST` where its text goes.
 
@@ -420,11 +428,13 @@ def mapping_prompt(specs: Iterable[IntentSpec], chat_template: str | None = None
     """
     specs = list(specs)
     lines = ["You map each request to one of a voice assistant's commands, with the values the request gives,",
-             "or to none: questions, chat and anything else are none. Answer with JSON.", "", "Commands:"]
-    for spec in specs:
-        slots = ", ".join(slot.describe() for slot in spec.slots)
-        lines.append(f"- {spec.name}" + (f" ({slots})" if slots else ""))
-    lines.append(f"- {NONE}")
+             "or to none: questions, chat and anything else are none. Answer with JSON."]
+    if command_list:
+        lines += ["", "Commands:"]
+        for spec in specs:
+            slots = ", ".join(slot.describe() for slot in spec.slots)
+            lines.append(f"- {spec.name}" + (f" ({slots})" if slots else ""))
+        lines.append(f"- {NONE}")
     instructions = "\n".join(lines)
     examples = [(spec.example, {"intent": spec.name, **spec.example_slots}) for spec in specs]
     examples += [(text, {"intent": NONE}) for text in NONE_EXAMPLES]
@@ -546,6 +556,7 @@ def _intent_spec(intents: Intents, name: str, data: list[IntentData]) -> IntentS
     slot_sources: dict[str, list[SlotList | Any]] = {}
     required: set[str] | None = None
     words: set[str] = set()
+    list_words: dict[str, set[str]] = {}
     first: tuple[Sentence, IntentData] | None = None
     for block in data:
         rules = {**intents.expansion_rules, **block.expansion_rules}
@@ -560,12 +571,16 @@ def _intent_spec(intents: Intents, name: str, data: list[IntentData]) -> IntentS
             these = template.required | set(block.slots)
             required = these if required is None else required & these
             words |= template.words
-            for list_names in template.slots.values():
+            for slot, list_names in template.slots.items():
                 for list_name in list_names:
                     if isinstance(lists.get(list_name), TextSlotList):
-                        words |= _list_words(lists[list_name], rules)
+                        list_words.setdefault(slot, set()).update(_list_words(lists[list_name], rules))
     if first is None:
         return None
+    # A required slot's list words ("plus", "times") point at the intent; an optional one's
+    # ("tomorrow", "morning") are everyday words that would let small talk through.
+    for slot in required or set():
+        words |= list_words.get(slot, set())
     slots = []
     for slot_name, sources in slot_sources.items():
         slot = _slot_spec(slot_name, sources, slot_name in (required or set()))
