@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     daemon = commands.add_parser("daemon", parents=[common], help="listen on the microphone, answer aloud")
     daemon.add_argument("--json", action="store_true", help="one JSON event per line on stdout")
 
+    ptt = commands.add_parser("ptt", parents=[common], help="push-to-talk: Enter to talk, Enter to stop, q to quit")
+    ptt.add_argument("--json", action="store_true", help="one JSON event per line on stdout")
+
     audit = commands.add_parser("audit", parents=[common],
                                 help="what has left the device: every cloud request, from the state directory")
     audit.add_argument("--json", action="store_true", help="the audit records, one JSON object per line")
@@ -102,6 +105,8 @@ def run_command(args: argparse.Namespace, out: TextIO) -> int:
         return transcribe(args.file, args.json, settings, out)
     if args.command == "daemon":
         return daemon(args, settings, out)
+    if args.command == "ptt":
+        return push_to_talk(args, settings, out)
     if args.command == "audit":
         return audit(args.json, settings, out)
     raise AssertionError(args.command)
@@ -172,6 +177,14 @@ def transcribe(path: Path, as_json: bool, settings: config_module.Settings, out:
                           "text": s.text}), file=out)
     print(json.dumps({"event": "transcript", "t": round(len(audio) / 16000, 3), "text": text,
                       "asr_ms": asr_ms}), file=out)
+    return EXIT_OK
+
+
+def push_to_talk(args: argparse.Namespace, settings: config_module.Settings, out: TextIO) -> int:
+    from . import ptt
+
+    events = JsonLines(out) if args.json else HumanLines(out)
+    asyncio.run(ptt.push_to_talk(settings, events, sys.stdin, sys.stderr))
     return EXIT_OK
 
 

@@ -35,6 +35,12 @@ def _sounddevice() -> Any:
     return sounddevice
 
 
+def _why(err: Exception) -> str:
+    """PortAudio's reason, in words: "device -1" is its way of saying there is no such default."""
+    text = str(err)
+    return "the system has no default device (no sound card or sound server)" if "device -1" in text else text
+
+
 def _device(name: str) -> str | int | None:
     if name == "default":
         return None
@@ -57,6 +63,19 @@ class Microphone:
         self.framer = Framer()
         """Kept across reopenings, so the input clock never goes back."""
 
+    def check(self) -> None:
+        """Open the device and close it again: DeviceError now rather than later."""
+        self._open(callback=None).close()
+
+    def _open(self, callback: Callable | None) -> Any:
+        try:
+            return self.sd.InputStream(samplerate=RATE_HZ, channels=1, dtype="float32",
+                                       blocksize=RATE_HZ * self.settings.block_ms // 1000,
+                                       device=_device(self.settings.input_device), callback=callback)
+        except (self.sd.PortAudioError, ValueError) as err:
+            raise DeviceError(f"cannot open the microphone '{self.settings.input_device}' "
+                              f"(audio.input_device): {_why(err)}", code="no_input") from None
+
     async def chunks(self, on_open: Callable[[], None] = lambda: None) -> AsyncIterator[AudioChunk]:
         """The stream of chunks; `on_open` is called once the device delivers its first block.
         Raises DeviceError when the device cannot be opened, fails, or stops delivering audio."""
@@ -68,13 +87,7 @@ class Microphone:
                 log.debug("microphone: %s", status)
             loop.call_soon_threadsafe(blocks.put_nowait, (data[:, 0].copy(), time.perf_counter()))
 
-        try:
-            stream = self.sd.InputStream(samplerate=RATE_HZ, channels=1, dtype="float32",
-                                         blocksize=RATE_HZ * self.settings.block_ms // 1000,
-                                         device=_device(self.settings.input_device), callback=on_audio)
-        except (self.sd.PortAudioError, ValueError) as err:
-            raise DeviceError(f"cannot open the microphone '{self.settings.input_device}' "
-                              f"(audio.input_device): {err}", code="no_input") from None
+        stream = self._open(on_audio)
         with stream:
             waited_s = _FIRST_BLOCK_S  # the first block may take a while (seen: 2 s from PulseAudio)
             while True:
@@ -208,7 +221,7 @@ class DevicePlayer:
                 return stream
             except (self.sd.PortAudioError, ValueError) as err:
                 failure = err
-        raise DeviceError(f"cannot open the speakers '{name}' (audio.output_device): {failure}",
+        raise DeviceError(f"cannot open the speakers '{name}' (audio.output_device): {_why(failure)}",
                           code="no_output") from None
 
     def begin(self) -> None:

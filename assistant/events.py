@@ -186,6 +186,8 @@ def _human(event: Event) -> str | None:
             return f"wake: {word}"
         case Transcript(text=text):
             return f"heard: {text}"
+        case Route(tier=tier, intent=intent, fallback=fallback):
+            return f"route: {tier}" + (f" {intent}" if intent else "") + (f", answered by {fallback}" if fallback else "")
         case Reply(text=text, tier=tier):
             return f"reply ({tier}): {text}"
         case Error(stage=stage, message=message):

@@ -132,6 +132,21 @@ class Pipeline:
             await self.shutdown()
             raise
 
+    def press(self) -> State:
+        """Push-to-talk's one key: when idle, listen for a command without the wake word;
+        while listening, the command ends here; while thinking or speaking, stop.
+        Returns the state it leaves the assistant in."""
+        state = self.state
+        if state in (State.IDLE, State.FOLLOW_UP):
+            if self.listening is not None:  # a follow-up window becomes a push-to-talk command
+                self.listening = None
+            self._listen(self.now_t, Endpointer.from_settings(self.settings.endpoint), {})
+        elif state is State.LISTENING:
+            self._endpoint(EndReason.END_OF_INPUT, self.now_t)
+        else:
+            self._end_turn("interrupted")
+        return self.state
+
     async def _pace(self, chunk: AudioChunk) -> AudioChunk:
         """Hold a file's chunk until the clock of whatever is computing (a turn, the wake
         verifier) has passed it, as a microphone would deliver it; stamp when it arrived."""
