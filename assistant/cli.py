@@ -192,7 +192,7 @@ def daemon(args: argparse.Namespace, settings: config_module.Settings, out: Text
     from .daemon import Daemon
     from .service import ServiceNotifier
 
-    events = JsonLines(out) if args.json else HumanLines(out)
+    events = JsonLines(out) if args.json else HumanLines(out, words=settings.log_transcripts)
     config_path = config_module.find_config(getattr(args, "config", None))
     asyncio.run(Daemon(settings, config_path, events, ServiceNotifier()).serve())
     log.warning("stopped")

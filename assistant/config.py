@@ -159,6 +159,8 @@ class Settings:
 
     state_dir: str = setting("auto", "where state is kept; \"auto\": $STATE_DIRECTORY, "
                              "$XDG_STATE_HOME/assistant or ~/.local/state/assistant", path=True)
+    log_transcripts: bool = setting(False, "the daemon's log (the journal) shows what was heard and said; "
+                                    "off: only how many words (--json output always has them)")
     audio: AudioSettings = field(default_factory=AudioSettings)
     wake: WakeSettings = field(default_factory=WakeSettings)
     endpoint: EndpointSettings = field(default_factory=EndpointSettings)

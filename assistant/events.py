@@ -168,12 +168,16 @@ class JsonLines:
 
 
 class HumanLines:
-    """Short readable lines for the events a person cares about."""
+    """Short readable lines for the events a person cares about; with `words=False`, what was
+    heard and said is left out (a service's log is kept; its owner decides what goes in it)."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, words: bool = True) -> None:
         self.stream = stream
+        self.words = words
 
     def emit(self, event: Event) -> None:
+        if not self.words and isinstance(event, Transcript | Reply | Announcement):
+            event = dataclasses.replace(event, text=f"({len(event.text.split())} words)")
         line = _human(event)
         if line:
             self.stream.write(f"[{event.t:7.2f}s] {line}\n")

@@ -152,3 +152,17 @@ def test_sighup_with_a_changed_config_restarts_the_pipeline_with_it(tmp_path, pu
         notify.until(lambda m: m == "STATUS=listening", timeout_s=30)
         status, _ = daemon.terminate(timeout_s=2.0)
     assert status == 0
+
+
+def test_the_service_log_leaves_out_what_was_said_unless_allowed():
+    import io
+
+    from assistant.events import HumanLines, Reply, Transcript
+
+    kept, private = io.StringIO(), io.StringIO()
+    for sink in (HumanLines(kept), HumanLines(private, words=False)):
+        sink.emit(Transcript(t=1.0, text="Remind me to call my doctor.", asr_ms=400.0))
+        sink.emit(Reply(t=1.5, text="Sorry, I can't answer that on this device.", tier="offline", think_ms=0.1))
+    assert "doctor" in kept.getvalue()
+    assert "doctor" not in private.getvalue() and "answer" not in private.getvalue()
+    assert "heard: (6 words)" in private.getvalue()
