@@ -1,0 +1,232 @@
+"""The assistant as a systemd service, run by a real systemd booted in a container (tests/nspawn.py).
+
+Each scenario boots the cached root with the assistant installed, upgrades it in place
+from the working tree with scripts/install, and records what systemd saw. The container
+has no sound device at all, so the daemon runs degraded throughout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+
+import pytest
+
+import nspawn
+from conftest import ROOT
+
+UNIT = ROOT / "systemd" / "assistant.service"
+WATCHDOG_S = int(re.search(r"^WatchdogSec=(\d+)s$", UNIT.read_text(), re.M)[1])
+UPGRADE = "say upgrade; ASSISTANT_NO_START=1 /src/scripts/install > $R/install.log 2>&1 || say install failed\n"
+
+
+@pytest.fixture(scope="module")
+def root():
+    missing = nspawn.missing()
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"systemd tests need {', '.join(missing)} (scripts/test installs the packages as root)")
+        pytest.skip(f"needs {', '.join(missing)}")
+    return nspawn.installed_root()
+
+
+def test_the_unit_rates_2_or_lower_in_systemd_analyze_security():
+    result = subprocess.run(["systemd-analyze", "security", "--offline=true", "--no-pager", str(UNIT)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    level = float(re.search(r"Overall exposure level for assistant\.service: ([\d.]+)", result.stdout)[1])
+    assert level <= 2.0, result.stdout
+
+
+@pytest.fixture(scope="module")
+def service(root, tmp_path_factory):
+    """One boot: the documented install starts the service; then reloads, and a stop."""
+    results = tmp_path_factory.mktemp("service")
+    probe = r"""
+watch_states
+systemctl log-level debug  # the manager logs every notify message
+say install
+/src/scripts/install > $R/install.log 2>&1; echo $? > $R/install.status
+say installed
+snapshot installed
+systemctl is-enabled assistant.service > $R/enabled
+ls /opt/assistant/.venv/bin/assistant /etc/assistant/config.toml > $R/files 2>&1
+systemd-analyze verify /etc/systemd/system/assistant.service > $R/verify.log 2>&1; echo $? > $R/verify.status
+pid=$(value MainPID)
+grep '^Groups:' /proc/$pid/status > $R/groups; getent group audio | cut -d: -f3 > $R/audio_gid
+sleep 3
+snapshot degraded
+say reload
+systemctl reload assistant.service; echo $? > $R/reload.status
+sleep 2
+snapshot reloaded
+echo 'no_such_key = 1' >> /etc/assistant/config.toml
+say bad reload
+systemctl reload assistant.service; echo $? > $R/bad_reload.status
+sleep 2
+snapshot bad_reload
+say stop
+date +%s.%N > $R/stop.start; systemctl stop assistant.service; date +%s.%N > $R/stop.end
+snapshot stopped
+systemctl log-level info
+"""
+    nspawn.boot(root, probe, results, timeout_s=240)
+    return results
+
+
+def _journal(results) -> str:
+    return nspawn.read(results / "journal.log")
+
+
+def test_install_puts_the_venv_config_and_unit_in_place_and_starts_it(service):
+    assert nspawn.read(service / "install.status").strip() == "0", nspawn.read(service / "install.log")
+    assert "wrote /etc/assistant/config.toml" in nspawn.read(service / "install.log")
+    assert nspawn.read(service / "enabled").strip() == "enabled"
+    assert "No such file" not in nspawn.read(service / "files")
+    assert nspawn.read_show(service / "installed.show")["ActiveState"] == "active"
+
+
+def test_the_installed_unit_passes_systemd_analyze_verify(service):
+    assert nspawn.read(service / "verify.status").strip() == "0", nspawn.read(service / "verify.log")
+    assert nspawn.read(service / "verify.log") == ""
+
+
+def test_the_unit_is_active_only_once_the_daemon_says_ready(service):
+    states = nspawn.read_states(service / "states.tsv")
+    started = next(t for t, s in states if s.get("ActiveState") == "activating" and s.get("MainPID") != "0")
+    active = next(t for t, s in states if s.get("ActiveState") == "active")
+    assert active - started > 1.0, "the models load before READY=1"
+    ready = [line for line in _journal(service).splitlines() if "Got notification message" in line and "READY=1" in line]
+    assert ready, _journal(service)[-3000:]
+    assert float(ready[0].split()[0]) <= active
+
+
+def test_it_stays_up_degraded_without_any_sound_device_and_says_so(service):
+    installed, degraded = (nspawn.read_show(service / f"{name}.show") for name in ("installed", "degraded"))
+    assert degraded["ActiveState"] == "active" and degraded["NRestarts"] == "0"
+    assert degraded["MainPID"] == installed["MainPID"]
+    status = degraded["StatusText"].lower()
+    assert "microphone" in status and "retry" in status, status
+
+
+def test_the_service_user_holds_the_audio_group(service):
+    groups = nspawn.read(service / "groups").split()[1:]
+    assert nspawn.read(service / "audio_gid").strip() in groups
+
+
+def test_reload_keeps_the_process_and_a_bad_config_keeps_the_old_one(service):
+    before, reloaded, bad = (nspawn.read_show(service / f"{name}.show") for name in ("degraded", "reloaded", "bad_reload"))
+    assert nspawn.read(service / "reload.status").strip() == "0"
+    for after in (reloaded, bad):
+        assert after["ActiveState"] == "active" and after["MainPID"] == before["MainPID"]
+        assert after["NRestarts"] == "0"
+    assert "no_such_key" in _journal(service)
+
+
+def test_stop_ends_it_with_status_0_within_2_s(service):
+    seconds = float(nspawn.read(service / "stop.end")) - float(nspawn.read(service / "stop.start"))
+    stopped = nspawn.read_show(service / "stopped.show")
+    assert (stopped["ActiveState"], stopped["Result"], stopped["ExecMainStatus"]) == ("inactive", "success", "0")
+    assert seconds < 2.0
+
+
+def test_a_config_error_ends_it_without_a_restart_loop(root, tmp_path):
+    probe = UPGRADE + r"""
+echo 'no_such_key = 1' >> /etc/assistant/config.toml
+watch_states
+systemctl start assistant.service; echo $? > $R/start.status
+sleep 8  # longer than RestartSec=: a restart would have begun
+snapshot failed
+"""
+    nspawn.boot(root, probe, tmp_path, timeout_s=120)
+    failed = nspawn.read_show(tmp_path / "failed.show")
+    assert nspawn.read(tmp_path / "start.status").strip() != "0"
+    assert (failed["ActiveState"], failed["Result"], failed["ExecMainStatus"]) == ("failed", "exit-code", "78")
+    assert failed["NRestarts"] == "0"
+    assert all(s.get("NRestarts") == "0" for _, s in nspawn.read_states(tmp_path / "states.tsv"))
+    assert "no_such_key" in _journal(tmp_path)
+
+
+def test_the_watchdog_restarts_a_stalled_loop(root, tmp_path):
+    probe = UPGRADE + f"""
+watch_states
+systemctl start assistant.service
+pid=$(value MainPID)
+sleep {WATCHDOG_S + 3}  # fed while degraded: still the same process
+snapshot fed
+say SIGSTOP $pid
+kill -STOP $pid
+wait_for NRestarts 1 {WATCHDOG_S + 30} || say no restart
+snapshot restarted
+"""
+    nspawn.boot(root, probe, tmp_path, timeout_s=WATCHDOG_S * 2 + 150)
+    fed, restarted = (nspawn.read_show(tmp_path / f"{name}.show") for name in ("fed", "restarted"))
+    assert fed["ActiveState"] == "active" and fed["NRestarts"] == "0", fed
+    assert restarted["NRestarts"] == "1" and restarted["MainPID"] != fed["MainPID"]
+    states = nspawn.read_states(tmp_path / "states.tsv")
+    assert any(s.get("Result") == "watchdog" for _, s in states)
+    assert "Watchdog timeout" in _journal(tmp_path)
+
+
+def _replay_unit() -> str:
+    """The shipped unit's sandbox around replays: every model runs as the service would run it."""
+    dropped = ("Type=", "NotifyAccess=", "ExecStart=", "ExecReload=", "Restart", "Watchdog", "TimeoutStartSec=")
+    lines = [line for line in UNIT.read_text().splitlines() if not line.startswith(dropped)]
+    at = lines.index("[Service]") + 1
+    assistant = "/opt/assistant/.venv/bin/assistant"
+    lines[at:at] = [
+        "Type=oneshot",
+        f"ExecStart={assistant} replay /opt/assistant/fixtures/wake_time.wav --json --out ${{STATE_DIRECTORY}}/wake.wav",
+        # a question for the cloud, which is off: the local LLM answers instead
+        f"ExecStart={assistant} --config /probe/llm.toml replay /opt/assistant/fixtures/ptt_llm.wav --ptt --json "
+        "--out ${STATE_DIRECTORY}/llm.wav",
+        # what sounddevice does to open a stream: PortAudio, and a C callback made by cffi
+        "ExecStart=/opt/assistant/.venv/bin/python -c \"import sounddevice as sd; sd.query_devices(); "
+        "sd._ffi.callback('PaStreamCallback', lambda *a: 0, error=sd._lib.paAbort); print('{\\\"event\\\": \\\"portaudio\\\"}')\"",
+        "StandardOutput=append:/results/replay.jsonl",
+        "StandardError=journal",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def test_every_model_runs_under_the_units_hardening(root, tmp_path):
+    probe = UPGRADE + r"""
+cp /probe/assistant-replay.service /etc/systemd/system/ && systemctl daemon-reload
+systemctl start assistant-replay.service; echo $? > $R/replay.status
+systemctl show assistant-replay.service -p Result,ExecMainStatus > $R/replay.show
+stat -c '%n %s' /var/lib/assistant/wake.wav /var/lib/assistant/llm.wav > $R/wavs 2>&1
+journalctl -u assistant-replay.service --no-pager > $R/replay-journal.log
+"""
+    nspawn.boot(root, probe, tmp_path, timeout_s=240,
+                files={"assistant-replay.service": _replay_unit(), "llm.toml": '[cloud]\nfallback = "local_llm"\n'})
+    journal = nspawn.read(tmp_path / "replay-journal.log")
+    assert nspawn.read(tmp_path / "replay.status").strip() == "0", journal[-4000:]
+    events = [json.loads(line) for line in nspawn.read(tmp_path / "replay.jsonl").splitlines()]
+    turns = [e for e in events if e["event"] == "turn"]
+    assert [t["outcome"] for t in turns] == ["answered", "answered"], events
+    assert [e["tier"] for e in events if e["event"] == "reply"] == ["fast_path", "local_llm"]
+    assert events[-1]["event"] == "portaudio"
+    sizes = [int(line.split()[1]) for line in nspawn.read(tmp_path / "wavs").splitlines()]
+    assert len(sizes) == 2 and min(sizes) > 10_000
+
+
+def test_upgrade_keeps_the_config_and_uninstall_keeps_config_and_state(root, tmp_path):
+    probe = UPGRADE + r"""
+echo '# mine' >> /etc/assistant/config.toml
+mkdir -p /var/lib/private/assistant && echo kept > /var/lib/private/assistant/mine
+ASSISTANT_NO_START=1 /src/scripts/install > $R/upgrade.log 2>&1; echo $? > $R/upgrade.status
+tail -1 /etc/assistant/config.toml > $R/config_tail
+/src/scripts/install --uninstall > $R/uninstall.log 2>&1; echo $? > $R/uninstall.status
+ls -d /opt/assistant /etc/systemd/system/assistant.service /etc/assistant/config.toml \
+  /var/lib/private/assistant/mine > $R/left 2>/dev/null
+systemctl is-enabled assistant.service > $R/enabled 2>&1
+"""
+    nspawn.boot(root, probe, tmp_path, timeout_s=120)
+    assert nspawn.read(tmp_path / "upgrade.status").strip() == "0", nspawn.read(tmp_path / "upgrade.log")
+    assert "keeping /etc/assistant/config.toml" in nspawn.read(tmp_path / "upgrade.log")
+    assert nspawn.read(tmp_path / "config_tail").strip() == "# mine"
+    assert nspawn.read(tmp_path / "uninstall.status").strip() == "0", nspawn.read(tmp_path / "uninstall.log")
+    assert nspawn.read(tmp_path / "left").split() == ["/etc/assistant/config.toml", "/var/lib/private/assistant/mine"]
+    assert nspawn.read(tmp_path / "enabled").strip() != "enabled"
