@@ -66,7 +66,7 @@ watch_states() {
   while :; do
     printf '%s\t%s\n' "$(date +%s.%N)" "$(systemctl show assistant.service -p "$PROPS" | paste -sd '\t')"
     sleep 0.1
-  done > "$R/states.tsv" &
+  done > "$R/states.tsv" 2>/dev/null &
   WATCHER=$!
 }
 finish() {

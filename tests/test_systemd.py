@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 
 import pytest
@@ -33,6 +34,10 @@ def root():
 
 
 def test_the_unit_rates_2_or_lower_in_systemd_analyze_security():
+    if shutil.which("systemd-analyze") is None:
+        if os.environ.get("CI"):
+            pytest.fail("needs systemd-analyze (Debian's systemd; scripts/test installs it with systemd-container)")
+        pytest.skip("needs systemd-analyze (Debian: systemd)")
     result = subprocess.run(["systemd-analyze", "security", "--offline=true", "--no-pager", str(UNIT)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
@@ -47,6 +52,7 @@ def service(root, tmp_path_factory):
     probe = r"""
 watch_states
 systemctl log-level debug  # the manager logs every notify message
+rm /etc/assistant/config.toml  # the cached image has one: this install writes it afresh
 say install
 /src/scripts/install > $R/install.log 2>&1; echo $? > $R/install.status
 say installed
@@ -67,6 +73,13 @@ say bad reload
 systemctl reload assistant.service; echo $? > $R/bad_reload.status
 sleep 2
 snapshot bad_reload
+say changed reload
+sed -i -e '/^no_such_key/d' -e 's/^length_scale = 1.0$/length_scale = 1.1/' /etc/assistant/config.toml
+date +%s.%N > $R/changed_reload.start
+systemctl reload assistant.service; echo $? > $R/changed_reload.status
+sleep 1
+wait_for ActiveState active 120 || say not active again
+snapshot changed_reload
 say stop
 date +%s.%N > $R/stop.start; systemctl stop assistant.service; date +%s.%N > $R/stop.end
 snapshot stopped
@@ -98,9 +111,11 @@ def test_the_unit_is_active_only_once_the_daemon_says_ready(service):
     started = next(t for t, s in states if s.get("ActiveState") == "activating" and s.get("MainPID") != "0")
     active = next(t for t, s in states if s.get("ActiveState") == "active")
     assert active - started > 1.0, "the models load before READY=1"
-    ready = [line for line in _journal(service).splitlines() if "Got notification message" in line and "READY=1" in line]
-    assert ready, _journal(service)[-3000:]
-    assert float(ready[0].split()[0]) <= active
+    # The manager's own account (debug level): the start ends on the daemon's READY=1, not before.
+    lines = _journal(service).splitlines()
+    running = next(i for i, line in enumerate(lines) if "assistant.service: Changed start -> running" in line)
+    assert "Got notification message" in lines[running - 1] and "READY=1" in lines[running - 1], lines[running - 1]
+    assert not any("READY=1" in line for line in lines[:running - 1])
 
 
 def test_it_stays_up_degraded_without_any_sound_device_and_says_so(service):
@@ -123,6 +138,16 @@ def test_reload_keeps_the_process_and_a_bad_config_keeps_the_old_one(service):
         assert after["ActiveState"] == "active" and after["MainPID"] == before["MainPID"]
         assert after["NRestarts"] == "0"
     assert "no_such_key" in _journal(service)
+
+
+def test_a_changed_config_takes_effect_on_reload_in_the_same_process(service):
+    before, after = (nspawn.read_show(service / f"{name}.show") for name in ("bad_reload", "changed_reload"))
+    assert nspawn.read(service / "changed_reload.status").strip() == "0"
+    started = float(nspawn.read(service / "changed_reload.start"))
+    during = [s for t, s in nspawn.read_states(service / "states.tsv") if t > started]
+    assert any(s.get("ActiveState") == "reloading" for s in during), "RELOADING=1 while the models load again"
+    assert (after["ActiveState"], after["MainPID"], after["NRestarts"]) == ("active", before["MainPID"], "0")
+    assert "reload: restarting with /etc/assistant/config.toml" in _journal(service)
 
 
 def test_stop_ends_it_with_status_0_within_2_s(service):
