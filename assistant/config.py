@@ -183,6 +183,13 @@ class Settings:
         return base / "assistant"
 
 
+def with_changes(settings: Settings, changes: dict[str, dict[str, Any]]) -> Settings:
+    """`settings` with some values changed, given as {section: {key: value}} (tests, benchmarks,
+    fixtures' own settings); unchecked, as the caller's values are."""
+    sections = {name: dataclasses.replace(getattr(settings, name), **values) for name, values in changes.items()}
+    return dataclasses.replace(settings, **sections)
+
+
 def find_config(explicit: str | None) -> Path | None:
     """The config file to use, by the contract's lookup order; None means built-in defaults."""
     if explicit:

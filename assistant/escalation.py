@@ -52,6 +52,7 @@ _CREATIVE_VERBS = {"write", "compose", "draft", "plan", "summarize", "summarise"
                    "organise"}
 _PRODUCE = re.compile(r"^(make|give|get|come up with|help me (write|plan|make|with)|put together|think of"
                       r"|tell|read|sing|suggest)\b")
+_ARTICLES = {"a", "an", "the", "another", "some", "one", "my"}
 # What a creative or planning request produces (a joke or a fun fact is chat).
 _ARTIFACTS = {"poem", "poems", "story", "stories", "tale", "song", "songs", "lyrics", "essay", "email", "letter",
               "speech", "toast", "recipe", "recipes", "plan", "plans", "itinerary", "schedule", "summary",
@@ -140,6 +141,8 @@ def _creative(request: str, words: list[str]) -> bool:
         words = words[2:]  # "help me write a note"
     if words[0] in _CREATIVE_VERBS:
         return True
+    if words[0] in _ARTICLES and _ARTIFACTS & set(words[1:4]):
+        return True  # what is left of "tell me a long story ..." once the polite prefix is gone
     return bool(_PRODUCE.match(request)) and bool(_ARTIFACTS & set(words[1:7]))
 
 

@@ -287,9 +287,9 @@ class Pipeline:
 
     def _end_turn(self, outcome: str, t: float | None = None) -> None:
         """Report how the turn ended; cut its speech and cancel its task unless it answered in full."""
+        t = self.input_time() if t is None else t  # while the turn is current: past the input's end, its clock
         turn, self.turn = self.turn, None
         assert turn is not None
-        t = self.input_time() if t is None else t
         turn.ended(outcome)
         if turn.spoke:
             if turn.is_request:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from . import models
 from .asr import SpeechRecognizer
 from .audit import AuditLog, audit_path
 from .cloud import CloudClient, load_api_key
+from .escalation import escalation_reason
 from .config import Settings
 from .endpoint import VoiceActivity
 from .llm import LocalLlm
@@ -71,9 +72,22 @@ def load_cloud(settings: Settings) -> CloudClient:
     return CloudClient(cloud, settings.llm.system_prompt, key, audit)
 
 
-def no_escalation(text: str) -> str | None:
-    """Nothing belongs in the cloud: requests no template matched go to the local LLM."""
-    return None
+def load_router(llm: LocalLlm | None, cloud: CloudClient) -> Router:
+    router = Router(*load_skills(), llm, cloud=cloud, belongs_in_cloud=escalation_reason)
+    for phrase in ("what is one plus one", "set a timer for three seconds"):
+        router.route(phrase)  # hassil builds each range list's number words at its first match
+    return router
+
+
+def for_a_run(stages: Stages, settings: Settings) -> Stages:
+    """The same models for another run (a test's replay, a benchmark's): a fresh wake detector
+    and own-voice guard, so no state carries over, and the router and cloud client as these
+    settings say (cheap: no model loads)."""
+    fresh = replace(stages, wake=load_wake(settings), own_voice=load_own_voice(settings))
+    if stages.cloud is None or stages.cloud.settings != settings.cloud:
+        cloud = load_cloud(settings)
+        fresh = replace(fresh, cloud=cloud, router=load_router(stages.llm, cloud))
+    return fresh
 
 
 def load_stages(settings: Settings) -> Stages:
@@ -89,8 +103,6 @@ def load_stages(settings: Settings) -> Stages:
     llm = LocalLlm(models.llm_model(settings.llm.model), settings.llm) if settings.llm.enabled else None
     if llm is not None:
         llm.warm()
-    router = Router(*load_skills(), llm, cloud=cloud, belongs_in_cloud=no_escalation)
-    for phrase in ("what is one plus one", "set a timer for three seconds"):
-        router.route(phrase)  # hassil builds each range list's number words at its first match
+    router = load_router(llm, cloud)
     return Stages(wake=wake, vad=vad, asr=asr, router=router, llm=llm, tts=tts, own_voice=own_voice,
                   cloud=cloud)

@@ -1,7 +1,7 @@
 """The spine, measured: every fixture replayed on the real models, and wake detection's cost.
 
 Configurations, each in its own process so its peak memory is its own:
-- `pipeline`: all fixtures through the whole pipeline, default settings;
+- `pipeline`: all fixtures through the whole pipeline, default settings (but a fixture's own);
 - `wake_two_pass`: the wake stage as shipped (first pass always, verifier on candidates);
 - `wake_verifier_alone`: the obvious alternative, openWakeWord scoring every chunk.
 Voice-to-voice uses the generator's true end of speech, not the VAD's estimate.
@@ -10,7 +10,6 @@ Voice-to-voice uses the generator's true end of speech, not the VAD's estimate.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import statistics
 import time
@@ -19,10 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from assistant.audio import NullSink, as_stream, file_chunks, frames, iter_file_audio
-from assistant.config import Settings
+from assistant.config import Settings, with_changes
 from assistant.events import Recorder
 from assistant.pipeline import replay_pipeline
-from assistant.stages import load_stages, load_wake
+from assistant.stages import for_a_run, load_stages, load_wake
 
 from .runner import peak_rss_mb
 from .turns import voice_to_voice_from_truth
@@ -48,8 +47,9 @@ def _pipeline() -> dict:
     voice_to_voice_ms, replay_s, audio_s = [], 0.0, 0.0
     for name, entry in MANIFEST.items():
         recorder = Recorder()
-        fresh = dataclasses.replace(stages, wake=load_wake(settings))  # no wake state carried over
-        pipeline = replay_pipeline(fresh, settings, recorder, NullSink())
+        these = with_changes(settings, entry["settings"])  # the fixture's own, as its tests replay it
+        fresh = for_a_run(stages, these)
+        pipeline = replay_pipeline(fresh, these, recorder, NullSink())
         started = time.perf_counter()
         asyncio.run(pipeline.run(as_stream(file_chunks(FIXTURES / name)), ptt=entry["ptt"]))
         replay_s += time.perf_counter() - started

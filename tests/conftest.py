@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import wave
 from dataclasses import dataclass
@@ -13,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from assistant.audio import WavSink, as_stream, file_chunks
-from assistant.config import Settings
+from assistant.config import Settings, with_changes
 from assistant.events import Event, Recorder
 from assistant.pipeline import replay_pipeline
 from assistant.reminders import ReminderStore
-from assistant.stages import Stages, load_own_voice, load_stages, load_wake
+from assistant.stages import Stages, for_a_run, load_stages
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -61,9 +60,8 @@ def replay(stages: Stages, settings: Settings, tmp_path_factory: pytest.TempPath
             started_at: datetime | None = None, reminders: ReminderStore | None = None) -> Replayed:
         key = (path, ptt, echo_db, repr(changed), started_at, id(reminders))
         if key not in done:
-            these = _changed(settings, changed or {})
-            # No wake state carried over from another replay.
-            fresh = dataclasses.replace(stages, wake=load_wake(these), own_voice=load_own_voice(these))
+            these = with_changes(settings, changed or {})
+            fresh = for_a_run(stages, these)
             recorder = Recorder()
             out = tmp_path_factory.mktemp("replay") / "reply.wav"
             sink = WavSink(out, fresh.tts.rate_hz)
@@ -76,7 +74,3 @@ def replay(stages: Stages, settings: Settings, tmp_path_factory: pytest.TempPath
 
     return run
 
-
-def _changed(settings: Settings, changed: dict) -> Settings:
-    sections = {name: dataclasses.replace(getattr(settings, name), **values) for name, values in changed.items()}
-    return dataclasses.replace(settings, **sections)

@@ -86,3 +86,8 @@ def test_a_decision_takes_well_under_a_millisecond():
     for _ in range(1000):
         escalation_reason(text)
     assert (time.perf_counter() - started) / 1000 < 0.001
+
+
+@pytest.mark.parametrize("text", ["Tell me the long story about a brave knight.", "Tell me another story, please."])
+def test_a_story_asked_for_with_any_article_is_creative(text):
+    assert escalation_reason(text) == CREATIVE

@@ -44,8 +44,11 @@ def test_replay_without_out_plays_the_reply_on_the_speakers(pulse, tmp_path):
 
 
 @pytest.fixture
-def daemon(pulse):
-    with Daemon(pulse) as running:
+def daemon(pulse, tmp_path):
+    """The daemon, with the local LLM trying what belongs in the cloud (the long story these tests cut)."""
+    config = tmp_path / "config.toml"
+    config.write_text('[cloud]\nfallback = "local_llm"\n')
+    with Daemon(pulse, "--config", str(config)) as running:
         yield running
 
 

@@ -1,4 +1,6 @@
-"""Requests go to a deterministic skill when a template matches, else to the local LLM."""
+"""Requests go to a deterministic skill when a template matches; else knowledge, creative and
+fresh requests belong in the cloud (declined offline while it is off), and the rest goes to
+the local LLM."""
 
 from datetime import datetime
 
@@ -20,16 +22,24 @@ def test_everyday_requests_take_the_fast_path(stages, text, intent):
     assert (decision.tier, decision.intent, decision.fallback) == ("fast_path", intent, None)
 
 
-@pytest.mark.parametrize("text", ["Why is the sky blue?", "Tell me a joke", "What time does the shop open?",
-                                  "Stop the war in the story and tell me how it ends."])
-def test_everything_else_goes_to_the_local_llm(stages, text):
+@pytest.mark.parametrize("text", ["Tell me a joke", "Good morning!", "Thank you, that was helpful.",
+                                  "How are you today?"])
+def test_small_talk_goes_to_the_local_llm(stages, text):
     decision = stages.router.route(text)
     assert (decision.tier, decision.intent, decision.fallback) == ("local_llm", None, None)
 
 
-def test_with_the_llm_disabled_the_answer_falls_back_to_offline():
+@pytest.mark.parametrize("text", ["Why is the sky blue?", "What time does the shop open?",
+                                  "Write a poem about the sea.", "Who won the match last night?"])
+def test_with_the_cloud_off_what_belongs_there_is_declined_plainly(stages, text):
+    decision = stages.router.route(text)
+    assert (decision.tier, decision.fallback) == ("cloud", "offline")
+    assert stages.router.whole_reply(decision, SkillRequest()) == OFFLINE_REPLY
+
+
+def test_with_the_llm_disabled_small_talk_falls_back_to_offline():
     router = Router(*load_skills(), llm=None)
-    decision = router.route("Why is the sky blue?")
+    decision = router.route("Tell me a joke")
     assert (decision.tier, decision.fallback, decision.answered_by) == ("local_llm", "offline", "offline")
     assert router.whole_reply(decision, SkillRequest()) == OFFLINE_REPLY
 
@@ -37,4 +47,4 @@ def test_with_the_llm_disabled_the_answer_falls_back_to_offline():
 def test_the_model_answers_are_streamed_and_skills_are_whole(stages):
     decision = stages.router.route("What time is it?")
     assert stages.router.whole_reply(decision, SkillRequest(now=datetime(2026, 11, 25, 19, 5))) == "It's 7:05 PM."
-    assert stages.router.whole_reply(stages.router.route("Why is the sky blue?"), SkillRequest()) is None
+    assert stages.router.whole_reply(stages.router.route("Tell me a joke"), SkillRequest()) is None
