@@ -174,6 +174,32 @@ snapshot failed
     assert "no_such_key" in _journal(tmp_path)
 
 
+def test_the_cloud_key_comes_from_the_credential_store_and_nowhere_else(root, tmp_path):
+    probe = UPGRADE + r"""
+sed -i -e 's|^enabled = false$|enabled = true|' -e 's|^url = ""$|url = "http://127.0.0.1:9/v1"|' /etc/assistant/config.toml
+install -d -m 0700 /etc/credstore
+printf 'not one word\n' > /etc/credstore/cloud-api-key  # a key the daemon refuses, so it shows it read this one
+systemctl start assistant.service
+snapshot refused
+systemctl reset-failed assistant.service
+printf 'sk-secret-4711\n' > /etc/credstore/cloud-api-key
+systemctl start assistant.service
+snapshot accepted
+pid=$(value MainPID)
+tr '\0' '\n' < /proc/$pid/environ | grep -c '^CREDENTIALS_DIRECTORY=' > $R/credentials_directory
+grep -c 'sk-secret' /proc/$pid/environ > $R/key_in_environment
+systemctl show assistant.service > $R/all.show
+"""
+    nspawn.boot(root, probe, tmp_path, timeout_s=180)
+    refused, accepted = (nspawn.read_show(tmp_path / f"{name}.show") for name in ("refused", "accepted"))
+    assert (refused["ActiveState"], refused["ExecMainStatus"], refused["NRestarts"]) == ("failed", "78", "0")
+    assert "the systemd credential cloud-api-key" in _journal(tmp_path)
+    assert accepted["ActiveState"] == "active"
+    assert nspawn.read(tmp_path / "credentials_directory").strip() == "1"
+    assert nspawn.read(tmp_path / "key_in_environment").strip() == "0"
+    assert "sk-secret" not in nspawn.read(tmp_path / "all.show") + _journal(tmp_path)
+
+
 def test_the_watchdog_restarts_a_stalled_loop(root, tmp_path):
     probe = UPGRADE + f"""
 watch_states
