@@ -68,7 +68,10 @@ class Daemon:
         self.notifier.status("loading models")
         loading = _in_daemon_thread(load_stages, self.settings)
         signalled = asyncio.create_task(signals.get())
-        await asyncio.wait([loading, signalled], return_when=asyncio.FIRST_COMPLETED)
+        while not (loading.done() or signalled.done()):
+            # Loading is progress too: after a reload, systemd's watchdog is already armed.
+            self.notifier.alive()
+            await asyncio.wait([loading, signalled], timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
         if signalled.done() and signalled.result() is Signal.STOP:
             return Signal.STOP  # not waiting for the models: a stop is a stop
         stages = await loading

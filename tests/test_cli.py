@@ -214,3 +214,16 @@ def test_an_unreadable_api_key_file_stops_start_up_with_status_78(tmp_path):
     config.write_text('[cloud]\nenabled = true\nurl = "https://api.example.com/v1"\napi_key_file = "no-such-key"\n')
     result = run("replay", str(FIXTURES / "ptt_time.wav"), "--config", str(config))
     assert_one_line_error(result, 78, str(tmp_path / "no-such-key"), "cloud.api_key_file")
+
+
+def test_a_replay_leaves_nothing_in_the_home_directory(tmp_path):
+    """No library keeps an identifier or a cache behind (onnxruntime's telemetry writes a device id)."""
+    import os
+
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**os.environ, "HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache")}
+    env.pop("ORT_DISABLE_TELEMETRY", None)
+    result = run("replay", str(FIXTURES / "ptt_time.wav"), "--ptt", "--out", str(tmp_path / "r.wav"), env=env)
+    assert result.returncode == 0, result.stderr
+    assert list(home.rglob("*")) == []
