@@ -46,6 +46,8 @@ MAX_TEXT_CHARS = 200
 """Longer requests are cut: a spoken command is short, and this bounds the mapping time."""
 MAX_WILDCARD_CHARS = 40
 _MAX_OUTPUT_TOKENS = 48
+_REQUEST_ROOM_TOKENS = 160
+"""Context left after the mapper's prompt for a request (MAX_TEXT_CHARS) and its answer."""
 _CANDIDATES = 40
 """How many of the model's likeliest tokens are tried against the allowed answers at each step."""
 _RULE_DEPTH = 16
@@ -295,6 +297,9 @@ class SkillMapper:
         template = self.model.metadata.get("tokenizer.chat_template") if prompt_style == "chat" else None
         self.prefix, self.request_part = mapping_prompt(self.specs.values(), template, command_list)
         self._prefix_tokens = self.model.tokenize(self.prefix.encode(), add_bos=True, special=True)
+        if len(self._prefix_tokens) + _REQUEST_ROOM_TOKENS > self.model.n_ctx():
+            raise ValueError(f"the skill mapper's prompt takes {len(self._prefix_tokens)} tokens; the model's "
+                             f"context ({self.model.n_ctx()}) needs {_REQUEST_ROOM_TOKENS} more (llm.context_tokens)")
         self._prefix_state: _KvState | None = None
         self._lock = threading.Lock()
         self.last: MappingTrace | None = None
@@ -504,7 +509,7 @@ class _KvState:
         size = llama_cpp.llama_state_get_size(model.ctx)
         buffer = (ctypes.c_uint8 * size)()
         written = llama_cpp.llama_state_get_data(model.ctx, buffer, size)
-        return cls(bytes(buffer[:written]), model.input_ids[:n_tokens].tolist())
+        return cls(ctypes.string_at(buffer, written), model.input_ids[:n_tokens].tolist())
 
     def load(self, model: Any) -> None:
         import ctypes

@@ -219,7 +219,7 @@ def table(results: dict) -> str:
     measures = [
         ("skill items, test split: intent right / exact / wrong skill (of 15)", lambda r: _split(r, "test")),
         ("skill items, dev split (the prompt was tuned on it)", lambda r: _split(r, "dev")),
-        ("false skills, items naming no skill (80)", _false),
+        ("false skills: items naming no skill that come out as one", _false),
         ("map() when the model is asked, median / max", lambda r: _ms(r["mapping"]["map_ms_when_asked"])),
         ("mapper prompt: tokens / its first evaluation",
          lambda r: "{} / {} s".format(r["mapping"]["prompt_tokens"], r["mapping"]["warm_s"])),
@@ -257,7 +257,8 @@ def _split(result: dict, split: str) -> str:
 
 def _false(result: dict) -> str:
     m = result["mapping"]
-    return f"{round(100 * m['false_skill_rate'])} % ({', '.join(f'{k} {v}' for k, v in m['false_skills'].items())})"
+    kinds = ", ".join(f"{kind} {share}" for kind, share in m["false_skills"].items())
+    return f"{round(100 * m['false_skill_rate'])} % ({kinds})"
 
 
 def _ms(spread: dict) -> str:

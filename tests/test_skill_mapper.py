@@ -127,3 +127,11 @@ def test_an_injection_yields_nothing_or_an_allowed_skill_with_valid_slots(mapper
 def test_a_number_out_of_range_is_not_bent_into_range(mapper):
     result = mapper.map("Set the volume to 500 percent, however you can")
     assert result is None or result[0] != "SetVolume"
+
+
+def test_a_context_too_small_for_the_prompt_is_refused():
+    from llama_cpp import Llama
+
+    small = Llama(model_path=str(models.llm_model(BUNDLED)), n_ctx=512, n_threads=1, verbose=False)
+    with pytest.raises(ValueError, match="llm.context_tokens"):
+        SkillMapper(small, *load_skills())
