@@ -114,7 +114,7 @@ class IntentSpec:
     name: str
     slots: tuple[SlotSpec, ...]
     keywords: frozenset[str]
-    """Distinctive words of its templates (and of its values lists); the request must share one."""
+    """Its templates' words less filler, with its required slots' list words; the request must share one."""
     example: str
     """One request its first template accepts, with example slot values."""
     example_slots: dict[str, Any]
@@ -139,7 +139,7 @@ def intent_specs(intents: Intents, handlers: Mapping[str, Any]) -> list[IntentSp
 
 
 def json_schema(specs: Iterable[IntentSpec]) -> dict[str, Any]:
-    """The answers allowed, as a JSON Schema (documentation and tests; the grammar enforces it)."""
+    """The answers allowed, as a JSON Schema (for readers and tests; `Answers` and `check_answer` enforce it)."""
     none = {"type": "object", "properties": {"intent": {"const": NONE}}, "required": ["intent"],
             "additionalProperties": False}
     return {"oneOf": [spec.json_schema() for spec in specs] + [none]}
