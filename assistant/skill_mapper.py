@@ -410,7 +410,7 @@ class MappingTrace:
     answer: str
     """What the model wrote, whole."""
     confidence: float
-    """The probability the model gave the intent's name, without the grammar."""
+    """The probability of the intent's name among the tokens the allowed answers permitted."""
     reason: str
     """`ok`, `none` (the model said none), `invalid` (the answer failed the checks), `unsure`
     (below `min_confidence`) or `no_keyword` (the request shares no word with the intent)."""
