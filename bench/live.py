@@ -103,8 +103,8 @@ class Daemon:
         self.process = subprocess.Popen([sys.executable, "-m", "assistant.cli", "daemon", "--json", *args],
                                         env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                         stdin=subprocess.DEVNULL)
-        self.events: list[dict] = []
-        self._pending = b""
+        self.reader = EventReader(self.process.stdout.fileno())
+        self.events = self.reader.events
 
     def __enter__(self) -> "Daemon":
         return self
@@ -126,17 +126,8 @@ class Daemon:
 
     def events_until(self, done, timeout_s: float) -> list[dict]:
         """Events until `done(event)` is true for one; all of them so far."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            while b"\n" in self._pending:
-                line, self._pending = self._pending.split(b"\n", 1)
-                self.events.append(json.loads(line))
-                if done(self.events[-1]):
-                    return self.events
-            data = _read(self.process.stdout.fileno(), deadline)
-            if data is None:
-                raise AssertionError(f"no such event within {timeout_s} s; events: {self.events}")
-            self._pending += data
+        self.reader.until(done, timeout_s)
+        return self.events
 
     def events_for(self, seconds: float) -> list[dict]:
         """Every event printed within the next `seconds`."""
@@ -160,10 +151,38 @@ class Daemon:
 
     def rest_of_events(self) -> list[dict]:
         """Once the daemon has exited: the events it printed last."""
-        self._pending += self.process.stdout.read()
-        self.events += [json.loads(line) for line in self._pending.splitlines() if line.strip()]
-        self._pending = b""
+        self.reader.pending += self.process.stdout.read()
+        self.reader.take(lambda _e: False)
         return self.events
+
+
+class EventReader:
+    """JSON events, one per line, read from a pipe with deadlines."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.events: list[dict] = []
+        self.pending = b""
+
+    def until(self, done, timeout_s: float) -> dict:
+        """Read until `done(event)` is true for one, and return it."""
+        deadline = time.monotonic() + timeout_s
+        while (found := self.take(done)) is None:
+            data = _read(self.fd, deadline)
+            if data is None:
+                raise AssertionError(f"no such event within {timeout_s} s; events: {self.events}")
+            self.pending += data
+        return found
+
+    def take(self, done) -> dict | None:
+        """The complete lines read so far, up to the first event `done` accepts."""
+        while b"\n" in self.pending:
+            line, self.pending = self.pending.split(b"\n", 1)
+            if line.strip():
+                self.events.append(json.loads(line))
+                if done(self.events[-1]):
+                    return self.events[-1]
+        return None
 
 
 def _read(fd: int, deadline: float) -> bytes | None:

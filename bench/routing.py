@@ -28,6 +28,7 @@ from assistant.config import Settings
 from assistant.escalation import escalation_reason
 
 from .runner import peak_rss_mb
+from .turns import first_token_ms as first_token_kept_and_dropped
 
 ROOT = Path(__file__).resolve().parent.parent
 ROUTING_SET = ROOT / "fixtures" / "routing_set.json"
@@ -194,16 +195,7 @@ def _llm() -> dict:
     llm = stages.llm
     assert llm is not None
     chat = [i["text"] for i in load_set() if i["kind"] == "small_talk"]
-    first_token_ms: dict[str, list[float]] = {"kept": [], "dropped": []}
-    for text in chat:
-        for state in ("dropped", "kept"):
-            if state == "dropped":
-                llm.forget()
-            else:
-                llm.warm()
-            started = time.perf_counter()
-            list(llm.tokens(text, threading.Event(), max_tokens=1))
-            first_token_ms[state].append((time.perf_counter() - started) * 1000)
+    first_token_ms = first_token_kept_and_dropped(llm, chat)
     tokens_per_s = []
     for text in chat[:8]:
         llm.warm()

@@ -144,6 +144,22 @@ def _voice_to_voice(turn_class: type[Turn]) -> dict:
     }
 
 
+def first_token_ms(llm, texts: list[str]) -> dict[str, list[float]]:
+    """The LLM's time to its first token for each text, with the system prompt's evaluated
+    state kept ("kept", as the assistant runs) and dropped before each request ("dropped")."""
+    measured: dict[str, list[float]] = {"kept": [], "dropped": []}
+    for text in texts:
+        for state in ("dropped", "kept"):
+            if state == "dropped":
+                llm.forget()
+            else:
+                llm.warm()
+            started = time.perf_counter()
+            list(llm.tokens(text, threading.Event(), max_tokens=1))
+            measured[state].append((time.perf_counter() - started) * 1000)
+    return measured
+
+
 def voice_to_voice_from_truth(events: list, true_ends_s: list[float]) -> list[float]:
     """Each spoken turn's voice-to-voice time, counted from the generator's true end of speech.
 
@@ -201,17 +217,8 @@ def _prompt_cache() -> dict:
     stages = load_stages(settings)
     llm = stages.llm
     assert llm is not None
-    first_token_ms: dict[str, list[float]] = {"kept": [], "dropped": []}
-    for text in REQUESTS["local_llm"]:
-        for state in ("dropped", "kept"):
-            if state == "dropped":
-                llm.forget()
-            else:
-                llm.warm()
-            started = time.perf_counter()
-            list(llm.tokens(text, threading.Event(), max_tokens=1))
-            first_token_ms[state].append((time.perf_counter() - started) * 1000)
-    return {"first_token_ms": {state: _spread(v) for state, v in first_token_ms.items()},
+    first_token = first_token_ms(llm, REQUESTS["local_llm"])
+    return {"first_token_ms": {state: _spread(v) for state, v in first_token.items()},
             "peak_rss_mb": peak_rss_mb()}
 
 

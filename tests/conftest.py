@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import wave
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.live import missing_tools, private_pulseaudio
 from assistant.audio import WavSink, as_stream, file_chunks
 from assistant.config import Settings, with_changes
 from assistant.events import Event, Recorder
@@ -74,3 +76,14 @@ def replay(stages: Stages, settings: Settings, tmp_path_factory: pytest.TempPath
 
     return run
 
+
+@pytest.fixture(scope="session")
+def pulse(tmp_path_factory):
+    """Environment variables that point a process at a fresh PulseAudio server (and a private state directory)."""
+    missing = missing_tools()
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"live-audio tests need {', '.join(missing)} (scripts/test installs them as root)")
+        pytest.skip(f"needs {', '.join(missing)}")
+    with private_pulseaudio(tmp_path_factory.mktemp("pulse-runtime")) as env:
+        yield {**env, "STATE_DIRECTORY": str(tmp_path_factory.mktemp("state"))}

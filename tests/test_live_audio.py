@@ -7,28 +7,15 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
 
 import pytest
 
-from bench.live import (Daemon, loud_seconds, missing_tools, play_into_room, private_pulseaudio, record_speaker,
+from bench.live import (Daemon, loud_seconds, play_into_room, record_speaker,
                         speaker_heard_in_room, stop_recording, with_trailing_silence)
 from conftest import FIXTURES, ROOT
-
-
-@pytest.fixture(scope="module")
-def pulse(tmp_path_factory):
-    """Environment variables that point a process at a fresh PulseAudio server (and a private state directory)."""
-    missing = missing_tools()
-    if missing:
-        if os.environ.get("CI"):
-            pytest.fail(f"live-audio tests need {', '.join(missing)} (scripts/test installs them as root)")
-        pytest.skip(f"needs {', '.join(missing)}")
-    with private_pulseaudio(tmp_path_factory.mktemp("pulse-runtime")) as env:
-        yield {**env, "STATE_DIRECTORY": str(tmp_path_factory.mktemp("state"))}
 
 
 def test_replay_without_out_plays_the_reply_on_the_speakers(pulse, tmp_path):

@@ -3,7 +3,6 @@ room, the answer on the speakers; a key during the answer stops it; `q` quits.""
 
 from __future__ import annotations
 
-import json
 import os
 import select
 import subprocess
@@ -12,9 +11,8 @@ import time
 
 import pytest
 
-from bench.live import loud_seconds, play_into_room, record_speaker, stop_recording, with_trailing_silence
+from bench.live import EventReader, loud_seconds, play_into_room, record_speaker, stop_recording, with_trailing_silence
 from conftest import FIXTURES, ROOT
-from test_live_audio import pulse  # noqa: F401  (the fixture)
 
 
 class Terminal:
@@ -26,8 +24,8 @@ class Terminal:
                                         stdin=slave, stderr=slave, stdout=subprocess.PIPE)
         os.close(slave)
         self.screen = ""
-        self.events: list[dict] = []
-        self._pending = b""
+        self.reader = EventReader(self.process.stdout.fileno())
+        self.events = self.reader.events
 
     def press(self, key: str) -> None:
         os.write(self.master, key.encode())
@@ -40,17 +38,7 @@ class Terminal:
             self.screen += os.read(self.master, 4096).decode(errors="replace")
 
     def event(self, done, timeout_s: float) -> dict:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            while b"\n" in self._pending:
-                line, self._pending = self._pending.split(b"\n", 1)
-                self.events.append(json.loads(line))
-                if done(self.events[-1]):
-                    return self.events[-1]
-            fd = self.process.stdout.fileno()
-            if not select.select([fd], [], [], max(deadline - time.monotonic(), 0))[0]:
-                raise AssertionError(f"no such event within {timeout_s} s: {self.events}")
-            self._pending += os.read(fd, 65536)
+        return self.reader.until(done, timeout_s)
 
     def close(self) -> None:
         if self.process.poll() is None:
@@ -60,13 +48,13 @@ class Terminal:
 
 
 @pytest.fixture
-def terminal(pulse):  # noqa: F811
+def terminal(pulse):
     running = Terminal(pulse)
     yield running
     running.close()
 
 
-def test_a_key_then_a_question_is_answered_on_the_speakers(pulse, terminal, tmp_path):  # noqa: F811
+def test_a_key_then_a_question_is_answered_on_the_speakers(pulse, terminal, tmp_path):
     recording = tmp_path / "heard.wav"
     recorder = record_speaker(pulse, recording)
     terminal.shows("press Enter to talk", timeout_s=120)
@@ -87,7 +75,7 @@ def test_a_key_then_a_question_is_answered_on_the_speakers(pulse, terminal, tmp_
     assert terminal.process.wait(timeout=10) == 0
 
 
-def test_a_key_during_the_answer_stops_it(pulse, terminal, tmp_path):  # noqa: F811
+def test_a_key_during_the_answer_stops_it(pulse, terminal, tmp_path):
     terminal.shows("press Enter to talk", timeout_s=120)
     terminal.press("\n")
     terminal.shows("listening", timeout_s=10)

@@ -17,7 +17,6 @@ import pytest
 from assistant.service import JournalFormatter, ServiceNotifier, under_journald
 from bench.live import Daemon, NotifySocket, play_into_room, private_pulseaudio, with_trailing_silence
 from conftest import FIXTURES
-from test_live_audio import pulse  # noqa: F401  (the fixture)
 
 
 @pytest.fixture
@@ -78,7 +77,7 @@ def _ready_status(messages: list[str]) -> str:
     return ready.split("STATUS=", 1)[1] if "STATUS=" in ready else ""
 
 
-def test_ready_after_loading_then_listening_fed_and_stopping_on_sigterm(pulse, notify):  # noqa: F811
+def test_ready_after_loading_then_listening_fed_and_stopping_on_sigterm(pulse, notify):
     with Daemon({**pulse, **notify.env(watchdog_s=4.0)}) as daemon:
         notify.until(lambda m: m.startswith("READY=1"), timeout_s=120)
         notify.until(lambda m: m == "STATUS=listening", timeout_s=30)
@@ -123,7 +122,7 @@ def test_the_microphone_comes_back_after_the_sound_server_restarts(tmp_path, not
     assert events[-1]["outcome"] == "answered"
 
 
-def test_sighup_with_a_broken_config_keeps_the_running_one(tmp_path, pulse, notify):  # noqa: F811
+def test_sighup_with_a_broken_config_keeps_the_running_one(tmp_path, pulse, notify):
     config = tmp_path / "config.toml"
     config.write_text("[wake]\nverifier_threshold = 0.5\n")
     with Daemon({**pulse, **notify.env()}, "--config", str(config)) as daemon:
@@ -140,7 +139,7 @@ def test_sighup_with_a_broken_config_keeps_the_running_one(tmp_path, pulse, noti
     assert "verifier_threshold = 5" in refused and str(config) in refused
 
 
-def test_sighup_with_a_changed_config_restarts_the_pipeline_with_it(tmp_path, pulse, notify):  # noqa: F811
+def test_sighup_with_a_changed_config_restarts_the_pipeline_with_it(tmp_path, pulse, notify):
     config = tmp_path / "config.toml"
     config.write_text("[wake]\nverifier_threshold = 0.5\n")
     with Daemon({**pulse, **notify.env()}, "--config", str(config)) as daemon:
