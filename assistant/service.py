@@ -67,7 +67,10 @@ class ServiceNotifier:
             return
         try:
             if self._socket is None:
-                self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+                # Never blocking: a notify queue that nobody reads (10 datagrams by default) must not
+                # stop the input loop; a message that does not fit is dropped.
+                self._socket = socket.socket(socket.AF_UNIX,
+                                             socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK)
             self._socket.sendto(message.encode(), self.address)
         except OSError as err:  # systemd gone or the socket full: the service goes on regardless
             log.debug("notify socket: %s", err)

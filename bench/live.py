@@ -195,15 +195,28 @@ def _read(fd: int, deadline: float) -> bytes | None:
 
 
 class NotifySocket:
-    """Stands in for systemd's notify socket: a datagram socket whose messages a test reads."""
+    """Stands in for systemd's notify socket: a datagram socket whose messages a test reads.
+    A thread drains it at once, as systemd does, so the sender's queue never fills."""
 
     def __init__(self, path: Path) -> None:
+        import queue
         import socket
+        import threading
 
         self.path = path
         self.socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.socket.bind(str(path))
         self.messages: list[str] = []
+        self._arrived: queue.Queue[str] = queue.Queue()
+        self._empty = queue.Empty
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                self._arrived.put(self.socket.recv(4096).decode())
+            except OSError:  # closed
+                return
 
     def env(self, watchdog_s: float | None = None) -> dict[str, str]:
         env = {"NOTIFY_SOCKET": str(self.path)}
@@ -215,10 +228,10 @@ class NotifySocket:
         """Messages until `done(message)` is true for one; all of them so far."""
         deadline = time.monotonic() + timeout_s
         while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([self.socket], [], [], remaining)[0]:
-                raise AssertionError(f"no such notify message within {timeout_s} s; got {self.messages}")
-            self.messages.append(self.socket.recv(4096).decode())
+            try:
+                self.messages.append(self._arrived.get(timeout=max(deadline - time.monotonic(), 0.0)))
+            except self._empty:
+                raise AssertionError(f"no such notify message within {timeout_s} s; got {self.messages}") from None
             if done(self.messages[-1]):
                 return self.messages
 

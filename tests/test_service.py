@@ -6,6 +6,7 @@ PulseAudio stands in for the sound card, and is killed and restarted for a real 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -165,3 +166,38 @@ def test_the_service_log_leaves_out_what_was_said_unless_allowed():
     assert "doctor" in kept.getvalue()
     assert "doctor" not in private.getvalue() and "answer" not in private.getvalue()
     assert "heard: (6 words)" in private.getvalue()
+
+
+def test_listening_resumes_after_the_sound_server_suspends_the_room(tmp_path, notify):
+    with private_pulseaudio(tmp_path / "runtime") as env:
+        env = {**env, **notify.env(watchdog_s=4.0), "STATE_DIRECTORY": str(tmp_path / "state")}
+        with Daemon(env) as daemon:
+            daemon.wait_until_listening()
+            subprocess.run(["pactl", "suspend-sink", "room", "1"], env=env, check=True, timeout=10)
+            time.sleep(4.0)
+            subprocess.run(["pactl", "suspend-sink", "room", "0"], env=env, check=True, timeout=10)
+            with contextlib.suppress(AssertionError):  # the stream may have stalled: then it is reopened
+                notify.until(lambda m: "no microphone" in m, timeout_s=10)
+                notify.until(lambda m: m == "STATUS=listening", timeout_s=30)
+            player = play_into_room(env, with_trailing_silence(FIXTURES / "wake_time.wav", 6.0, tmp_path / "played.wav"))
+            try:
+                events = daemon.events_until(lambda e: e["event"] == "turn", timeout_s=60)
+            finally:
+                player.wait(timeout=60)
+                daemon.terminate(timeout_s=5)
+    assert events[-1]["outcome"] == "answered"
+
+
+def test_a_notify_socket_nobody_reads_never_blocks_the_loop(tmp_path):
+    import socket as sockets
+
+    unread = sockets.socket(sockets.AF_UNIX, sockets.SOCK_DGRAM)
+    unread.bind(str(tmp_path / "notify"))
+    now = [0.0]
+    notifier = ServiceNotifier(environ={"NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "4000000"},
+                               clock=lambda: now[0])
+    for _ in range(200):  # far more than a datagram queue holds (10 by default)
+        now[0] += 1.0
+        notifier.alive()
+    notifier.status("still here")  # reached: nothing blocked
+    unread.close()
