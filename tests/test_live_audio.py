@@ -10,12 +10,14 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
+import soundfile
 
 from bench.live import (Daemon, loud_seconds, play_into_room, record_speaker,
                         speaker_heard_in_room, stop_recording, with_trailing_silence)
-from conftest import FIXTURES, ROOT
+from conftest import FIXTURES, MANIFEST, ROOT
 
 
 def test_replay_without_out_plays_the_reply_on_the_speakers(pulse, tmp_path):
@@ -65,21 +67,36 @@ def test_the_daemon_hears_the_room_and_answers_on_the_speakers(pulse, daemon, tm
     assert loud_seconds(recording) > 1.0
 
 
+def _story_request(tmp_path) -> Path:
+    """Only the first request of wake_interrupts_llm_reply.wav ("hey jarvis, tell me a long
+    story"), then silence that keeps the room's monitor running while the story plays."""
+    audio, rate_hz = soundfile.read(FIXTURES / "wake_interrupts_llm_reply.wav", dtype="int16")
+    request_end_s = MANIFEST["wake_interrupts_llm_reply.wav"]["turns"][0]["speech_end_s"] + 0.5
+    cut = tmp_path / "story_request.wav"
+    soundfile.write(cut, audio[:int(request_end_s * rate_hz)], rate_hz)
+    return with_trailing_silence(cut, 40.0, tmp_path / "story_request_then_silence.wav")
+
+
 def test_a_wake_word_in_the_room_cuts_the_reply_on_the_speakers(pulse, daemon, tmp_path):
     recording = tmp_path / "heard.wav"
     recorder = record_speaker(pulse, recording)
-    player = _hearing(daemon, pulse, tmp_path, "wake_interrupts_llm_reply.wav", 8.0)
+    daemon.wait_until_listening()
+    story = play_into_room(pulse, _story_request(tmp_path))
     try:
+        daemon.events_until(lambda e: e["event"] == "tts_start", timeout_s=90)
+        time.sleep(1.0)  # the story is playing: now someone says the wake word and asks the time
+        asking = play_into_room(pulse, with_trailing_silence(FIXTURES / "wake_time.wav", 2.0, tmp_path / "ask.wav"))
         events = daemon.events_until(lambda e: e["event"] == "turn" and e["outcome"] == "answered", timeout_s=90)
-        player.wait(timeout=60)
+        asking.wait(timeout=60)
     finally:
+        story.kill()
         daemon.terminate(timeout_s=10)
         stop_recording(recorder)
     cut, answered = [e for e in events if e["event"] == "tts_end"]
-    assert cut["interrupted"] and cut["played_s"] < cut["duration_s"] - 2.0
-    # The speakers fell silent: what they played is the cut reply and the new answer, not the whole story.
-    assert loud_seconds(recording) < cut["duration_s"] - 1.0
-    assert loud_seconds(recording) > cut["played_s"] + answered["played_s"] - 1.5
+    assert cut["interrupted"] and cut["played_s"] < cut["duration_s"]
+    # The speakers fell silent at the cut: they played the story up to it and the new answer, no more.
+    played_s = cut["played_s"] + answered["played_s"]
+    assert played_s - 1.5 < loud_seconds(recording) < played_s + 1.0
 
 
 def test_the_daemon_keeps_scoring_the_microphone_while_it_speaks(pulse, daemon, tmp_path):
