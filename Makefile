@@ -16,3 +16,4 @@ bench: setup
 	.venv/bin/python -m bench turns
 	.venv/bin/python -m bench llm-models
 	.venv/bin/python -m bench routing
+	.venv/bin/python -m bench soak
