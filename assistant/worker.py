@@ -11,14 +11,20 @@ import asyncio
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 T = TypeVar("T")
 
+# One long-lived thread for the steps (recognition, routing, synthesis): spread over the
+# default executor's threads, each thread's malloc arena kept its own copy of piper's
+# large buffers after they were freed. A turn's steps run one after another anyway.
+_STEPS = ThreadPoolExecutor(1, thread_name_prefix="stage")
+
 
 async def in_thread(function: Callable[..., T], *args) -> T:
     """Run a blocking call in a worker thread; when cancelled, wait for it before re-raising."""
-    future = asyncio.ensure_future(asyncio.to_thread(function, *args))
+    future = asyncio.get_running_loop().run_in_executor(_STEPS, function, *args)
     try:
         return await asyncio.shield(future)
     except asyncio.CancelledError:

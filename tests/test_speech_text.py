@@ -50,3 +50,13 @@ def test_a_long_last_sentence_is_spoken_in_clause_sized_pieces_too():
     pieces = _spoken("The story begins in the far north. " + last, "stop")
     assert pieces[0] == "The story begins in the far north." and " ".join(pieces[1:]) == last
     assert len(pieces) > 2 and all(len(piece) <= 160 for piece in pieces)
+
+
+def test_the_voice_keeps_no_memory_per_sentence_shape():
+    """Each sentence has its own tensor shapes; onnxruntime's arena and memory patterns
+    would keep memory for each, growing ~260 MB over an hour (`bench soak`)."""
+    from assistant.config import Settings
+    from assistant.stages import load_tts
+
+    options = load_tts(Settings()).voice.session.get_session_options()
+    assert not options.enable_cpu_mem_arena and not options.enable_mem_pattern
