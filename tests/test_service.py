@@ -123,13 +123,20 @@ def test_the_microphone_comes_back_after_the_sound_server_restarts(tmp_path, not
     assert events[-1]["outcome"] == "answered"
 
 
-def test_sighup_with_a_broken_config_keeps_the_running_one(tmp_path, pulse, notify):
+@contextlib.contextmanager
+def _listening_then_reloaded(tmp_path, pulse, notify, new_config: str):
+    """A daemon started on one config and listening, then sent SIGHUP after the file changed."""
     config = tmp_path / "config.toml"
     config.write_text("[wake]\nverifier_threshold = 0.5\n")
     with Daemon({**pulse, **notify.env()}, "--config", str(config)) as daemon:
         notify.until(lambda m: m == "STATUS=listening", timeout_s=120)
-        config.write_text("[wake]\nverifier_threshold = 5\n")
+        config.write_text(new_config)
         daemon.process.send_signal(signal.SIGHUP)
+        yield daemon, config
+
+
+def test_sighup_with_a_broken_config_keeps_the_running_one(tmp_path, pulse, notify):
+    with _listening_then_reloaded(tmp_path, pulse, notify, "[wake]\nverifier_threshold = 5\n") as (daemon, config):
         notify.until(lambda m: m == "READY=1", timeout_s=30)  # the reload is over
         time.sleep(0.5)
         alive = daemon.process.poll() is None
@@ -141,12 +148,7 @@ def test_sighup_with_a_broken_config_keeps_the_running_one(tmp_path, pulse, noti
 
 
 def test_sighup_with_a_changed_config_restarts_the_pipeline_with_it(tmp_path, pulse, notify):
-    config = tmp_path / "config.toml"
-    config.write_text("[wake]\nverifier_threshold = 0.5\n")
-    with Daemon({**pulse, **notify.env()}, "--config", str(config)) as daemon:
-        notify.until(lambda m: m == "STATUS=listening", timeout_s=120)
-        config.write_text("[wake]\nverifier_threshold = 0.6\n")
-        daemon.process.send_signal(signal.SIGHUP)
+    with _listening_then_reloaded(tmp_path, pulse, notify, "[wake]\nverifier_threshold = 0.6\n") as (daemon, _):
         notify.until(lambda m: m.startswith("RELOADING=1"), timeout_s=10)
         notify.until(lambda m: m.startswith("READY=1"), timeout_s=120)
         notify.until(lambda m: m == "STATUS=listening", timeout_s=30)
