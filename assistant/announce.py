@@ -18,7 +18,7 @@ from .config import RemindersSettings
 from .events import Announcement as AnnouncementEvent
 from .events import EventSink
 from .player import Player
-from .reminders import TIMER, Reminder, ReminderStore
+from .reminders import TIMER, Reminder
 from .skills.clock import clock_text
 from .skills.timers import duration_text
 from .stages import Stages
@@ -57,14 +57,13 @@ class Announcement(Turn):
 
     is_request = False
 
-    def __init__(self, due: list[Reminder], missed: set[int], store: ReminderStore, settings: RemindersSettings,
+    def __init__(self, due: list[Reminder], missed: set[int], settings: RemindersSettings,
                  t: float, stages: Stages, events: EventSink, player: Player,
                  input_time: Callable[[], float], now: Callable[[], datetime]) -> None:
         silent = np.zeros(0, dtype=np.float32)
         super().__init__(Command(silent, t_end=t, speech_end_s=t), stages, events, player, input_time, now)
         self.due = due
         self.missed = missed
-        self.store = store
         self.settings = settings
 
     async def _compute(self) -> None:
@@ -93,4 +92,5 @@ class Announcement(Turn):
 
     def ended(self, outcome: str) -> None:
         """Heard (in full, or until the wake word): the reminders are done with."""
-        self.store.remove(*self.due)
+        assert self.reminders is not None, "the pipeline gives every turn its reminder store"
+        self.reminders.remove(*self.due)

@@ -255,7 +255,7 @@ class Pipeline:
         if not (due := self.reminders.due(self.now())):
             return
         missed = {r.id for r in due if r.due < self._started}
-        self._start(Announcement(due, missed, self.reminders, self.settings.reminders, self.now_t,
+        self._start(Announcement(due, missed, self.settings.reminders, self.now_t,
                                  self.stages, self.events, self.player, self.input_time, self.now))
 
     def _start(self, turn: Turn) -> None:

@@ -71,9 +71,9 @@ class Router:
         self.llm = llm
         self.cloud = cloud
         self.belongs_in_cloud = belongs_in_cloud
+        """Given a request no template matched, why it needs the cloud (e.g. "a knowledge question"), or None."""
         self.mapper = mapper
         """Maps free phrasing onto a skill with the local LLM (llm.skill_mapping), or None."""
-        """Given a request no template matched, why it needs the cloud (e.g. "a knowledge question"), or None."""
 
     def route(self, text: str) -> RouteDecision:
         match = recognize(template_text(text), self.intents)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 
+from hassil import Intents
+
 from . import models
 from .asr import SpeechRecognizer
 from .audit import AuditLog, audit_path
@@ -17,7 +19,7 @@ from .endpoint import VoiceActivity
 from .llm import LocalLlm
 from .own_voice import OwnVoiceGuard
 from .router import Router
-from .skills import load_skills
+from .skills import Skill, load_skills
 from .tts import Synthesizer
 from .wake import FirstPass, Verifier, WakeDetector
 
@@ -74,20 +76,22 @@ def load_cloud(settings: Settings) -> CloudClient:
     return CloudClient(cloud, settings.llm.system_prompt, key, audit)
 
 
-def load_mapper(settings: Settings, llm: LocalLlm | None) -> SkillMapper | None:
+def load_mapper(settings: Settings, llm: LocalLlm | None,
+                skills: tuple[Intents, dict[str, Skill]]) -> SkillMapper | None:
     """The LLM step that maps free phrasing onto skills, when llm.skill_mapping asks for it."""
     if llm is None or not settings.llm.skill_mapping:
         return None
     try:
-        mapper = SkillMapper(llm, *load_skills())
+        mapper = SkillMapper(llm, *skills)
     except ValueError as err:  # its prompt does not fit the context
         raise ConfigError(f"llm.skill_mapping: {err}") from None
     mapper.warm()  # its prompt, evaluated once (seconds on a small CPU)
     return mapper
 
 
-def load_router(llm: LocalLlm | None, cloud: CloudClient, mapper: SkillMapper | None = None) -> Router:
-    router = Router(*load_skills(), llm, cloud=cloud, belongs_in_cloud=escalation_reason, mapper=mapper)
+def load_router(skills: tuple[Intents, dict[str, Skill]], llm: LocalLlm | None, cloud: CloudClient,
+                mapper: SkillMapper | None = None) -> Router:
+    router = Router(*skills, llm, cloud=cloud, belongs_in_cloud=escalation_reason, mapper=mapper)
     for phrase in ("what is one plus one", "set a timer for three seconds"):
         router.route(phrase)  # hassil builds each range list's number words at its first match
     return router
@@ -100,7 +104,8 @@ def for_a_run(stages: Stages, settings: Settings) -> Stages:
     fresh = replace(stages, wake=load_wake(settings), own_voice=load_own_voice(settings))
     if stages.cloud is None or stages.cloud.settings != settings.cloud:
         cloud = load_cloud(settings)
-        fresh = replace(fresh, cloud=cloud, router=load_router(stages.llm, cloud, stages.router.mapper))
+        skills = (stages.router.intents, stages.router.skills)  # already loaded, and warmed
+        fresh = replace(fresh, cloud=cloud, router=load_router(skills, stages.llm, cloud, stages.router.mapper))
     return fresh
 
 
@@ -118,6 +123,7 @@ def load_stages(settings: Settings) -> Stages:
                     chat_format=models.llm_chat_format(settings.llm.model)) if settings.llm.enabled else None)
     if llm is not None:
         llm.warm()
-    router = load_router(llm, cloud, load_mapper(settings, llm))
+    skills = load_skills()
+    router = load_router(skills, llm, cloud, load_mapper(settings, llm, skills))
     return Stages(wake=wake, vad=vad, asr=asr, router=router, llm=llm, tts=tts, own_voice=own_voice,
                   cloud=cloud)

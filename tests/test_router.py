@@ -56,7 +56,7 @@ def mapping_router(stages):
     from assistant.config import Settings, with_changes
     from assistant.stages import load_mapper
 
-    mapper = load_mapper(with_changes(Settings(), {"llm": {"skill_mapping": True}}), stages.llm)
+    mapper = load_mapper(with_changes(Settings(), {"llm": {"skill_mapping": True}}), stages.llm, load_skills())
     return Router(*load_skills(), stages.llm, mapper=mapper)
 
 
