@@ -104,6 +104,16 @@ def test_with_no_microphone_it_is_ready_degraded_and_keeps_the_watchdog_fed(tmp_
     assert daemon.process.returncode == 0 and status == 0
 
 
+def _asked_the_time(daemon: Daemon, env: dict, tmp_path) -> dict:
+    """Play "hey jarvis, what time is it?" into the room; the turn that closes it. Stops the daemon."""
+    player = play_into_room(env, with_trailing_silence(FIXTURES / "wake_time.wav", 6.0, tmp_path / "played.wav"))
+    try:
+        return daemon.events_until(lambda e: e["event"] == "turn", timeout_s=60)[-1]
+    finally:
+        player.wait(timeout=60)
+        daemon.terminate(timeout_s=5)
+
+
 def test_the_microphone_comes_back_after_the_sound_server_restarts(tmp_path, notify):
     with private_pulseaudio(tmp_path / "runtime") as env:
         env = {**env, **notify.env(watchdog_s=4.0), "STATE_DIRECTORY": str(tmp_path / "state")}
@@ -113,14 +123,8 @@ def test_the_microphone_comes_back_after_the_sound_server_restarts(tmp_path, not
             notify.until(lambda m: "no microphone" in m, timeout_s=30)
             with private_pulseaudio(tmp_path / "runtime"):
                 notify.until(lambda m: m == "STATUS=listening", timeout_s=60)
-                player = play_into_room(env, with_trailing_silence(FIXTURES / "wake_time.wav", 6.0,
-                                                                   tmp_path / "played.wav"))
-                try:
-                    events = daemon.events_until(lambda e: e["event"] == "turn", timeout_s=60)
-                finally:
-                    player.wait(timeout=60)
-                    daemon.terminate(timeout_s=5)
-    assert events[-1]["outcome"] == "answered"
+                turn = _asked_the_time(daemon, env, tmp_path)
+    assert turn["outcome"] == "answered"
 
 
 @contextlib.contextmanager
@@ -181,13 +185,8 @@ def test_listening_resumes_after_the_sound_server_suspends_the_room(tmp_path, no
             with contextlib.suppress(AssertionError):  # the stream may have stalled: then it is reopened
                 notify.until(lambda m: "no microphone" in m, timeout_s=10)
                 notify.until(lambda m: m == "STATUS=listening", timeout_s=30)
-            player = play_into_room(env, with_trailing_silence(FIXTURES / "wake_time.wav", 6.0, tmp_path / "played.wav"))
-            try:
-                events = daemon.events_until(lambda e: e["event"] == "turn", timeout_s=60)
-            finally:
-                player.wait(timeout=60)
-                daemon.terminate(timeout_s=5)
-    assert events[-1]["outcome"] == "answered"
+            turn = _asked_the_time(daemon, env, tmp_path)
+    assert turn["outcome"] == "answered"
 
 
 def test_a_notify_socket_nobody_reads_never_blocks_the_loop(tmp_path):
