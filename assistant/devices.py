@@ -109,14 +109,13 @@ class Microphone:
         next try is; `on_waiting` is called about every second while backing off."""
         delay_s = _RETRY_FIRST_S
         last_problem = None
+
+        def listening() -> None:
+            nonlocal delay_s
+            delay_s = _RETRY_FIRST_S  # it worked: a later fault starts the backoff afresh
+            on_state("listening")
+
         while True:
-            opened = False
-
-            def listening() -> None:
-                nonlocal opened, delay_s
-                opened, delay_s = True, _RETRY_FIRST_S
-                on_state("listening")
-
             try:
                 async for chunk in self.chunks(on_open=listening):
                     yield chunk
@@ -124,8 +123,6 @@ class Microphone:
                 if err.message != last_problem:  # logged once, not at every retry
                     log.warning("%s; retrying", err.message)
                     last_problem = err.message
-                if opened:
-                    delay_s = _RETRY_FIRST_S
                 on_state(f"no microphone ({err.code}), retrying in {delay_s:g} s")
                 await _wait(delay_s, on_waiting)
                 delay_s = min(delay_s * 2, _RETRY_MAX_S)
