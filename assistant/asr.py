@@ -1,8 +1,19 @@
-"""Speech recognition with faster-whisper (CTranslate2), loaded once."""
+"""Speech recognition with faster-whisper (CTranslate2), loaded once.
+
+A command is a few seconds long, but Whisper's encoder is built for 30 s windows and
+faster-whisper always pads to one: on tiny.en that is ~500 ms of the ~600 ms a command
+took. CTranslate2's encoder accepts a shorter window, so a command is encoded in a
+window just longer than itself (`asr.min_window_s`), padded with the features of
+silence as Whisper pads; too short a window makes Whisper repeat itself, so the
+shortest is 10 s by default and the decoder's length is bounded by the audio's. Whole
+files (`assistant transcribe`) still go through faster-whisper's own long-form path.
+"""
 
 from __future__ import annotations
 
+import math
 import re
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +24,26 @@ from .errors import ModelError, StageError
 
 # Whisper sometimes hears the tail of the wake phrase at the start of a command.
 _WAKE_REMNANT = re.compile(r"^\W*(?:(?:hey|hi|okay)\W+)?(?:jarvis|jervis)\b\W*", re.IGNORECASE)
+# ... and sometimes as another word ("was set a timer", "service. Repeat that."): only a
+# template match after dropping it tells that it was not said.
+_MISHEARD_TAIL = re.compile(r"^\W*(?:was|us|is|vis|this|service|travis|it's)\b\W*", re.IGNORECASE)
+_RATE_HZ = 16000
+_TOKENS_PER_S = 10
+"""Fast speech is ~4 tokens a second; past this many the decoder is looping, not hearing."""
+_NO_SPEECH_PROB = 0.8
+_GUESSING_LOGPROB = -1.0
+"""Whisper's own no-speech rule (both past these: the window held no speech), with 0.8 for
+its 0.6: a short "Stop." after the wake phrase scored 0.74 here, noise and music 0.82 up."""
+_WORDS_ALWAYS, _WORDS_PER_SPEECH_S = 2, 6
+"""Fast speech is ~4 words a second: more words than this allows for the speech the VAD
+heard were not said ("I'm going to go to the end of the video." on clicks)."""
+_LOOPING_RATIO = 2.4
+"""Text that zlib compresses more than this repeats itself (Whisper's own threshold)."""
+_USUAL_HALLUCINATIONS = frozenset({
+    "you", "thank you", "thanks", "thanks for watching", "thank you for watching", "so", "bye", "yes",
+    "the", "i", "oh", "okay", "uh", "um", "hmm", "ah"})
+"""What tiny.en says on silence, noise, hum, clicks and music (found by `tests/test_asr.py`'s
+inputs): dropped when said with low confidence, kept when said clearly."""
 
 
 @dataclass(frozen=True)
@@ -22,9 +53,47 @@ class Segment:
     text: str
 
 
+@dataclass(frozen=True)
+class Recognition:
+    """A command's transcript and what Whisper thought of it."""
+
+    text: str
+    no_speech_prob: float
+    """Whisper's probability that the window holds no speech."""
+    avg_logprob: float
+    """Mean log-probability of the transcript's tokens: low when Whisper was guessing."""
+
+    def hallucinated(self, speech_s: float | None = None) -> str | None:
+        """Why this transcript is not what someone said (no_speech, usual_hallucination,
+        repetition, more_than_said), or None when it is. `speech_s`: how much speech the
+        VAD heard in the audio, when known."""
+        words = re.sub(r"[^\w' ]", " ", self.text.lower()).split()
+        if self.no_speech_prob >= _NO_SPEECH_PROB and self.avg_logprob <= _GUESSING_LOGPROB:
+            return "no_speech"
+        if " ".join(words) in _USUAL_HALLUCINATIONS and self.avg_logprob <= _GUESSING_LOGPROB:
+            return "usual_hallucination"
+        if looping(self.text):
+            return "repetition"
+        if speech_s is not None and len(words) > _WORDS_ALWAYS + _WORDS_PER_SPEECH_S * speech_s:
+            return "more_than_said"
+        return None
+
+
+def looping(text: str) -> bool:
+    """Whether the decoder got stuck: a phrase said three times running, or text that compresses too well."""
+    words = re.findall(r"[\w']+", text.lower())
+    for n in range(1, 9):
+        for i in range(len(words) - 3 * n + 1):
+            if words[i:i + n] == words[i + n:i + 2 * n] == words[i + 2 * n:i + 3 * n]:
+                return True
+    data = text.encode()
+    return len(data) > 24 and len(data) / len(zlib.compress(data)) > _LOOPING_RATIO
+
+
 class SpeechRecognizer:
     def __init__(self, model_dir: Path, settings: AsrSettings) -> None:
         from faster_whisper import WhisperModel
+        from faster_whisper.tokenizer import Tokenizer
 
         self.settings = settings
         try:
@@ -33,9 +102,21 @@ class SpeechRecognizer:
         except Exception as err:  # native loaders raise many types; all mean a bad file
             raise ModelError(f"{model_dir}: cannot load the Whisper model (asr.model): {err}",
                              code="corrupt_model") from None
+        multilingual = self.model.model.is_multilingual
+        self.tokenizer = Tokenizer(self.model.hf_tokenizer, multilingual, task="transcribe",
+                                   language=settings.language if multilingual else None)
+        extractor = self.model.feature_extractor
+        self._silence = extractor(np.zeros(30 * _RATE_HZ, np.float32), padding=0)[:, :extractor.nb_max_frames]
+        self._prompt = self._prompt_tokens(settings.prompt)
+
+    def _prompt_tokens(self, prompt: str) -> list[int]:
+        tokens = list(self.tokenizer.sot_sequence) + [self.tokenizer.no_timestamps]
+        if prompt:  # Whisper reads it as the text said before: it leans towards these words
+            tokens = [self.tokenizer.sot_prev, *self.tokenizer.encode(" " + prompt.strip())[-200:], *tokens]
+        return tokens
 
     def segments(self, audio: np.ndarray, timestamps: bool = True) -> list[Segment]:
-        """Transcribe float32 16 kHz mono audio, whole, into timed segments."""
+        """Transcribe float32 16 kHz mono audio of any length, whole, into timed segments."""
         try:
             found, _info = self.model.transcribe(
                 audio, language=self.settings.language, beam_size=self.settings.beam_size,
@@ -45,11 +126,50 @@ class SpeechRecognizer:
         except (RuntimeError, ValueError) as err:
             raise StageError("asr", f"speech recognition failed: {err}") from err
 
+    def recognize(self, audio: np.ndarray) -> Recognition:
+        """A command's transcript, without a leftover wake phrase (audio up to 30 s)."""
+        audio = audio[-30 * _RATE_HZ:]
+        heard = self._decode(audio, self.settings.min_window_s)
+        if looping(heard.text) and self.settings.min_window_s < 30:  # a short window can loop; Whisper's own rarely does
+            heard = self._decode(audio, 30.0)
+        return heard
+
+    def _decode(self, audio: np.ndarray, min_window_s: float) -> Recognition:
+        import ctranslate2
+
+        try:
+            features = self._window(audio, min_window_s)
+            encoded = self.model.model.encode(ctranslate2.StorageView.from_array(features), to_cpu=True)
+            max_tokens = min(448 - len(self._prompt), math.ceil(_TOKENS_PER_S * len(audio) / _RATE_HZ) + 10)
+            result = self.model.model.generate(
+                encoded, [self._prompt], beam_size=self.settings.beam_size, max_length=max_tokens,
+                return_scores=True, return_no_speech_prob=True, suppress_blank=True, suppress_tokens=[-1])[0]
+        except (RuntimeError, ValueError) as err:
+            raise StageError("asr", f"speech recognition failed: {err}") from err
+        text = self.tokenizer.decode(result.sequences_ids[0]).strip()
+        return Recognition(strip_wake_remnant(text), round(float(result.no_speech_prob), 3),
+                           round(float(result.scores[0]), 3))
+
+    def _window(self, audio: np.ndarray, min_window_s: float) -> np.ndarray:
+        """The audio's log-mel features in the shortest window that holds it, padded as silence."""
+        heard = self.model.feature_extractor(audio, padding=160)  # at least one frame, however short
+        window_s = min(30.0, max(min_window_s, math.ceil(len(audio) / _RATE_HZ + 1.0)))
+        frames = min(self._silence.shape[-1], int(window_s * 100))
+        window = self._silence[:, :frames].copy()
+        window[:, :min(frames, heard.shape[-1])] = heard[:, :frames]
+        return np.ascontiguousarray(window[np.newaxis])
+
     def transcribe(self, audio: np.ndarray) -> str:
         """The text of a command, without a leftover wake phrase."""
-        text = " ".join(s.text for s in self.segments(audio, timestamps=False) if s.text)
-        return strip_wake_remnant(text)
+        return self.recognize(audio).text
 
 
 def strip_wake_remnant(text: str) -> str:
     return _WAKE_REMNANT.sub("", text).strip()
+
+
+def without_misheard_tail(text: str) -> str | None:
+    """The text without a first word that may be the wake phrase's tail misheard, or None
+    when it does not start with one."""
+    stripped = _MISHEARD_TAIL.sub("", text, count=1).strip()
+    return stripped if stripped != text.strip() and stripped else None

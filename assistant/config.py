@@ -62,7 +62,19 @@ class EndpointSettings:
 
     vad_model: str = setting(BUNDLED, "Silero VAD model (.onnx)", path=True)
     speech_threshold: float = setting(0.5, "Silero speech probability counted as speech", min=0.05, max=0.95)
-    silence_s: float = setting(0.7, "silence after speech that ends the command, in s", min=0.2, max=5.0)
+    end_of_turn: str = setting(
+        "both", "what judges at a short pause whether the command is complete: smart_turn (a model that hears it), "
+        "transcript (a template matches, or the text ends a sentence), both (the two agree) or silence (wait silence_s)",
+        choices=("both", "smart_turn", "transcript", "silence"))
+    pause_s: float = setting(0.2, "silence after speech at which the command so far is transcribed and judged, in s",
+                             min=0.1, max=2.0)
+    silence_s: float = setting(1.2, "silence after speech that ends a command not judged complete, in s",
+                               min=0.2, max=5.0)
+    sentence_silence_s: float = setting(
+        0.7, "silence that ends a command whose words read finished but that smart-turn does not hear "
+        "finished (end_of_turn = both), in s", min=0.2, max=5.0)
+    turn_model: str = setting(BUNDLED, "smart-turn end-of-turn model (.onnx)", path=True)
+    turn_threshold: float = setting(0.5, "smart-turn probability that the command is complete", min=0.05, max=0.99)
     no_speech_s: float = setting(5.0, "time after a wake with no speech before giving up, in s", min=1.0, max=30.0)
     max_command_s: float = setting(12.0, "longest command, in s", min=2.0, max=60.0)
     threads: int = setting(1, "onnxruntime threads for the VAD", min=1, max=16)
@@ -103,6 +115,10 @@ class AsrSettings:
     compute_type: str = setting("int8", "CTranslate2 compute type", choices=("int8", "int8_float32", "float32"))
     beam_size: int = setting(1, "beam width; 1 is greedy and fastest", min=1, max=10)
     threads: int = setting(2, "CTranslate2 CPU threads", min=1, max=16)
+    min_window_s: float = setting(
+        10.0, "shortest audio window Whisper encodes a command in, in s; 30 is Whisper's own (slowest, "
+        "no more accurate on the fixtures); under 10 it starts repeating itself", min=5.0, max=30.0)
+    prompt: str = setting("", "words Whisper is told came before each command, to lean it towards them; empty: none")
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,7 @@ _ARTIFACTS = {"poem", "poems", "story", "stories", "tale", "song", "songs", "lyr
               "limerick", "haiku", "names", "ideas", "list", "outline", "menu", "trip", "workout", "routine",
               "message", "note", "card", "invitation", "description", "review", "report", "script", "rhyme"}
 # "(tell me) something interesting about ...": a topic to be told about.
-_ABOUT = re.compile(r"^(tell (me|us) )?((some|any|every)thing|more|a bit|a little|a few)?( \w+)? ?(facts? )?about\b")
+_ABOUT = re.compile(r"^(tell (me|us) )?((some|any|every)thing|more|a bit|a little|a few|an? (\w+ )?fact)?( \w+)? ?(facts? )?about\b")
 _KNOWLEDGE_VERBS = {"explain", "describe", "define", "translate", "recommend", "compare", "teach"}
 
 _WH = {"who", "what", "when", "where", "why", "how", "which", "whose", "whom"}

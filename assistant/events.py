@@ -64,13 +64,23 @@ class SpeechEnd(Event):
     """silence, max_length, end_of_input or no_speech."""
     speech_end_s: float | None = None
     """Input time of the last speech sample the VAD heard, or None when there was none."""
+    decided_by: str | None = None
+    """smart_turn or transcript, when a judge found the command complete at a short pause;
+    None when the full silence (or the input's end, the length limit) ended it."""
+    turn_complete: float | None = None
+    """smart-turn's probability that the command was complete, when it decided."""
 
 
 @dataclass(frozen=True)
 class Transcript(Event):
     name: ClassVar[str] = "transcript"
     text: str
+    """What was said; empty when nothing was, or when what Whisper heard was dropped."""
     asr_ms: float
+    """Wall time from the endpoint decision to the transcript (a speculative one may be ready sooner)."""
+    dropped: str | None = None
+    """Why Whisper's text was dropped as not said: no_speech, usual_hallucination, repetition or
+    more_than_said (more words than the speech the VAD heard allows)."""
 
 
 @dataclass(frozen=True)

@@ -164,6 +164,7 @@ def check_all(settings: Settings) -> None:
     for resolve, value in ((first_pass_config, settings.wake.first_pass_model),
                            (verifier_model, settings.wake.verifier_model),
                            (vad_model, settings.endpoint.vad_model),
+                           (turn_model, settings.endpoint.turn_model),
                            (asr_model, settings.asr.model),
                            (llm_model, settings.llm.model),
                            (tts_voice, settings.tts.voice)):

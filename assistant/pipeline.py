@@ -27,6 +27,7 @@ import numpy as np
 from .announce import Announcement
 from .audio import AudioChunk, int16_to_float
 from .config import Settings
+from .end_of_turn import PauseCheck, Verdict
 from .endpoint import Endpointer, EndReason
 from .events import EventSink, FollowUp, SpeechEnd, SpeechStart, TtsEnd, Turn as TurnEvent
 from .player import AudioSink, EchoMixer, Player, ReplayPlayer
@@ -67,6 +68,20 @@ class _Listening:
     stages_ms: dict[str, float]
     follow_up: bool = False
     chunks: list[AudioChunk] = field(default_factory=list)
+    check: PauseCheck | None = None
+    """The latest pause's judgement and speculative transcript."""
+    waiting: Verdict | None = None
+    """The latest verdict, which may have shortened the silence that ends the command."""
+
+    def audio(self) -> np.ndarray:
+        return int16_to_float(np.concatenate([c.as_int16() for c in self.chunks]))
+
+    def current_check(self) -> PauseCheck | None:
+        """The check of the pause going on now: no speech since it began."""
+        check, endpointer = self.check, self.endpointer
+        if check is None or check.pause != endpointer.pauses or endpointer.silence_run_s < endpointer.pause_s:
+            return None
+        return check
 
     def speech_end_s(self) -> float | None:
         """Input time of the last speech heard in the command, or None if there was none."""
@@ -137,9 +152,7 @@ class Pipeline:
         while listening, the command ends here; while thinking or speaking, stop.
         Returns the state it leaves the assistant in."""
         state = self.state
-        if state in (State.IDLE, State.FOLLOW_UP):
-            if self.listening is not None:  # a follow-up window becomes a push-to-talk command
-                self.listening = None
+        if state in (State.IDLE, State.FOLLOW_UP):  # a follow-up window becomes a push-to-talk command
             self._listen(self.now_t, Endpointer.from_settings(self.settings.endpoint), {})
         elif state is State.LISTENING:
             self._endpoint(EndReason.END_OF_INPUT, self.now_t)
@@ -164,6 +177,8 @@ class Pipeline:
         started = []
         if self.turn is not None and self.turn.computing:
             started.append((self.turn.command.t_end, self.turn.decided_wall))
+        if self.listening is not None and (check := self.listening.check) is not None and check.computing:
+            started.append((check.t, check.started_wall))
         if (verifying := self.stages.wake.verifying_since()) is not None:
             started.append(verifying)
         return max(started, key=lambda s: s[1] - s[0], default=None)
@@ -216,6 +231,8 @@ class Pipeline:
     def _listen(self, start_t: float, endpointer: Endpointer, stages_ms: dict[str, float],
                 follow_up: bool = False) -> None:
         self.stages.vad.reset()
+        if self.listening is not None:  # a command given up for a new one (a wake word, a key)
+            self._drop_check(self.listening)
         self.listening = _Listening(start_t, endpointer, stages_ms, follow_up)
 
     def _hear(self, chunk: AudioChunk) -> None:
@@ -226,23 +243,67 @@ class Pipeline:
         listening.chunks.append(chunk)
         if progress.speech_started:
             self.events.emit(SpeechStart(t=chunk.timestamp_s))
-        if progress.ended:
-            self._endpoint(progress.ended, chunk.end_s)
+        if progress.ended:  # with the verdict that shortened the silence, if one did
+            self._endpoint(progress.ended, chunk.end_s, listening.waiting if listening.endpointer.end_silence_s else None)
+        elif progress.paused is not None:
+            self._check_pause(listening, progress.paused, chunk.end_s)
+        elif is_speech and listening.check is not None:  # the person goes on: that pause's check is stale
+            self._drop_check(listening)
+        self._decide_pause()
 
-    def _endpoint(self, reason: EndReason, t_end: float) -> None:
-        """The command has ended: start its turn, or close quietly when nothing was said."""
+    def _check_pause(self, listening: _Listening, pause: int, t: float) -> None:
+        """A short pause: judge whether the command so far is complete, and transcribe it meanwhile;
+        later in the same pause, judge again with the transcript already made."""
+        earlier = listening.check
+        if earlier is not None and earlier.pause == pause:
+            if earlier.computing or self.stages.turn_judge is None:
+                return
+            heard = earlier.recognition
+        else:
+            self._drop_check(listening)
+            heard = None
+        listening.check = PauseCheck.start(pause, t, listening.audio(), self.stages.turn_judge, self.stages.asr,
+                                           heard)
+
+    def _drop_check(self, listening: _Listening) -> None:
+        check, listening.check = listening.check, None
+        if check is not None:
+            check.cancel()
+            self._ending.add(check.task)
+            check.task.add_done_callback(self._ending.discard)
+
+    def _decide_pause(self) -> None:
+        """End the command when the judge has found it complete during the pause going on now."""
+        listening = self.listening
+        if listening is None or (check := listening.current_check()) is None:
+            return
+        verdict = check.decided()
+        if verdict is None:
+            return
+        listening.waiting = verdict
+        if listening.endpointer.decide(check.pause, verdict.complete, verdict.wait_s):
+            self._endpoint(EndReason.SILENCE, self.now_t, verdict)
+
+    def _endpoint(self, reason: EndReason, t_end: float, verdict: Verdict | None = None) -> None:
+        """The command has ended: start its turn, or close quietly when nothing was said.
+        `verdict`: the judgement that ended it early."""
         listening, self.listening = self.listening, None
         assert listening is not None
         speech_end_s = listening.speech_end_s()
+        check = listening.current_check()
+        if check is None:
+            self._drop_check(listening)
         if speech_end_s is None and listening.follow_up:
             return  # a follow-up window that heard nothing closes quietly
         self.events.emit(SpeechEnd(t=t_end, reason=(reason if speech_end_s is not None else EndReason.NO_SPEECH).value,
-                                   speech_end_s=None if speech_end_s is None else round(speech_end_s, 3)))
+                                   speech_end_s=None if speech_end_s is None else round(speech_end_s, 3),
+                                   decided_by=verdict.by if verdict else None,
+                                   turn_complete=verdict.score if verdict else None))
         if speech_end_s is None:
             self.events.emit(TurnEvent(t=t_end, outcome="no_speech", stages_ms=listening.stages_ms))
             return
-        audio = int16_to_float(np.concatenate([c.as_int16() for c in listening.chunks]))
-        command = Command(audio, t_end, speech_end_s, listening.stages_ms)
+        command = Command(listening.audio(), t_end, speech_end_s, listening.stages_ms,
+                          speech_s=listening.endpointer.speech_s, speculation=check)
         self._start(self.turn_class(command, self.stages, self.events, self.player, self.input_time, self.now))
 
     def _ring_if_due(self) -> None:
@@ -314,7 +375,7 @@ class Pipeline:
         if window_s <= 0:
             return
         endpoint = self.settings.endpoint
-        self._listen(t, Endpointer(endpoint.silence_s, window_s, endpoint.max_command_s), {}, follow_up=True)
+        self._listen(t, replace(Endpointer.from_settings(endpoint), no_speech_s=window_s), {}, follow_up=True)
         self.events.emit(FollowUp(t=t, window_s=window_s))
 
     async def finish(self) -> None:
@@ -336,6 +397,8 @@ class Pipeline:
 
     async def shutdown(self) -> None:
         """Stop now (SIGTERM): cut the reply, cancel the turn, wait for its worker threads."""
+        if self.listening is not None:
+            self._drop_check(self.listening)
         if self.turn is not None:
             self._end_turn("interrupted")
         await self._wait_for_ending()

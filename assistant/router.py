@@ -18,6 +18,7 @@ from typing import Any
 
 from hassil import Intents, recognize
 
+from .asr import without_misheard_tail
 from .cloud import CloudClient, CloudError
 from .escalation import looks_like_injection
 from .llm import LocalLlm
@@ -76,8 +77,7 @@ class Router:
         """Maps free phrasing onto a skill with the local LLM (llm.skill_mapping), or None."""
 
     def route(self, text: str) -> RouteDecision:
-        match = recognize(template_text(text), self.intents)
-        if match is not None and match.intent.name in self.skills:
+        if (match := self._template_match(text)) is not None:
             slots = {name: _plain(entity.value) for name, entity in match.entities.items()}
             return RouteDecision(FAST_PATH, match.intent.name, None, "matched an intent template", slots)
         if self.mapper is not None and not looks_like_injection(text) and (mapped := self.mapper.map(text)):
@@ -88,6 +88,17 @@ class Router:
         if self.llm is None:
             return RouteDecision(LOCAL_LLM, None, OFFLINE, "no intent matched; the local LLM is disabled")
         return RouteDecision(LOCAL_LLM, None, None, "no intent matched")
+
+    def matches_template(self, text: str) -> bool:
+        """Whether a skill's template matches the text (cheap: no model)."""
+        return self._template_match(text) is not None
+
+    def _template_match(self, text: str):
+        for candidate in (text, without_misheard_tail(text)):
+            match = None if candidate is None else recognize(template_text(candidate), self.intents)
+            if match is not None and match.intent.name in self.skills:
+                return match
+        return None
 
     def whole_reply(self, decision: RouteDecision, context: SkillRequest) -> str | None:
         """The reply when it is known at once (a skill, given `context` and the matched slots, or a

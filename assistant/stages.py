@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 
+import numpy as np
 from hassil import Intents
 
 from . import models
@@ -15,12 +16,14 @@ from .errors import ConfigError
 from .escalation import escalation_reason
 from .skill_mapper import SkillMapper
 from .config import Settings
+from .end_of_turn import BothJudge, Judge, SmartTurnJudge, TranscriptJudge
 from .endpoint import VoiceActivity
 from .llm import LocalLlm
 from .own_voice import OwnVoiceGuard
 from .router import Router
 from .skills import Skill, load_skills
 from .tts import Synthesizer
+from .turn_detector import SmartTurn
 from .wake import FirstPass, Verifier, WakeDetector
 
 log = logging.getLogger(__name__)
@@ -38,6 +41,8 @@ class Stages:
     tts: Synthesizer
     own_voice: OwnVoiceGuard | None
     cloud: CloudClient | None = None
+    turn_judge: Judge | None = None
+    """Judges at a short pause whether the command is complete; None: silence alone ends it."""
 
 
 def load_wake(settings: Settings) -> WakeDetector:
@@ -55,6 +60,18 @@ def load_own_voice(settings: Settings) -> OwnVoiceGuard | None:
         return None
     first_pass = FirstPass(models.first_pass_config(settings.wake.first_pass_model), settings.wake.first_pass_threshold)
     return OwnVoiceGuard(first_pass, conversation.own_voice_threshold, conversation.own_voice_tail_s)
+
+
+def load_turn_judge(settings: Settings, router: Router) -> Judge | None:
+    endpoint = settings.endpoint
+    words = TranscriptJudge(router.matches_template)
+    if endpoint.end_of_turn == "transcript":
+        return words
+    if endpoint.end_of_turn == "silence":
+        return None
+    model = SmartTurnJudge(SmartTurn(models.turn_model(endpoint.turn_model), endpoint.threads), endpoint.turn_threshold)
+    model.model.probability(np.zeros(16000, np.float32))  # warm: the first call takes several times longer
+    return model if endpoint.end_of_turn == "smart_turn" else BothJudge(model, words, endpoint.sentence_silence_s)
 
 
 def load_asr(settings: Settings) -> SpeechRecognizer:
@@ -106,6 +123,8 @@ def for_a_run(stages: Stages, settings: Settings) -> Stages:
         cloud = load_cloud(settings)
         skills = (stages.router.intents, stages.router.skills)  # already loaded, and warmed
         fresh = replace(fresh, cloud=cloud, router=load_router(skills, stages.llm, cloud, stages.router.mapper))
+    if (stages.turn_judge.name if stages.turn_judge else "silence") != settings.endpoint.end_of_turn:
+        fresh = replace(fresh, turn_judge=load_turn_judge(settings, fresh.router))
     return fresh
 
 
@@ -126,4 +145,4 @@ def load_stages(settings: Settings) -> Stages:
     skills = load_skills()
     router = load_router(skills, llm, cloud, load_mapper(settings, llm, skills))
     return Stages(wake=wake, vad=vad, asr=asr, router=router, llm=llm, tts=tts, own_voice=own_voice,
-                  cloud=cloud)
+                  cloud=cloud, turn_judge=load_turn_judge(settings, router))

@@ -20,6 +20,7 @@ from datetime import datetime
 import numpy as np
 
 from .audio import AudioChunk
+from .end_of_turn import PauseCheck
 from .errors import StageError
 from .events import Error, EventSink, Reply, Route, Transcript, TtsStart
 from .player import Player
@@ -28,7 +29,7 @@ from .router import RouteDecision
 from .sentences import split_sentences
 from .skills import SkillRequest
 from .stages import Stages
-from .worker import ms, stream_from_thread, timed
+from .worker import in_thread, ms, stream_from_thread, timed
 
 
 @dataclass
@@ -42,6 +43,11 @@ class Command:
     speech_end_s: float
     """Input time of the last speech sample."""
     stages_ms: dict[str, float] = field(default_factory=dict)
+    speech_s: float | None = None
+    """How much of the audio the VAD heard as speech; None: not known (push-to-talk's whole input)."""
+    speculation: PauseCheck | None = None
+    """The check begun at the last pause, when no speech followed it: its transcript is the
+    command's; None: transcribe now."""
 
 
 class Turn:
@@ -96,8 +102,7 @@ class Turn:
             self.computing = False
 
     async def _compute(self) -> None:
-        text, self.stages_ms["asr"] = await timed(self.stages.asr.transcribe, self.command.audio)
-        self.events.emit(Transcript(t=self.input_time(), text=text, asr_ms=self.stages_ms["asr"]))
+        text = await self._transcript()
         if not text:
             return
         self.outcome_if_silent = "answered"
@@ -115,6 +120,20 @@ class Turn:
                 await self._say(sentence)
         else:
             await self._stream(text, route)
+
+    async def _transcript(self) -> str:
+        """What was said, reported: the speculative transcript when there is one, else one made now;
+        empty when Whisper heard nothing said (noise, silence, its usual hallucinations)."""
+        started = time.perf_counter()
+        if self.command.speculation is not None:
+            heard = await self.command.speculation.transcript()
+        else:
+            heard = await in_thread(self.stages.asr.recognize, self.command.audio)
+        self.stages_ms["asr"] = ms(time.perf_counter() - started)
+        dropped = heard.hallucinated(self.command.speech_s)
+        text = "" if dropped else heard.text
+        self.events.emit(Transcript(t=self.input_time(), text=text, asr_ms=self.stages_ms["asr"], dropped=dropped))
+        return text
 
     async def _stream(self, text: str, route: RouteDecision) -> None:
         """The model's sentences spoken as they come; the whole text reported once complete."""

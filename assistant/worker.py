@@ -23,12 +23,15 @@ _STEPS = ThreadPoolExecutor(1, thread_name_prefix="stage")
 
 
 async def in_thread(function: Callable[..., T], *args) -> T:
-    """Run a blocking call in a worker thread; when cancelled, wait for it before re-raising."""
-    future = asyncio.get_running_loop().run_in_executor(_STEPS, function, *args)
+    """Run a blocking call in a worker thread; when cancelled, wait for it before re-raising
+    (or drop it, if it is still queued behind another step)."""
+    queued = _STEPS.submit(function, *args)
+    future = asyncio.wrap_future(queued)
     try:
         return await asyncio.shield(future)
     except asyncio.CancelledError:
-        await asyncio.wait([future])
+        if not queued.cancel():
+            await asyncio.wait([future])
         raise
 
 

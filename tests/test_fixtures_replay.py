@@ -17,14 +17,6 @@ WITHOUT_TURNS = [n for n in NAMES if not MANIFEST[n]["turns"]]
 WITH_REQUESTS = [n for n in WITH_TURNS if any(t["text"] for t in MANIFEST[n]["turns"])]
 
 
-def but_pending_end_of_turn(names):
-    """The names, with those whose manifest says `needs_turn_detector` skipped: a hesitation in
-    mid-command that today's fixed silence endpoint cuts. Their manifest entries say what a
-    correct assistant does (the whole command in one turn), not what this one does."""
-    return [pytest.param(n, marks=pytest.mark.skip(reason="end-of-turn detection (issue 14) pending"))
-            if MANIFEST[n].get("needs_turn_detector") else n for n in names]
-
-
 def replayed(replay, name):
     """The fixture replayed as its manifest says: push-to-talk or not, and with its settings."""
     return replay(FIXTURES / name, ptt=MANIFEST[name]["ptt"], changed=MANIFEST[name]["settings"] or None)
@@ -66,7 +58,7 @@ def test_wake_is_heard_at_the_end_of_the_phrase(replay, name):
         assert wake.verifier >= 0.5
 
 
-@pytest.mark.parametrize("name", but_pending_end_of_turn(WITH_REQUESTS))
+@pytest.mark.parametrize("name", WITH_REQUESTS)
 def test_transcripts_hold_the_command_words_and_not_the_wake_phrase(replay, name):
     transcripts = replayed(replay, name).named("transcript")
     assert len(transcripts) == len(requests(name))
@@ -77,7 +69,7 @@ def test_transcripts_hold_the_command_words_and_not_the_wake_phrase(replay, name
         assert "jarvis" not in words
 
 
-@pytest.mark.parametrize("name", but_pending_end_of_turn(WITH_REQUESTS))
+@pytest.mark.parametrize("name", WITH_REQUESTS)
 def test_routes_match_manifest(replay, name):
     routes = replayed(replay, name).named("route")
     assert [(r.tier, r.intent) for r in routes] == [(t["tier"], t["intent"]) for t in requests(name)]
@@ -171,7 +163,7 @@ def test_without_the_own_voice_guard_the_echo_wakes_the_assistant(replay):
     assert len(wakes) == 2 and start.t <= wakes[1].t <= end.t
 
 
-@pytest.mark.parametrize("name", but_pending_end_of_turn(WITH_TURNS))
+@pytest.mark.parametrize("name", WITH_TURNS)
 def test_endpoint_follows_the_true_end_of_speech(replay, name):
     ends = replayed(replay, name).named("speech_end")
     for end, turn in zip(ends, MANIFEST[name]["turns"], strict=True):
