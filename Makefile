@@ -17,3 +17,4 @@ bench: setup
 	.venv/bin/python -m bench llm-models
 	.venv/bin/python -m bench routing
 	.venv/bin/python -m bench soak
+	.venv/bin/python -m bench asr
