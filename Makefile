@@ -18,3 +18,4 @@ bench: setup
 	.venv/bin/python -m bench routing
 	.venv/bin/python -m bench soak
 	.venv/bin/python -m bench asr
+	.venv/bin/python -m bench listening

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import re
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +79,17 @@ class Recognition:
         return None
 
 
+def said_once(text: str) -> str:
+    """A transcript that is one request written twice over ("What's 17 times 3? What's 17
+    times 3?", which a prompt can bring out in noise), as one."""
+    half = len(text) // 2
+    for cut in range(max(1, half - 2), min(len(text), half + 3)):
+        first, second = text[:cut].strip(), text[cut:].strip()
+        if first and first.lower() == second.lower() and len(first.split()) >= 2:
+            return first
+    return text
+
+
 def looping(text: str) -> bool:
     """Whether the decoder got stuck: a phrase said three times running, or text that compresses too well."""
     words = re.findall(r"[\w']+", text.lower())
@@ -132,7 +143,7 @@ class SpeechRecognizer:
         heard = self._decode(audio, self.settings.min_window_s)
         if looping(heard.text) and self.settings.min_window_s < 30:  # a short window can loop; Whisper's own rarely does
             heard = self._decode(audio, 30.0)
-        return heard
+        return replace(heard, text=said_once(heard.text))
 
     def _decode(self, audio: np.ndarray, min_window_s: float) -> Recognition:
         import ctranslate2
@@ -140,7 +151,8 @@ class SpeechRecognizer:
         try:
             features = self._window(audio, min_window_s)
             encoded = self.model.model.encode(ctranslate2.StorageView.from_array(features), to_cpu=True)
-            max_tokens = min(448 - len(self._prompt), math.ceil(_TOKENS_PER_S * len(audio) / _RATE_HZ) + 10)
+            # CTranslate2 counts the prompt in the length
+            max_tokens = min(448, len(self._prompt) + math.ceil(_TOKENS_PER_S * len(audio) / _RATE_HZ) + 10)
             result = self.model.model.generate(
                 encoded, [self._prompt], beam_size=self.settings.beam_size, max_length=max_tokens,
                 return_scores=True, return_no_speech_prob=True, suppress_blank=True, suppress_tokens=[-1])[0]

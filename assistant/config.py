@@ -38,6 +38,11 @@ class AudioSettings:
     input_gain_db: float = setting(0.0, "gain applied to the microphone, in dB", min=-30.0, max=30.0)
     output_volume: float = setting(1.0, "reply loudness, 0 to 1", min=0.0, max=1.0)
     block_ms: int = setting(30, "microphone block length, in ms", min=10, max=200)
+    noise_suppression: int = setting(
+        0, "WebRTC noise suppression before the VAD and recognition, 1 (light) to 4; 0: off (bench asr: "
+        "it made Whisper less accurate, clean and in noise)", min=0, max=4)
+    auto_gain_dbfs: int = setting(0, "WebRTC automatic gain towards this level in -dBFS, 1 to 31; 0: off",
+                                  min=0, max=31)
 
 
 @dataclass(frozen=True)
@@ -66,7 +71,7 @@ class EndpointSettings:
         "both", "what judges at a short pause whether the command is complete: smart_turn (a model that hears it), "
         "transcript (a template matches, or the text ends a sentence), both (the two agree) or silence (wait silence_s)",
         choices=("both", "smart_turn", "transcript", "silence"))
-    pause_s: float = setting(0.2, "silence after speech at which the command so far is transcribed and judged, in s",
+    pause_s: float = setting(0.15, "silence after speech at which the command so far is transcribed and judged, in s",
                              min=0.1, max=2.0)
     silence_s: float = setting(1.2, "silence after speech that ends a command not judged complete, in s",
                                min=0.2, max=5.0)
@@ -173,7 +178,7 @@ class TtsSettings:
 
     voice: str = setting(BUNDLED, "piper voice (.onnx with its .onnx.json beside it)", path=True)
     length_scale: float = setting(1.0, "speaking slowness; above 1 is slower", min=0.5, max=2.0)
-    threads: int = setting(1, "onnxruntime threads for synthesis", min=1, max=16)
+    threads: int = setting(2, "onnxruntime threads for synthesis (2 halves a short reply's wait here)", min=1, max=16)
 
 
 @dataclass(frozen=True)

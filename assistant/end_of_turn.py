@@ -24,8 +24,12 @@ from .worker import in_thread
 
 _TRAILING_WORDS = frozenset({
     "a", "an", "the", "and", "or", "but", "so", "to", "for", "at", "of", "in", "on", "by", "with", "from",
-    "about", "my", "your", "is", "are", "me", "um", "uh", "er", "like", "then", "until", "set"})
+    "about", "my", "your", "is", "are", "me", "um", "uh", "er", "like", "then", "until", "set",
+    "plus", "minus", "times", "divided", "multiplied"})
 """Words a finished request hardly ends on ("set a timer for." is someone pausing)."""
+_SKILL_OPENINGS = re.compile(r"^(set (a|an|the|my)|wake me|cancel|start (a|an|the)|turn (the|it))\b", re.IGNORECASE)
+"""How the skills' commands begin: one that begins so but matches no template yet is not done
+("set an alarm for it." is Whisper filling a hesitation after "for")."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,8 @@ class TranscriptJudge:
         text = "" if heard is None or heard.hallucinated() else heard.text
         if text and self.matches_template(text):
             return "template"
+        if _SKILL_OPENINGS.match(text.strip()):
+            return None
         return "sentence" if text and ends_a_sentence(text) else None
 
     def judge(self, audio: np.ndarray, heard: Recognition | None) -> Verdict:

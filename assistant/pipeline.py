@@ -18,6 +18,7 @@ import enum
 import logging
 import math
 import time
+from collections import deque
 from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -30,6 +31,7 @@ from .config import Settings
 from .end_of_turn import PauseCheck, Verdict
 from .endpoint import Endpointer, EndReason
 from .events import EventSink, FollowUp, SpeechEnd, SpeechStart, TtsEnd, Turn as TurnEvent
+from .noise import NoiseCleaner
 from .player import AudioSink, EchoMixer, Player, ReplayPlayer
 from .reminders import ReminderStore
 from .skills.clock import local_now
@@ -39,10 +41,15 @@ from .wake import WakeUpdate
 
 log = logging.getLogger(__name__)
 
-_PRE_ROLL_S = 0.25
-"""The first pass fires up to ~0.1 s after the wake phrase ends, so a command said with no
-pause has begun by then; recognition hears this much before the candidate (the remnant of
-the wake phrase it may catch is stripped from the transcript)."""
+_PRE_ROLL_S = 0.15
+"""The first pass fires up to ~0.14 s after the wake phrase ends (0.0 to 0.14 s on the
+fixtures), so a command said with no pause has begun by then; recognition hears this much
+before the candidate. More brings in the phrase's tail, which Whisper writes as "was" or
+"It was" and which then spoils the command: 0.25 s gave 8.8 % word errors on the
+fixtures' commands, 0.15 s 1.4 %."""
+
+_HEARD_CHUNKS = 100
+"""Chunks kept for a command's start: 3.2 s, more than the verifier may take to decide."""
 
 _RING_CHECK_S = 0.5
 """How often, in input time, the reminder store is asked what is due."""
@@ -115,6 +122,12 @@ class Pipeline:
         self._started: datetime | None = None
         """When the first input arrived: reminders due before then were missed."""
         self._ring_checked_t = -math.inf
+        audio = settings.audio
+        self.cleaner = (NoiseCleaner(audio.noise_suppression, audio.auto_gain_dbfs)
+                        if audio.noise_suppression or audio.auto_gain_dbfs else None)
+        """WebRTC noise suppression and gain for what the VAD and recognition hear (not the wake word)."""
+        self._heard: deque[AudioChunk] = deque(maxlen=_HEARD_CHUNKS)
+        """The last few seconds as the VAD and recognition hear them (cleaned, when they are)."""
 
     @property
     def state(self) -> State:
@@ -194,8 +207,9 @@ class Pipeline:
         update = self.stages.wake.process(chunk, armed=self.state is not State.LISTENING,
                                           own_voice=self._own_voice_playing())
         self._note_input_lag(chunk)
+        self._heard.append(chunk if self.cleaner is None else self.cleaner.process(chunk))
         if not self._on_wake(update) and self.listening is not None:
-            self._hear(chunk)
+            self._hear(self._heard[-1])
 
     def _on_wake(self, update: WakeUpdate) -> bool:
         """Report what the wake detector found; True when it woke the assistant."""
@@ -221,10 +235,9 @@ class Pipeline:
         self._listen(candidate_t, Endpointer.from_settings(self.settings.endpoint),
                      {} if verifier_ms is None else {"verifier": verifier_ms})
         assert self.listening is not None
-        self.listening.chunks = [c for c in self.stages.wake.audio_since(candidate_t - _PRE_ROLL_S)
-                                 if c.end_s <= candidate_t]
+        self.listening.chunks = [c for c in self._heard if candidate_t - _PRE_ROLL_S < c.end_s <= candidate_t]
         # The command may have begun while the verifier was deciding.
-        for heard in self.stages.wake.audio_since(candidate_t):
+        for heard in [c for c in self._heard if c.end_s > candidate_t]:
             if self.listening is not None:
                 self._hear(heard)
 

@@ -110,9 +110,7 @@ class Turn:
         self.events.emit(Route(t=self.input_time(), tier=route.tier, intent=route.intent, fallback=route.fallback,
                                reason=route.reason, slots=route.slots))
         started = time.perf_counter()
-        context = SkillRequest(now=self.now(), volume=self.player, last_reply=self.last_reply,
-                               reminders=self.reminders)
-        whole = self.stages.router.whole_reply(route, context)
+        whole = self.stages.router.whole_reply(route, self.skill_request())
         if whole is not None:
             self.stages_ms[route.answered_by] = ms(time.perf_counter() - started)
             self._replied(whole, route)
@@ -120,6 +118,10 @@ class Turn:
                 await self._say(sentence)
         else:
             await self._stream(text, route)
+
+    def skill_request(self) -> SkillRequest:
+        """What a skill may use: the time, the volume, the last reply, timers and alarms."""
+        return SkillRequest(now=self.now(), volume=self.player, last_reply=self.last_reply, reminders=self.reminders)
 
     async def _transcript(self) -> str:
         """What was said, reported: the speculative transcript when there is one, else one made now;

@@ -209,10 +209,6 @@ class WakeDetector:
         if self._worker is not None:
             self._worker.shutdown(wait=True)
 
-    def audio_since(self, t: float) -> list[AudioChunk]:
-        """The remembered chunks that end after input time t."""
-        return [chunk for chunk in self._ring if chunk.end_s > t]
-
     def _ask(self, work: Callable[[np.ndarray], float], audio: np.ndarray) -> None:
         assert self._worker is not None and self._candidate is not None
 
@@ -243,6 +239,7 @@ class WakeDetector:
         event = kind(t=candidate.t, word=self.word, first_pass=candidate.first_pass, verifier=round(best, 3),
                      verifier_ms=round(spent_ms, 1))
         return WakeUpdate([event], accepted, candidate.t, event.verifier_ms)
+
     def _remember(self, chunk: AudioChunk) -> None:
         self._ring.append(chunk)
         keep_s = self.settings.verifier_window_s + self.settings.verifier_hold_s

@@ -17,10 +17,7 @@ continuously in the assistant, so it has settled on the noise before a command s
 
 Configurations, each in its own process, all on the same audio:
 - `default`: the shipped settings (tiny.en, int8, greedy, a 10 s window).
-- `prompt`: `asr.prompt` set to `PROMPT`, a few commands in the skills' words. As
-  `assistant/asr.py` stands, a prompt leaves most commands empty: it bounds the decoder's
-  `max_length` by the audio's length alone, and CTranslate2 counts the prompt's tokens in
-  it. Here the prompt's length is added to the bound (`_prompt_room`), as a fix would.
+- `prompt`: `asr.prompt` set to `PROMPT`, a few commands in the skills' words.
 - `noise_suppression`, `noise_suppression_4`, `noise_suppression_no_gain`: the audio
   through `assistant.noise.NoiseCleaner` (WebRTC, as Home Assistant's satellites use it)
   before recognition: suppression level 2 and 4 with the gain control at 31 dBFS, and level
@@ -295,8 +292,6 @@ def measure(configuration: str) -> dict:
     started = time.perf_counter()
     asr = load_asr(settings)
     load_s = time.perf_counter() - started
-    if settings.asr.prompt:
-        asr.model.model = _PromptRoom(asr.model.model)
     cleaner = None
     if config.cleaner:
         from assistant.noise import NoiseCleaner
@@ -333,7 +328,6 @@ def measure(configuration: str) -> dict:
     result: dict = {"model": model_note, "settings_changed": config.changes, "load_s": round(load_s, 2)}
     if settings.asr.prompt:
         result["prompt_tokens"] = len(asr._prompt)
-        result["workaround"] = "the prompt's tokens added to the decoder's max_length (see the docstring)"
     if config.cleaner:
         result["noise_cleaner"] = {"suppression_level": config.cleaner[0], "auto_gain_dbfs": config.cleaner[1],
                                    "cpu_ms_per_audio_s": round(1000 * cleaning["cpu_s"] / cleaning["audio_s"], 2),
@@ -365,20 +359,6 @@ def measure(configuration: str) -> dict:
     return result
 
 
-class _PromptRoom:
-    """CTranslate2's Whisper with the prompt's tokens added to `max_length`, which counts them:
-    assistant/asr.py leaves them out, so a prompt of ~40 tokens left ~25 for the command."""
-
-    def __init__(self, whisper) -> None:
-        self._whisper = whisper
-
-    def generate(self, features, prompts, max_length: int, **options):
-        return self._whisper.generate(features, prompts, max_length=min(448, max_length + len(prompts[0])), **options)
-
-    def __getattr__(self, name: str):
-        return getattr(self._whisper, name)
-
-
 def _cleaned(cleaner, audio: np.ndarray, cost: dict[str, float]) -> np.ndarray:
     """The audio through a fresh cleaner in 512-sample chunks, as the pipeline frames it; the
     pre-roll and the cleaner's 10 ms delay cut off again."""
@@ -399,7 +379,7 @@ def _cleaned(cleaner, audio: np.ndarray, cost: dict[str, float]) -> np.ndarray:
 # --- the table -------------------------------------------------------------------------
 
 _LABELS = {"default": "default (shipped: tiny.en, 10 s window)",
-           "prompt": "prompt (skills' words; max_length fixed here)",
+           "prompt": "prompt (skills' words)",
            "noise_suppression": "noise suppression 2 + gain 31 dBFS",
            "noise_suppression_4": "noise suppression 4 + gain 31 dBFS",
            "noise_suppression_no_gain": "noise suppression 2, no gain",

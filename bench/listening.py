@@ -2,8 +2,9 @@
 same labelled audio, against the fixed silence of before and Home Assistant's sequential way.
 
 Configurations, each in its own process:
-- `both` (shipped): at a 0.2 s pause the command so far is transcribed; a template match
+- `both` (shipped): at a 0.15 s pause the command so far is transcribed; a template match
   ends it, a finished-looking sentence ends it when smart-turn hears it finished too;
+- `both_pause_0.1`, `both_pause_0.2`: the same, asked at a 0.1 s and a 0.2 s pause;
 - `smart_turn`: smart-turn v3.2 alone; `transcript`: the words alone;
 - `silence`: the fixed 0.7 s silence of before, no speculative transcript;
 - `sequential` (HA-like): 0.7 s silence, Whisper's full 30 s window, then the whole
@@ -37,19 +38,20 @@ from assistant.pipeline import replay_pipeline
 from assistant.stages import for_a_run, load_stages
 
 from .runner import peak_rss_mb
-from .turns import SequentialTurn, voice_to_voice_from_truth
+from .turns import HA_LIKE, SequentialTurn, voice_to_voice_from_truth
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "assistant" / "bench" / "listening"
-CONFIGURATIONS = ("both", "smart_turn", "transcript", "silence", "sequential")
+CONFIGURATIONS = ("both", "both_pause_0.1", "both_pause_0.2", "smart_turn", "transcript", "silence", "sequential")
 _LOCAL_TRY = {"cloud": {"fallback": "local_llm"}}
-_BEFORE = {"end_of_turn": "silence", "silence_s": 0.7}
 SETTINGS = {
     "both": {},
+    "both_pause_0.1": {"endpoint": {"pause_s": 0.1}},
+    "both_pause_0.2": {"endpoint": {"pause_s": 0.2}},
     "smart_turn": {"endpoint": {"end_of_turn": "smart_turn"}},
     "transcript": {"endpoint": {"end_of_turn": "transcript"}},
-    "silence": {"endpoint": _BEFORE},
-    "sequential": {"endpoint": _BEFORE, "asr": {"min_window_s": 30.0}},
+    "silence": {"endpoint": HA_LIKE["endpoint"]},
+    "sequential": HA_LIKE,
 }
 
 
@@ -64,7 +66,7 @@ class Request:
 
 _FAST = [
     Request("What time is it?", "GetTime"), Request("What's the date today?", "GetDate"),
-    Request("What's your name?", "Name"), Request("What can you do?", "Help"),
+    Request("What's your name?", "GetName"), Request("What can you do?", "GetHelp"),
     Request("Tell me the time, please.", "GetTime"), Request("Stop.", "Stop"),
     Request("Set a timer for ten minutes.", "SetTimer"),
     Request("Set a timer for ten minutes.", "SetTimer", "for", 0.6),
@@ -96,7 +98,7 @@ def measure(configuration: str) -> dict:
     turn_class = SequentialTurn if configuration == "sequential" else None
     measured: dict[str, list] = {"endpoint_ms": [], "hesitant_endpoint_ms": [], "asr_ms": [], "fast_path_v2v_ms": [],
                                  "open_v2v_ms": []}
-    cut, heard_right, decided = [], [], 0
+    cut, heard_right, decided, each = [], [], 0, []
     for request, path, truth in request_wavs():
         events = _replay(stages, settings, path, turn_class)
         ends = [e for e in events if e.name == "speech_end" and e.speech_end_s is not None]
@@ -105,7 +107,7 @@ def measure(configuration: str) -> dict:
         end = ends[0]
         decided += end.decided_by is not None
         if request.pause_after:
-            was_cut = end.t < truth["pause_end_s"] or len(ends) > 1
+            was_cut = end.t < truth["speech_end_s"] or len(ends) > 1
             cut.append(was_cut)
             if not was_cut:
                 measured["hesitant_endpoint_ms"].append((end.t - truth["speech_end_s"]) * 1000)
@@ -121,12 +123,17 @@ def measure(configuration: str) -> dict:
                                         [truth["speech_end_s"]])
         if v2v and (not request.pause_after or not cut[-1]):
             measured["fast_path_v2v_ms" if request.intent else "open_v2v_ms"] += v2v
+        each.append({"said": request.text, "pause_s": request.pause_s or None,
+                     "endpoint_ms": round((end.t - truth["speech_end_s"]) * 1000), "decided_by": end.decided_by,
+                     "heard": [e.text for e in transcripts], "intents": [e.intent for e in routes],
+                     "voice_to_voice_ms": v2v[0] if v2v else None})
     return {
         **{name: _spread(values) for name, values in measured.items()},
         "hesitant_cut": f"{sum(cut)} of {len(cut)}",
         "skills_heard_right": f"{sum(heard_right)} of {len(heard_right)}",
         "ended_by_a_judge": f"{decided} of {len(REQUESTS)}",
         "peak_rss_mb": peak_rss_mb(),
+        "requests": each,
     }
 
 

@@ -3,7 +3,8 @@
 Configurations, each in its own process:
 - `streaming`: the shipped pipeline. The answer streams as sentences into speech.
 - `sequential`: the same models and audio, answered as Home Assistant's pipeline does:
-  the whole transcript, the whole reply, the whole synthesis, then playback.
+  a fixed 0.7 s silence, the whole transcript (Whisper's 30 s window), the whole reply,
+  the whole synthesis, then playback.
 - `llm_prompt_cache`: the local LLM's time to the first token with the system prompt's
   evaluated state kept, and with it dropped before each request.
 - `live`: the daemon on a private PulseAudio: barge-in (the stop to the last frame heard),
@@ -32,10 +33,9 @@ import soundfile
 
 from assistant.audio import NullSink, as_stream, file_chunks
 from assistant.config import Settings, with_changes
-from assistant.events import Recorder
+from assistant.events import Recorder, Route, Transcript
 from assistant.pipeline import replay_pipeline
 from assistant.stages import Stages, for_a_run, load_stages
-from assistant.skills import SkillRequest
 from assistant.turn import Turn
 from assistant.worker import in_thread, timed
 
@@ -58,6 +58,10 @@ REQUESTS = {
 _LEAD_S, _GAP_S, _TAIL_S = 1.0, 0.3, 6.0
 
 
+HA_LIKE = {"endpoint": {"end_of_turn": "silence", "silence_s": 0.7}, "asr": {"min_window_s": 30.0}}
+"""Settings for Home Assistant's way: a fixed 0.7 s silence, Whisper's whole 30 s window."""
+
+
 def local_answers() -> Settings:
     """The defaults, but what belongs in the cloud (most of the questions above) is tried by the
     local LLM, as `cloud.fallback = "local_llm"` has it: this benchmark measures the LLM's turns."""
@@ -71,7 +75,9 @@ def measure(configuration: str) -> dict:
         return _live()
     if configuration == "own_voice":
         return _own_voice()
-    return _voice_to_voice(SequentialTurn if configuration == "sequential" else Turn)
+    if configuration == "sequential":
+        return _voice_to_voice(SequentialTurn, with_changes(local_answers(), HA_LIKE))
+    return _voice_to_voice(Turn, local_answers())
 
 
 class SequentialTurn(Turn):
@@ -79,12 +85,15 @@ class SequentialTurn(Turn):
 
     async def _compute(self) -> None:
         text, self.stages_ms["asr"] = await timed(self.stages.asr.transcribe, self.command.audio)
+        self.events.emit(Transcript(t=self.input_time(), text=text, asr_ms=self.stages_ms["asr"]))
         if not text:
             return
         self.outcome_if_silent = "answered"
         route, self.stages_ms["route"] = await timed(self.stages.router.route, text)
+        self.events.emit(Route(t=self.input_time(), tier=route.tier, intent=route.intent, fallback=route.fallback,
+                               reason=route.reason, slots=route.slots))
         started = time.perf_counter()
-        reply = self.stages.router.whole_reply(route, SkillRequest(now=self.now(), volume=self.player))
+        reply = self.stages.router.whole_reply(route, self.skill_request())
         if reply is None:
             reply = " ".join(await in_thread(lambda: list(self.stages.router.streamed_reply(text, threading.Event()))))
         self.stages_ms[route.answered_by] = round((time.perf_counter() - started) * 1000, 1)
@@ -122,8 +131,7 @@ def request_wavs() -> list[tuple[str, str, Path, float]]:
     return made
 
 
-def _voice_to_voice(turn_class: type[Turn]) -> dict:
-    settings = local_answers()
+def _voice_to_voice(turn_class: type[Turn], settings: Settings) -> dict:
     stages = load_stages(settings)
     by_tier: dict[str, list[float]] = {}
     stage_ms: dict[str, list[float]] = {}

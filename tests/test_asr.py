@@ -9,7 +9,7 @@ import pytest
 import soundfile
 import soxr
 
-from assistant.asr import Recognition, looping
+from assistant.asr import Recognition, looping, said_once
 from assistant.audio import frames
 from conftest import FIXTURES, JFK, MANIFEST
 
@@ -117,3 +117,8 @@ def test_real_speech_transcribes_with_few_errors(asr):
                   "ask what you can do for your country.")
     errors = sum(a != b for a, b in zip(_words(heard.text), said)) + abs(len(_words(heard.text)) - len(said))
     assert errors / len(said) <= 0.1, heard.text
+
+
+def test_a_request_written_twice_over_is_kept_once():
+    assert said_once("What's 17 times 3? What's 17 times 3?") == "What's 17 times 3?"
+    assert said_once("No, no.") == "No, no."

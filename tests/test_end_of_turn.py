@@ -67,4 +67,5 @@ def test_a_skill_template_makes_a_transcript_complete_even_without_punctuation(s
     judge = TranscriptJudge(stages.router.matches_template)
     assert judge.reading(_heard("set a timer for 5 minutes")) == "template"
     assert judge.reading(_heard("set a timer for")) is None
+    assert judge.reading(_heard("Set an alarm for it.")) is None  # begins like a skill's command, matches none
     assert judge.reading(Recognition("You", no_speech_prob=0.9, avg_logprob=-2.0)) is None

@@ -62,3 +62,8 @@ def test_refuses_audio_it_cannot_process() -> None:
     cleaner = NoiseCleaner()
     with pytest.raises(ValueError, match="16000 Hz mono 16-bit"):
         cleaner.process(AudioChunk(bytes(640), rate_hz=16000, channels=2))
+
+
+def test_with_noise_suppression_on_the_pipeline_still_hears_both_requests_in_noise(replay):
+    events = replay(FIXTURES / NOISY, changed={"audio": {"noise_suppression": 2, "auto_gain_dbfs": 31}})
+    assert [r.intent for r in events.named("route")] == [t["intent"] for t in MANIFEST[NOISY]["turns"]]

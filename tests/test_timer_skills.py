@@ -95,6 +95,7 @@ def test_asking_about_timers_when_there_are_none_says_so(router, store):
     ("Wake me up at 6:45 AM.", datetime(2026, 11, 28, 6, 45), "Alarm set for 6:45 AM tomorrow."),
     ("Set an alarm for 7.30 pm.", datetime(2026, 11, 27, 19, 30), "Alarm set for 7:30 PM today."),
     ("Set an alarm for seven thirty.", datetime(2026, 11, 27, 19, 30), "Alarm set for 7:30 PM today."),
+    ("Wake me up at 630", datetime(2026, 11, 28, 6, 30), "Alarm set for 6:30 AM tomorrow."),
     ("Set an alarm for 7 in the morning.", datetime(2026, 11, 28, 7, 0), "Alarm set for 7:00 AM tomorrow."),
     ("Set an alarm for Monday at 7.", datetime(2026, 11, 30, 7, 0), "Alarm set for 7:00 AM on Monday."),
     ("Set an alarm for 18:30 on Friday.", datetime(2026, 12, 4, 18, 30), "Alarm set for 6:30 PM on Friday, December 4."),

@@ -56,12 +56,15 @@ Skill = Callable[[SkillRequest], str]
 
 _NUMBER_HYPHEN = re.compile(r"(\d)-(?=[a-z])", re.IGNORECASE)
 _DOTTED_TIME = re.compile(r"\b(\d{1,2})\.(\d{2})(?=\s*(?:[ap]\.?\s?m\b|o'clock))", re.IGNORECASE)
+_RUN_TOGETHER_TIME = re.compile(r"\b(at|for|until|to)\s+([1-9]|1[0-2])([0-5]\d)\b(?!\s*(?:%|percent|sec|min|hour|day|time))", re.IGNORECASE)
+"""Whisper writes "six thirty" as "630" ("wake me up at 630")."""
 
 
 def template_text(transcript: str) -> str:
     """The transcript in the forms the templates spell: Whisper writes "a 5-minute timer" and,
-    at times, "7.30 pm"; the templates say "5 minute" and "7:30"."""
-    return _DOTTED_TIME.sub(r"\1:\2", _NUMBER_HYPHEN.sub(r"\1 ", transcript))
+    at times, "7.30 pm" or "at 630"; the templates say "5 minute", "7:30" and "6:30"."""
+    text = _DOTTED_TIME.sub(r"\1:\2", _NUMBER_HYPHEN.sub(r"\1 ", transcript))
+    return _RUN_TOGETHER_TIME.sub(r"\1 \2:\3", text)
 
 
 def load_skills() -> tuple[Intents, dict[str, Skill]]:
