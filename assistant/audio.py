@@ -6,6 +6,7 @@ channel count are converted on the way in (soundfile decodes, soxr resamples).
 
 from __future__ import annotations
 
+import os
 import wave
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
@@ -180,13 +181,18 @@ class NullSink:
 
 
 class WavSink:
-    """Writes every reply of a run, in order, into one mono 16-bit WAV file."""
+    """Writes every reply of a run, in order, into one mono 16-bit WAV file.
+
+    The file is written beside its final name and renamed over it on `close`, so the path
+    holds either what was there before or a whole, valid WAV, never a half-written one."""
 
     def __init__(self, path: Path, rate_hz: int) -> None:
         self.path = path
         self.rate_hz = rate_hz
+        check_output_path(path)
+        self._partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
         try:
-            self._wav = wave.open(str(path), "wb")
+            self._wav = wave.open(str(self._partial), "wb")
         except OSError as err:
             raise AudioInputError(f"{path}: cannot write: {err.strerror or err}") from None
         self._wav.setnchannels(1)
@@ -199,3 +205,19 @@ class WavSink:
 
     def close(self) -> None:
         self._wav.close()
+        try:
+            os.replace(self._partial, self.path)
+        except OSError as err:
+            self._partial.unlink(missing_ok=True)
+            raise AudioInputError(f"{self.path}: cannot write: {err.strerror or err}") from None
+
+
+def check_output_path(path: Path, source: Path | None = None) -> None:
+    """Refuse, naming the path, an output that is a directory, sits in no directory, or
+    would overwrite `source` (the input being read)."""
+    if path.is_dir():
+        raise AudioInputError(f"{path}: is a directory; give a file name for the output")
+    if not path.parent.is_dir():
+        raise AudioInputError(f"{path}: no such directory: {path.parent}")
+    if source is not None and path.exists() and os.path.samefile(path, source):
+        raise AudioInputError(f"{path}: is the input file; the output would overwrite it")

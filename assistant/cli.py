@@ -14,7 +14,7 @@ from typing import TextIO
 
 from . import config as config_module
 from . import models
-from .audio import NullSink, WavSink, as_stream, file_chunks, open_audio_file, read_file_audio
+from .audio import NullSink, WavSink, as_stream, check_output_path, file_chunks, open_audio_file, read_file_audio
 from .errors import EXIT_INTERNAL, EXIT_OK, AssistantError, DeviceError
 from .events import HumanLines, JsonLines
 
@@ -137,7 +137,9 @@ def replay(args: argparse.Namespace, settings: config_module.Settings, out: Text
     from .pipeline import replay_pipeline
     from .stages import load_stages
 
-    open_audio_file(args.file).close()  # a bad file fails before the models load
+    open_audio_file(args.file).close()  # a bad file or output fails before the models load
+    if args.out:
+        check_output_path(args.out, source=args.file)
     stages = load_stages(settings)
     sink = WavSink(args.out, stages.tts.rate_hz) if args.out else _speaker_or_nothing(settings, stages.tts.rate_hz)
     events = JsonLines(out) if args.json else HumanLines(out)

@@ -227,3 +227,26 @@ def test_a_replay_leaves_nothing_in_the_home_directory(tmp_path):
     result = run("replay", str(FIXTURES / "ptt_time.wav"), "--ptt", "--out", str(tmp_path / "r.wav"), env=env)
     assert result.returncode == 0, result.stderr
     assert list(home.rglob("*")) == []
+
+
+def test_replay_refuses_to_write_its_reply_over_the_input(tmp_path):
+    source = tmp_path / "in.wav"
+    source.write_bytes((FIXTURES / "wake_time.wav").read_bytes())
+    before = source.read_bytes()
+    assert_one_line_error(run("replay", str(source), "--out", str(source)), 2, str(source), "input file")
+    assert source.read_bytes() == before
+
+
+@pytest.mark.parametrize("where", ["a directory", "in a missing directory"])
+def test_replay_refuses_an_output_it_cannot_write_before_loading_models(tmp_path, where):
+    out = tmp_path if where == "a directory" else tmp_path / "missing" / "r.wav"
+    assert_one_line_error(run("replay", str(FIXTURES / "wake_time.wav"), "--out", str(out)), 2, str(out))
+
+
+def test_the_reply_file_appears_whole_and_leaves_no_partial_file(tmp_path):
+    out = tmp_path / "r.wav"
+    result = run("replay", str(FIXTURES / "wake_name_reply.wav"), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["r.wav"]
+    with wave.open(str(out)) as w:
+        assert w.getnframes() > 0
