@@ -100,6 +100,8 @@ def iter_file_audio(path: Path) -> Iterator[np.ndarray]:
             except (soundfile.LibsndfileError, RuntimeError) as err:
                 raise AudioInputError(f"{path}: truncated or corrupt audio ({_short(err)})") from None
             last = len(block) < _READ_BLOCK_FRAMES
+            if not np.isfinite(block).all():
+                raise AudioInputError(_not_finite(path, sound.tell() - len(block), block, sound.samplerate))
             mono = block.mean(axis=1, dtype=np.float32)
             if resampler is not None:
                 mono = resampler.resample_chunk(mono, last=last)
@@ -107,6 +109,21 @@ def iter_file_audio(path: Path) -> Iterator[np.ndarray]:
                 yield mono
             if last:
                 return
+
+
+def _not_finite(path: Path, first_frame: int, block: np.ndarray, rate_hz: int) -> str:
+    at_s = (first_frame + int(np.argmin(np.isfinite(block).all(axis=1)))) / rate_hz
+    return f"{path}: holds samples that are not numbers (NaN or infinity), the first at {at_s:.3f} s"
+
+
+def check_audio_file(path: Path) -> None:
+    """Everything `iter_file_audio` would refuse, found before any model loads: a file that
+    cannot be opened, or float samples that are not finite (integer formats cannot hold them)."""
+    with open_audio_file(path) as sound:
+        if sound.subtype not in ("FLOAT", "DOUBLE"):
+            return
+    for _ in iter_file_audio(path):
+        pass
 
 
 def read_file_audio(path: Path) -> np.ndarray:
@@ -202,6 +219,11 @@ class WavSink:
     def write(self, chunk: AudioChunk) -> None:
         assert chunk.rate_hz == self.rate_hz and chunk.channels == 1, chunk
         self._wav.writeframes(chunk.audio)
+
+    def abandon(self) -> None:
+        """The run failed: leave whatever the path held before, and no partial file."""
+        self._wav.close()
+        self._partial.unlink(missing_ok=True)
 
     def close(self) -> None:
         self._wav.close()

@@ -14,7 +14,7 @@ from typing import TextIO
 
 from . import config as config_module
 from . import models
-from .audio import NullSink, WavSink, as_stream, check_output_path, file_chunks, open_audio_file, read_file_audio
+from .audio import NullSink, WavSink, as_stream, check_audio_file, check_output_path, file_chunks, read_file_audio
 from .errors import EXIT_INTERNAL, EXIT_OK, AssistantError, DeviceError
 from .events import HumanLines, JsonLines
 
@@ -137,7 +137,7 @@ def replay(args: argparse.Namespace, settings: config_module.Settings, out: Text
     from .pipeline import replay_pipeline
     from .stages import load_stages
 
-    open_audio_file(args.file).close()  # a bad file or output fails before the models load
+    check_audio_file(args.file)  # a bad file or output fails before the models load
     if args.out:
         check_output_path(args.out, source=args.file)
     stages = load_stages(settings)
@@ -146,8 +146,13 @@ def replay(args: argparse.Namespace, settings: config_module.Settings, out: Text
     pipeline = replay_pipeline(stages, settings, events, sink, echo_db=args.echo)
     try:
         asyncio.run(pipeline.run(as_stream(file_chunks(args.file)), ptt=args.ptt))
-    finally:
-        sink.close()
+    except BaseException:
+        if isinstance(sink, WavSink):
+            sink.abandon()  # what --out held before stays
+        else:
+            sink.close()
+        raise
+    sink.close()
     return EXIT_OK
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import math
 import os
 import tomllib
 import urllib.parse
@@ -321,6 +322,9 @@ def _check_value(f: dataclasses.Field, value: Any, name: str, path: Path, proble
         return None
     if meta["choices"] and value not in meta["choices"]:
         problems.append(f"{name} = {value!r}: must be one of {', '.join(meta['choices'])}")
+        return None
+    if kind is float and not math.isfinite(value):  # nan passes every comparison
+        problems.append(f"{name} = {value!r}: must be a finite number")
         return None
     low, high = meta["min"], meta["max"]
     if (low is not None and value < low) or (high is not None and value > high):

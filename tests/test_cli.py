@@ -8,7 +8,9 @@ import sys
 import wave
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile
 
 from conftest import FIXTURES, JFK, ROOT
 
@@ -250,3 +252,16 @@ def test_the_reply_file_appears_whole_and_leaves_no_partial_file(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["r.wav"]
     with wave.open(str(out)) as w:
         assert w.getnframes() > 0
+
+
+@pytest.mark.parametrize("command", ["replay", "transcribe"])
+def test_float_audio_with_samples_that_are_not_numbers_is_status_2(tmp_path, command):
+    bad = tmp_path / "nan.wav"
+    audio = np.zeros(32000, np.float32)
+    audio[1000:1100] = np.nan
+    soundfile.write(bad, audio, 16000, subtype="FLOAT")
+    out = tmp_path / "r.wav"
+    out.write_bytes(b"kept")
+    extra = ["--out", str(out)] if command == "replay" else []
+    assert_one_line_error(run(command, str(bad), *extra), 2, str(bad), "not numbers")
+    assert out.read_bytes() == b"kept"

@@ -83,3 +83,11 @@ def test_a_packaged_llm_is_named_not_taken_for_a_path(tmp_path):
     config = tmp_path / "config.toml"
     config.write_text('[llm]\nmodel = "gemma3-270m"\n')
     assert load_settings(config).llm.model == "gemma3-270m"
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_a_number_that_is_not_finite_is_refused_by_name(tmp_path, value):
+    (tmp_path / "c.toml").write_text(f"[endpoint]\nsilence_s = {value}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(tmp_path / "c.toml")
+    assert "silence_s" in caught.value.message and "finite" in caught.value.message
