@@ -260,13 +260,17 @@ def _cloud_problems(cloud: CloudSettings) -> list[str]:
         problems.append(f"[cloud] first_words_s = {cloud.first_words_s}: must not exceed timeout_s = {cloud.timeout_s}")
     if not cloud.url:
         return problems + (["[cloud] url: must be set when enabled = true"] if cloud.enabled else [])
+    if (bad := next((i for i, c in enumerate(cloud.url) if c.isspace() or not c.isprintable()), None)) is not None:
+        # A line break in a URL could add a header to the request; the URL is not echoed, it may hold a key.
+        return problems + [f"[cloud] url: holds a space or control character (at position {bad}); "
+                           "percent-encode it (%20) or remove it"]
     parts = urllib.parse.urlsplit(cloud.url)
     host = parts.hostname or ""
     if parts.username is not None or parts.password is not None:
         problems.append("[cloud] url: must not hold credentials (user:password@); use api_key_file")
     elif not (parts.scheme == "https" and host) and not (parts.scheme == "http" and is_loopback(host)):
-        problems.append(f"[cloud] url = {cloud.url!r}: must be https://HOST/..., or http:// to a loopback address "
-                        "(127.0.0.0/8, localhost, [::1])")
+        problems.append(f"[cloud] url ({parts.scheme or 'no scheme'}://{host or 'no host'}/...): must be "
+                        "https://HOST/..., or http:// to a loopback address (127.0.0.0/8, localhost, [::1])")
     return problems
 
 

@@ -91,3 +91,19 @@ def test_a_number_that_is_not_finite_is_refused_by_name(tmp_path, value):
     with pytest.raises(ConfigError) as caught:
         load_settings(tmp_path / "c.toml")
     assert "silence_s" in caught.value.message and "finite" in caught.value.message
+
+
+@pytest.mark.parametrize("url", ["https://api.example.com/v1\\r\\nX-Injected: 1", "https://api.example.com/v1 ",
+                                 "https://api.exa mple.com/v1", "https://api.example.com/v1\\u0000"])
+def test_a_cloud_url_with_a_space_or_control_character_is_refused_without_echoing_it(tmp_path, url):
+    (tmp_path / "c.toml").write_text(f'[cloud]\nenabled = true\nurl = "{url}?key=sk-secret"\n')
+    with pytest.raises(ConfigError, match=r"\[cloud\] url: holds a space or control character") as caught:
+        load_settings(tmp_path / "c.toml")
+    assert "sk-secret" not in caught.value.message
+
+
+def test_a_refused_cloud_url_is_named_by_scheme_and_host_only(tmp_path):
+    (tmp_path / "c.toml").write_text('[cloud]\nenabled = true\nurl = "http://example.com/v1?key=sk-secret"\n')
+    with pytest.raises(ConfigError, match=r"http://example\.com") as caught:
+        load_settings(tmp_path / "c.toml")
+    assert "sk-secret" not in caught.value.message
