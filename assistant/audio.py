@@ -70,6 +70,8 @@ def open_audio_file(path: Path) -> soundfile.SoundFile:
         raise AudioInputError(f"{path}: no such file")
     if path.is_dir():
         raise AudioInputError(f"{path}: is a directory, not an audio file")
+    if not path.is_file():  # reading a pipe or a device could wait forever
+        raise AudioInputError(f"{path}: is not a regular file (a pipe, socket or device); give an audio file")
     if path.stat().st_size == 0:
         raise AudioInputError(f"{path}: empty file, not audio (expected WAV, FLAC or OGG)")
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import wave
@@ -265,3 +266,9 @@ def test_float_audio_with_samples_that_are_not_numbers_is_status_2(tmp_path, com
     extra = ["--out", str(out)] if command == "replay" else []
     assert_one_line_error(run(command, str(bad), *extra), 2, str(bad), "not numbers")
     assert out.read_bytes() == b"kept"
+
+
+def test_a_named_pipe_is_refused_at_once_not_read(tmp_path):
+    fifo = tmp_path / "in.wav"
+    os.mkfifo(fifo)
+    assert_one_line_error(run("transcribe", str(fifo)), 2, str(fifo), "not a regular file")
