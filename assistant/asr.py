@@ -67,7 +67,7 @@ class Recognition:
         """Why this transcript is not what someone said (no_speech, usual_hallucination,
         repetition, more_than_said), or None when it is. `speech_s`: how much speech the
         VAD heard in the audio, when known."""
-        words = re.sub(r"[^\w' ]", " ", self.text.lower()).split()
+        words = words_of(self.text)
         if self.no_speech_prob >= _NO_SPEECH_PROB and self.avg_logprob <= _GUESSING_LOGPROB:
             return "no_speech"
         if " ".join(words) in _USUAL_HALLUCINATIONS and self.avg_logprob <= _GUESSING_LOGPROB:
@@ -77,6 +77,11 @@ class Recognition:
         if speech_s is not None and len(words) > _WORDS_ALWAYS + _WORDS_PER_SPEECH_S * speech_s:
             return "more_than_said"
         return None
+
+
+def words_of(text: str) -> list[str]:
+    """The text's words, lower case, without punctuation."""
+    return re.findall(r"[\w']+", text.lower())
 
 
 def said_once(text: str) -> str:
@@ -92,7 +97,7 @@ def said_once(text: str) -> str:
 
 def looping(text: str) -> bool:
     """Whether the decoder got stuck: a phrase said three times running, or text that compresses too well."""
-    words = re.findall(r"[\w']+", text.lower())
+    words = words_of(text)
     for n in range(1, 9):
         for i in range(len(words) - 3 * n + 1):
             if words[i:i + n] == words[i + n:i + 2 * n] == words[i + 2 * n:i + 3 * n]:

@@ -18,7 +18,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .asr import Recognition, SpeechRecognizer
+from .asr import Recognition, SpeechRecognizer, words_of
 from .turn_detector import SmartTurn
 from .worker import in_thread
 
@@ -116,7 +116,7 @@ def ends_a_sentence(text: str) -> bool:
     text = text.strip()
     if not re.search(r"[.?!]$", text) or text.endswith("..."):
         return False
-    words = re.findall(r"[\w']+", text.lower())
+    words = words_of(text)
     return bool(words) and words[-1] not in _TRAILING_WORDS
 
 

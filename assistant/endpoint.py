@@ -89,15 +89,19 @@ class Endpointer:
     ended: EndReason | None = None
 
     @classmethod
-    def from_settings(cls, settings: EndpointSettings, asks: bool = True) -> "Endpointer":
-        """`asks`: a short pause asks whether the command is complete (unless the settings end
-        commands on silence alone)."""
-        pause_s = settings.pause_s if asks and settings.end_of_turn != "silence" else math.inf
+    def from_settings(cls, settings: EndpointSettings) -> "Endpointer":
+        """A short pause asks whether the command is complete, unless the settings end commands
+        on silence alone."""
+        pause_s = settings.pause_s if settings.end_of_turn != "silence" else math.inf
         return cls(settings.silence_s, settings.no_speech_s, settings.max_command_s, pause_s)
+
+    def silent_since(self, pause: int) -> bool:
+        """Whether nobody has spoken since pause number `pause` began."""
+        return pause == self.pauses and self.silence_run_s >= self.pause_s
 
     def in_pause(self, pause: int) -> bool:
         """Whether pause number `pause` is still going on (no speech since, command not ended)."""
-        return self.ended is None and pause == self.pauses and self.silence_run_s >= self.pause_s
+        return self.ended is None and self.silent_since(pause)
 
     def decide(self, pause: int, complete: bool, wait_s: float | None = None) -> EndReason | None:
         """The answer to pause number `pause`, if nobody spoke since: complete ends the command;

@@ -85,10 +85,8 @@ class _Listening:
 
     def current_check(self) -> PauseCheck | None:
         """The check of the pause going on now: no speech since it began."""
-        check, endpointer = self.check, self.endpointer
-        if check is None or check.pause != endpointer.pauses or endpointer.silence_run_s < endpointer.pause_s:
-            return None
-        return check
+        check = self.check
+        return check if check is not None and self.endpointer.silent_since(check.pause) else None
 
     def speech_end_s(self) -> float | None:
         """Input time of the last speech heard in the command, or None if there was none."""

@@ -64,29 +64,26 @@ class Request:
     pause_s: float = 0.0
 
 
+def _whole_and_hesitant(text: str, intent: str | None, pause_after: str, pause_s: float) -> list[Request]:
+    """The request said whole, then with a hesitation after `pause_after`."""
+    return [Request(text, intent), Request(text, intent, pause_after, pause_s)]
+
+
 _FAST = [
     Request("What time is it?", "GetTime"), Request("What's the date today?", "GetDate"),
     Request("What's your name?", "GetName"), Request("What can you do?", "GetHelp"),
     Request("Tell me the time, please.", "GetTime"), Request("Stop.", "Stop"),
-    Request("Set a timer for ten minutes.", "SetTimer"),
-    Request("Set a timer for ten minutes.", "SetTimer", "for", 0.6),
-    Request("Wake me up at six thirty.", "SetAlarm"),
-    Request("Wake me up at six thirty.", "SetAlarm", "at", 0.8),
-    Request("Set the volume to forty percent.", "SetVolume"),
-    Request("Set the volume to forty percent.", "SetVolume", "to", 1.0),
-    Request("What is twelve times nine?", "Calculate"),
-    Request("What is twelve times nine?", "Calculate", "times", 0.7),
-    Request("Set a pasta timer for eight minutes.", "SetTimer"),
-    Request("Set a pasta timer for eight minutes.", "SetTimer", "for", 0.9),
-    Request("Set an alarm for seven in the morning.", "SetAlarm"),
-    Request("Set an alarm for seven in the morning.", "SetAlarm", "for", 0.5),
+    *_whole_and_hesitant("Set a timer for ten minutes.", "SetTimer", "for", 0.6),
+    *_whole_and_hesitant("Wake me up at six thirty.", "SetAlarm", "at", 0.8),
+    *_whole_and_hesitant("Set the volume to forty percent.", "SetVolume", "to", 1.0),
+    *_whole_and_hesitant("What is twelve times nine?", "Calculate", "times", 0.7),
+    *_whole_and_hesitant("Set a pasta timer for eight minutes.", "SetTimer", "for", 0.9),
+    *_whole_and_hesitant("Set an alarm for seven in the morning.", "SetAlarm", "for", 0.5),
 ]
 _OPEN = [
     Request("Why is the sky blue?", None),
-    Request("Tell me a fact about the moon.", None),
-    Request("Tell me a fact about the moon.", None, "about", 0.8),
-    Request("What should I cook for dinner tonight?", None),
-    Request("What should I cook for dinner tonight?", None, "for", 0.7),
+    *_whole_and_hesitant("Tell me a fact about the moon.", None, "about", 0.8),
+    *_whole_and_hesitant("What should I cook for dinner tonight?", None, "for", 0.7),
 ]
 REQUESTS = _FAST + _OPEN
 _LEAD_S, _GAP_S, _TAIL_S = 1.0, 0.05, 5.0
