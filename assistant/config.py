@@ -46,20 +46,37 @@ class AudioSettings:
                                   min=0, max=31)
 
 
+WAKE_MODES = ("two_pass", "verifier_only", "first_pass_only")
+
+
+@dataclass(frozen=True)
+class WakeWordSettings:
+    """A wake word beside the main one: its own pair of models and thresholds."""
+
+    first_pass_model: str = setting("", "microWakeWord model config (.json beside its .tflite)", path=True)
+    first_pass_threshold: float = setting(0.5, "first-pass probability that wakes the verifier", min=0.0, max=1.0)
+    verifier_model: str = setting("", "openWakeWord wake model (.tflite or .onnx)", path=True)
+    verifier_threshold: float = setting(0.5, "verifier score that accepts a candidate", min=0.0, max=1.0)
+
+
 @dataclass(frozen=True)
 class WakeSettings:
     """Two-pass wake word detection: a tiny first pass gates a larger verifier."""
 
+    mode: str = setting("two_pass", "two_pass (the first pass gates the verifier), verifier_only (openWakeWord on "
+                        "every chunk) or first_pass_only (microWakeWord alone)", choices=WAKE_MODES)
     first_pass_model: str = setting(BUNDLED, "microWakeWord model config (.json beside its .tflite)", path=True)
     first_pass_threshold: float = setting(0.5, "first-pass probability that wakes the verifier", min=0.0, max=1.0)
-    verifier_enabled: bool = setting(True, "run the openWakeWord verifier; false accepts every first-pass candidate")
-    verifier_model: str = setting(BUNDLED, "openWakeWord wake model (.tflite)", path=True)
+    verifier_model: str = setting(BUNDLED, "openWakeWord wake model (.tflite or .onnx)", path=True)
     verifier_threshold: float = setting(0.5, "verifier score that accepts a candidate", min=0.0, max=1.0)
     verifier_window_s: float = setting(2.5, "audio before the candidate that the verifier scores, in s", min=2.0, max=8.0)
     verifier_hold_s: float = setting(0.5, "how long after the candidate the verifier may still accept it, in s",
                                      min=0.0, max=2.0)
     verifier_threads: int = setting(1, "TFLite threads for the verifier", min=1, max=16)
     refractory_s: float = setting(2.0, "time after a wake or rejection when no new candidate is taken, in s", min=0.0, max=30.0)
+    extra_words: tuple[WakeWordSettings, ...] = field(default=(), metadata={
+        "doc": "more wake words, each a [[wake.extra_words]] table with its own models and thresholds",
+        "items": WakeWordSettings})
 
 
 @dataclass(frozen=True)
@@ -290,6 +307,10 @@ def _public_fields(cls: type) -> list[dataclasses.Field]:
     return [f for f in dataclasses.fields(cls) if not f.metadata.get("internal")]
 
 
+_REPLACED = {"wake.verifier_enabled": 'replaced by mode; verifier_enabled = false is now mode = "first_pass_only"'}
+"""Keys that older versions had, with what to write instead."""
+
+
 def _build(cls: type, raw: dict, section: str, path: Path, problems: list[str]) -> Any:
     fields = {f.name: f for f in _public_fields(cls)}
     where = f"[{section}] " if section else ""
@@ -297,7 +318,10 @@ def _build(cls: type, raw: dict, section: str, path: Path, problems: list[str]) 
     for key, value in raw.items():
         f = fields.get(key)
         if f is None:
-            problems.append(f"{where}{key}: unknown key; allowed: {', '.join(fields)}")
+            hint = _REPLACED.get(f"{section}.{key}")
+            problems.append(f"{where}{key}: {hint}" if hint else f"{where}{key}: unknown key; allowed: {', '.join(fields)}")
+        elif f.metadata.get("items") is not None:
+            values[key] = _build_tables(f.metadata["items"], value, f"{section}.{key}", path, problems)
         elif _section_class(f) is not None:
             if isinstance(value, dict):
                 values[key] = _build(_section_class(f), value, key, path, problems)
@@ -308,6 +332,21 @@ def _build(cls: type, raw: dict, section: str, path: Path, problems: list[str]) 
             if checked is not None:
                 values[key] = checked
     return cls(**values)
+
+
+def _build_tables(cls: type, raw: Any, name: str, path: Path, problems: list[str]) -> tuple:
+    """An array of tables ([[name]]), each built and checked like a section."""
+    if not isinstance(raw, list) or not all(isinstance(table, dict) for table in raw):
+        problems.append(f"{name}: must be [[{name}]] tables, got {raw!r}")
+        return ()
+    built = []
+    for number, table in enumerate(raw, 1):
+        where = f"{name} #{number}"
+        item = _build(cls, table, where, path, problems)
+        missing = [f.name for f in _public_fields(cls) if f.metadata["path"] and not getattr(item, f.name)]
+        problems += [f"[{where}] {key}: must be set" for key in missing]
+        built.append(item)
+    return tuple(built)
 
 
 def _section_class(f: dataclasses.Field) -> type | None:

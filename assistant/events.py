@@ -35,6 +35,7 @@ class Wake(Event):
     name: ClassVar[str] = "wake"
     word: str
     first_pass: float | None
+    """The first pass's score, or None in `verifier_only` mode."""
     verifier: float | None
     """The verifier's score, or None in a mode that skips it."""
     verifier_ms: float | None = None
@@ -44,7 +45,8 @@ class Wake(Event):
 class WakeRejected(Event):
     name: ClassVar[str] = "wake_rejected"
     word: str
-    first_pass: float
+    first_pass: float | None
+    """The first pass's score, or None in `verifier_only` mode."""
     verifier: float | None
     """The verifier's score, or None when it did not run."""
     verifier_ms: float | None

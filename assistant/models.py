@@ -18,6 +18,7 @@ from .errors import ModelError
 
 _TFLITE_IDENTIFIER = b"TFL3"
 _PROBE_TIMEOUT_S = 30
+_PROBE_REFUSED = 3
 
 
 def package_dir(package: str) -> Path:
@@ -29,30 +30,60 @@ def package_dir(package: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def first_pass_config(setting: str) -> Path:
+def first_pass_config(setting: str, key: str = "wake.first_pass_model") -> Path:
     """The microWakeWord model config (.json naming its .tflite)."""
     if setting == BUNDLED:
         return package_dir("pymicro_wakeword") / "models" / "hey_jarvis.json"
-    path = _existing(Path(setting), "wake.first_pass_model")
+    path = _existing(Path(setting), key)
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
         tflite = path.parent / config["model"]
         config["micro"]["probability_cutoff"], config["micro"]["sliding_window_size"]
     except (OSError, ValueError, KeyError, TypeError) as err:
-        raise ModelError(f"{path}: not a microWakeWord model config (wake.first_pass_model): "
+        raise ModelError(f"{path}: not a microWakeWord model config ({key}): "
                          f"{type(err).__name__}: {err}", code="corrupt_model") from None
-    check_tflite(tflite, "wake.first_pass_model")
-    probe_load("micro", path, "wake.first_pass_model")
+    check_tflite(tflite, key)
+    probe_load("micro", path, key)
     return path
 
 
-def verifier_model(setting: str) -> Path:
+def verifier_model(setting: str, key: str = "wake.verifier_model") -> Path:
+    """An openWakeWord wake model: a .tflite, or an .onnx run on onnxruntime."""
     if setting == BUNDLED:
-        return package_dir("pyopen_wakeword") / "models" / "hey_jarvis.tflite"
-    path = _existing(Path(setting), "wake.verifier_model")
-    check_tflite(path, "wake.verifier_model")
-    probe_load("open", path, "wake.verifier_model")
+        return openwakeword_dir() / "models" / "hey_jarvis.tflite"
+    path = _existing(Path(setting), key)
+    if path.suffix != ".onnx":
+        check_tflite(path, key)
+    probe_load("open", path, key)
     return path
+
+
+def openwakeword_dir() -> Path:
+    """pyopen-wakeword's files: its TFLite C library (lib/) and openWakeWord's shared
+    melspectrogram and embedding models (models/)."""
+    return package_dir("pyopen_wakeword")
+
+
+def tflite_library(package: Path) -> Path:
+    found = sorted((package / "lib").glob("*tensorflowlite_c.*"))
+    if not found:
+        raise ModelError(f"{package / 'lib'}: no TFLite C library in the installed package; run scripts/setup",
+                         code="missing_package")
+    return found[0]
+
+
+def wake_words(settings: Settings) -> list[tuple[str, Path, float, Path, float]]:
+    """Every configured wake word as (name for messages, first-pass config, its threshold,
+    verifier model, its threshold), the main one first."""
+    wake = settings.wake
+    words = [("wake", first_pass_config(wake.first_pass_model), wake.first_pass_threshold,
+              verifier_model(wake.verifier_model), wake.verifier_threshold)]
+    for number, extra in enumerate(wake.extra_words, 1):
+        key = f"wake.extra_words #{number}"
+        words.append((key, first_pass_config(extra.first_pass_model, f"{key} first_pass_model"),
+                      extra.first_pass_threshold,
+                      verifier_model(extra.verifier_model, f"{key} verifier_model"), extra.verifier_threshold))
+    return words
 
 
 def vad_model(setting: str) -> Path:
@@ -161,9 +192,11 @@ def tts_voice(setting: str) -> tuple[Path, Path]:
 def check_all(settings: Settings) -> None:
     """Find every model file the settings name, so a bad path fails now, naming its key."""
     problems = []
-    for resolve, value in ((first_pass_config, settings.wake.first_pass_model),
-                           (verifier_model, settings.wake.verifier_model),
-                           (vad_model, settings.endpoint.vad_model),
+    try:
+        wake_words(settings)
+    except ModelError as err:
+        problems.append(err.message)
+    for resolve, value in ((vad_model, settings.endpoint.vad_model),
                            (turn_model, settings.endpoint.turn_model),
                            (asr_model, settings.asr.model),
                            (llm_model, settings.llm.model),
@@ -198,6 +231,9 @@ def probe_load(kind: str, path: Path, key: str) -> None:
                                    capture_output=True, timeout=_PROBE_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         raise ModelError(f"{path}: loading it hung ({key})", code="corrupt_model") from None
+    said = probe_run.stderr.decode(errors="replace").strip().splitlines()
+    if probe_run.returncode == _PROBE_REFUSED and said:
+        raise ModelError(f"{said[-1]} ({key})", code="corrupt_model")
     if probe_run.returncode != 0:
         raise ModelError(f"{path}: TFLite cannot load this model ({key})", code="corrupt_model")
 
@@ -212,10 +248,16 @@ def _probe(kind: str, path: str) -> None:
         model = MicroWakeWord.from_config(path)
         model.process_streaming_prob(np.zeros((1, 1, 40), dtype=np.float32))
     else:
-        from pyopen_wakeword import OpenWakeWord
+        from .verifier import OpenWakeWordHead
 
-        OpenWakeWord.from_model(path)
+        package = openwakeword_dir()
+        head = OpenWakeWordHead(tflite_library(package), Path(path), threads=1)
+        head.scores(np.zeros((head.windows, 96), dtype=np.float32))
 
 
 if __name__ == "__main__":
-    _probe(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "")
+    try:
+        _probe(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "")
+    except ModelError as err:  # a model the adapter checked and refused, not a crash
+        print(err.message, file=sys.stderr)
+        sys.exit(_PROBE_REFUSED)

@@ -24,6 +24,7 @@ from .router import Router
 from .skills import Skill, load_skills
 from .tts import Synthesizer
 from .turn_detector import SmartTurn
+from .verifier import OpenWakeWordFeatures, OpenWakeWordHead
 from .wake import FirstPass, Verifier, WakeDetector
 
 log = logging.getLogger(__name__)
@@ -47,10 +48,19 @@ class Stages:
 
 def load_wake(settings: Settings) -> WakeDetector:
     wake = settings.wake
-    first_pass = FirstPass(models.first_pass_config(wake.first_pass_model), wake.first_pass_threshold)
-    verifier = (Verifier(models.verifier_model(wake.verifier_model), wake.verifier_threshold, wake.verifier_threads)
-                if wake.verifier_enabled else None)
-    return WakeDetector(first_pass, verifier, wake)
+    package = models.openwakeword_dir()
+    library = models.tflite_library(package)
+    with_verifier = wake.mode != "first_pass_only"
+
+    def features() -> OpenWakeWordFeatures:
+        return OpenWakeWordFeatures(library, package / "models", wake.verifier_threads)
+
+    words = []
+    for _, first_pass_config, first_pass_threshold, verifier_model, verifier_threshold in models.wake_words(settings):
+        verifier = (Verifier(features(), OpenWakeWordHead(library, verifier_model, wake.verifier_threads),
+                             verifier_threshold) if with_verifier else None)
+        words.append((FirstPass(first_pass_config, first_pass_threshold), verifier))
+    return WakeDetector(words, wake, features() if wake.mode == "verifier_only" else None)
 
 
 def load_own_voice(settings: Settings) -> OwnVoiceGuard | None:

@@ -7,7 +7,6 @@ in a ring buffer; the candidate wakes the assistant only if the verifier agrees.
 
 from __future__ import annotations
 
-import ctypes
 import math
 import time
 from collections import deque
@@ -16,14 +15,12 @@ from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
 import numpy as np
 
 from .audio import RATE_HZ, AudioChunk
 from .config import WakeSettings
-from .errors import ModelError
 from .events import Event, Wake, WakeCandidate, WakeRejected
+from .verifier import OpenWakeWordFeatures, WakeHead
 
 
 class FirstPass:
@@ -52,63 +49,23 @@ class FirstPass:
 
 
 class Verifier:
-    """openWakeWord, started on demand: primed with the recent window, then fed live audio."""
+    """openWakeWord for one word, started on demand: primed with the recent window, then
+    fed live audio. Scores equal pyopen-wakeword's (see `verifier`)."""
 
-    def __init__(self, model_path: Path, threshold: float, threads: int) -> None:
-        from pyopen_wakeword import OpenWakeWord, OpenWakeWordFeatures
-        from pyopen_wakeword.openwakeword import EMB_SHAPE, MEL_SHAPE
-
-        self.model = OpenWakeWord.from_model(model_path)
-        self.features = OpenWakeWordFeatures.from_builtin()
+    def __init__(self, features: OpenWakeWordFeatures, head: WakeHead, threshold: float) -> None:
+        self.features = features
+        self.head = head
         self.threshold = threshold
-        # pyopen-wakeword lets TFLite pick its thread count (all cores); rebuild with ours.
-        model, features = self.model, self.features
-        model.interpreter, model.input_tensor, model.output_tensor = _interpreter(
-            model.lib, model.model, model.interpreter, threads)
-        features.mel_interpreter, features.mel_input_tensor, features.mel_output_tensor = _interpreter(
-            features.lib, features.mel_model, features.mel_interpreter, threads, MEL_SHAPE)
-        features.emb_interpreter, features.emb_input_tensor, features.emb_output_tensor = _interpreter(
-            features.lib, features.emb_model, features.emb_interpreter, threads, EMB_SHAPE)
 
     def start(self, window: np.ndarray) -> float:
         """Forget the last candidate and score a window of int16 audio; the best score."""
         self.features.reset()
-        self.model.reset()
-        # reset() queues 8 s of silence to score first; the window is already padded.
-        self.features.new_audio_samples = 0
+        self.head.reset()
         return self.feed(window)
 
     def feed(self, audio: np.ndarray) -> float:
         """Score more audio of the same candidate; the best score in it."""
-        best = 0.0
-        for embeddings in self.features.process_streaming(audio.tobytes()):
-            for probability in self.model.process_streaming(embeddings):
-                best = max(best, float(probability))
-        return best
-
-
-def _interpreter(lib: Any, model: Any, old: Any, threads: int,
-                 input_shape: tuple[int, ...] | None = None) -> tuple[Any, Any, Any]:
-    """A TFLite interpreter for `model` with a set thread count, replacing `old`."""
-    lib.TfLiteInterpreterOptionsCreate.argtypes = []
-    lib.TfLiteInterpreterOptionsCreate.restype = ctypes.c_void_p
-    lib.TfLiteInterpreterOptionsSetNumThreads.argtypes = [ctypes.c_void_p, ctypes.c_int32]
-    lib.TfLiteInterpreterOptionsSetNumThreads.restype = None
-    lib.TfLiteInterpreterOptionsDelete.argtypes = [ctypes.c_void_p]
-    lib.TfLiteInterpreterOptionsDelete.restype = None
-    options = lib.TfLiteInterpreterOptionsCreate()
-    lib.TfLiteInterpreterOptionsSetNumThreads(options, ctypes.c_int32(threads))
-    interpreter = lib.TfLiteInterpreterCreate(model, options)
-    lib.TfLiteInterpreterOptionsDelete(options)
-    if not interpreter:
-        raise ModelError("TFLite could not create an interpreter for the verifier", code="corrupt_model")
-    lib.TfLiteInterpreterDelete(old)
-    if input_shape is not None:
-        dims = (ctypes.c_int32 * len(input_shape))(*input_shape)
-        lib.TfLiteInterpreterResizeInputTensor(interpreter, ctypes.c_int32(0), dims, ctypes.c_int32(len(input_shape)))
-    lib.TfLiteInterpreterAllocateTensors(interpreter)
-    return (interpreter, lib.TfLiteInterpreterGetInputTensor(interpreter, ctypes.c_int32(0)),
-            lib.TfLiteInterpreterGetOutputTensor(interpreter, ctypes.c_int32(0)))
+        return max(self.head.scores(self.features.embeddings(audio)), default=0.0)
 
 
 @dataclass(frozen=True)
@@ -142,30 +99,29 @@ class _Candidate:
         return max((best for best, _ in done), default=0.0), sum(ms for _, ms in done), len(done) == len(self.jobs)
 
 
-class WakeDetector:
-    """The first pass on every chunk; the verifier on each first-pass candidate.
+class WordDetector:
+    """One wake word in `two_pass` or `first_pass_only` mode: the first pass on every
+    chunk, the verifier (when there is one) on each first-pass candidate.
 
     openWakeWord scores a phrase best a little after it ends, so a candidate stays open
     for `verifier_hold_s`, the verifier fed live, and is accepted as soon as it agrees.
-    The verifier runs in its own thread: scoring the 2.5 s window takes ~0.1 s, more than
+    The verifier runs in a worker thread: scoring the 2.5 s window takes ~0.1 s, more than
     a chunk lasts, and the first pass must go on scoring every chunk meanwhile. Its
     verdict is taken at the first chunk after it is ready.
     """
 
-    def __init__(self, first_pass: FirstPass, verifier: Verifier | None, settings: WakeSettings) -> None:
+    def __init__(self, first_pass: FirstPass, verifier: Verifier | None, settings: WakeSettings,
+                 worker: ThreadPoolExecutor, window: Callable[[], np.ndarray]) -> None:
         self.first_pass = first_pass
         self.verifier = verifier
         self.settings = settings
         self.word = first_pass.word.lower()
-        self._ring: deque[AudioChunk] = deque()
+        self._worker = worker
+        self._window = window
         self._quiet_until_s = 0.0
         self._candidate: _Candidate | None = None
-        self._worker = ThreadPoolExecutor(1, thread_name_prefix="verifier") if verifier is not None else None
 
-    def process(self, chunk: AudioChunk, armed: bool = True, own_voice: bool = False) -> WakeUpdate:
-        """Feed one chunk; `armed` false (while listening) lets no new candidate start, and
-        `own_voice` true (the speaker is saying something wake-like) turns one down unheard."""
-        self._remember(chunk)
+    def process(self, chunk: AudioChunk, armed: bool, own_voice: bool) -> WakeUpdate:
         first_pass = self.first_pass.score(chunk)
         if self._candidate is not None:
             return self._verify(chunk)
@@ -187,30 +143,21 @@ class WakeDetector:
         return WakeUpdate([candidate, *settled.events], settled.woke, t, settled.verifier_ms)
 
     def verifying_since(self) -> tuple[float, float] | None:
-        """(candidate time, perf_counter() at the ask) while a verdict is outstanding."""
         candidate = self._candidate
         return None if candidate is None else (candidate.t, candidate.started_wall)
 
     def catch_up(self) -> None:
-        """Wait until the verifier has scored all it was given: for callers that feed audio
-        faster than real time and want the verdicts a live stream would get."""
         if self._candidate is not None:
             futures.wait(self._candidate.jobs)
 
     def verdict(self) -> WakeUpdate:
-        """The outstanding verdict, if any, once the input has ended."""
         if self._candidate is None:
             return _NOTHING
         self.catch_up()
         return self._settle(math.inf)
 
-    def close(self) -> None:
-        """Let the verifier's thread finish its job and end."""
-        if self._worker is not None:
-            self._worker.shutdown(wait=True)
-
     def _ask(self, work: Callable[[np.ndarray], float], audio: np.ndarray) -> None:
-        assert self._worker is not None and self._candidate is not None
+        assert self._candidate is not None
 
         def timed() -> tuple[float, float]:
             started = time.perf_counter()
@@ -240,6 +187,77 @@ class WakeDetector:
                      verifier_ms=round(spent_ms, 1))
         return WakeUpdate([event], accepted, candidate.t, event.verifier_ms)
 
+
+class ContinuousVerifier:
+    """`verifier_only` mode: openWakeWord on every chunk, no first pass. The embeddings are
+    computed once and scored by every word's head."""
+
+    def __init__(self, features: OpenWakeWordFeatures, words: list[tuple[str, Verifier]], settings: WakeSettings) -> None:
+        self.features = features
+        self.words = words
+        self.settings = settings
+        self._quiet_until_s = {word: 0.0 for word, _ in words}
+
+    def process(self, chunk: AudioChunk, armed: bool, own_voice: bool) -> WakeUpdate:
+        embeddings = self.features.embeddings(chunk.as_int16())
+        update = _NOTHING
+        for word, verifier in self.words:
+            best = max(verifier.head.scores(embeddings), default=0.0)
+            if update.woke or not armed or chunk.end_s < self._quiet_until_s[word] or best < verifier.threshold:
+                continue
+            t = chunk.end_s
+            self._quiet_until_s[word] = t + self.settings.refractory_s
+            if own_voice:
+                update = WakeUpdate([WakeRejected(t=t, word=word, first_pass=None, verifier=round(best, 3),
+                                                  verifier_ms=None, reason="own_voice")])
+            else:
+                update = WakeUpdate([Wake(t=t, word=word, first_pass=None, verifier=round(best, 3))], True, t)
+        return update
+
+
+class WakeDetector:
+    """Every configured wake word, in the configured mode; one verdict stream."""
+
+    def __init__(self, words: list[tuple[FirstPass, Verifier | None]], settings: WakeSettings,
+                 features: OpenWakeWordFeatures | None = None) -> None:
+        self.settings = settings
+        self._ring: deque[AudioChunk] = deque()
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="verifier")
+        self.words = [WordDetector(first_pass, verifier, settings, self._worker, self._window)
+                      for first_pass, verifier in words]
+        self.word = self.words[0].word
+        self._continuous = None
+        if settings.mode == "verifier_only":
+            assert features is not None and all(verifier is not None for _, verifier in words)
+            self._continuous = ContinuousVerifier(
+                features, [(d.word, d.verifier) for d in self.words if d.verifier is not None], settings)
+
+    def process(self, chunk: AudioChunk, armed: bool = True, own_voice: bool = False) -> WakeUpdate:
+        """Feed one chunk; `armed` false (while listening) lets no new candidate start, and
+        `own_voice` true (the speaker is saying something wake-like) turns one down unheard."""
+        if self._continuous is not None:
+            return self._continuous.process(chunk, armed, own_voice)
+        self._remember(chunk)
+        return _merged([word.process(chunk, armed, own_voice) for word in self.words])
+
+    def verifying_since(self) -> tuple[float, float] | None:
+        """(candidate time, perf_counter() at the ask) while a verdict is outstanding."""
+        return min((since for word in self.words if (since := word.verifying_since()) is not None), default=None)
+
+    def catch_up(self) -> None:
+        """Wait until the verifier has scored all it was given: for callers that feed audio
+        faster than real time and want the verdicts a live stream would get."""
+        for word in self.words:
+            word.catch_up()
+
+    def verdict(self) -> WakeUpdate:
+        """The outstanding verdicts, if any, once the input has ended."""
+        return _merged([word.verdict() for word in self.words])
+
+    def close(self) -> None:
+        """Let the verifier's thread finish its job and end."""
+        self._worker.shutdown(wait=True)
+
     def _remember(self, chunk: AudioChunk) -> None:
         self._ring.append(chunk)
         keep_s = self.settings.verifier_window_s + self.settings.verifier_hold_s
@@ -251,3 +269,14 @@ class WakeDetector:
         want = int(self.settings.verifier_window_s * RATE_HZ)
         audio = np.concatenate([chunk.as_int16() for chunk in self._ring])[-want:]
         return np.concatenate([np.zeros(want - len(audio), dtype=np.int16), audio])
+
+
+def _merged(updates: list[WakeUpdate]) -> WakeUpdate:
+    """The words' updates for one chunk as one: all their events; the first word that woke."""
+    if len(updates) == 1:
+        return updates[0]
+    events = [event for update in updates for event in update.events]
+    woke = next((update for update in updates if update.woke), None)
+    if woke is not None:
+        return WakeUpdate(events, True, woke.candidate_t, woke.verifier_ms)
+    return WakeUpdate(events) if events else _NOTHING

@@ -29,7 +29,7 @@ def test_real_speech_without_the_wake_word_does_not_wake(settings):
 
 
 def test_without_the_verifier_a_first_pass_candidate_wakes_with_no_verifier_score(settings):
-    alone = dataclasses.replace(settings, wake=dataclasses.replace(settings.wake, verifier_enabled=False))
+    alone = dataclasses.replace(settings, wake=dataclasses.replace(settings.wake, mode="first_pass_only"))
     found = [e for e in wakes(alone, FIXTURES / "wake_time.wav") if isinstance(e, Wake)]
     assert len(found) == 1 and found[0].verifier is None
 

@@ -1,0 +1,160 @@
+"""Choosing wake thresholds from labelled audio: `assistant wake-tune DIR` and `bench wake`.
+
+Both passes are run once over every file, continuously, and their scores kept chunk by
+chunk (a ScoreTrace). Each mode and threshold pair is then replayed on the traces alone,
+so a sweep over a hundred pairs costs one pass over the audio. The two-pass rule here is
+the detector's own: a candidate where the first pass crosses its threshold (then nothing
+new for `refractory_s`), accepted when the verifier's score crosses its own within the
+window the detector would give it (the primed `verifier_window_s` before, `verifier_hold_s`
+after). `bench wake` checks these simulated figures against the real detector.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .audio import file_chunks
+from .config import WakeSettings
+from .verifier import OpenWakeWordFeatures, WakeHead
+from .wake import FirstPass
+
+FIRST_PASS_GRID = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+VERIFIER_GRID = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98)
+VERIFIER_WARM_UP_S = 1.96
+"""A primed verifier gives its first score after 76 mel frames and 15 embedding steps of
+audio; the rest of its window is what it looks back over."""
+
+
+@dataclass(frozen=True)
+class ScoreTrace:
+    """One file's scores, chunk by chunk: what each pass says at every moment."""
+
+    times: np.ndarray
+    """Each chunk's end, in s of the file."""
+    first_pass: np.ndarray
+    verifier: np.ndarray
+    duration_s: float
+    first_pass_cpu_s: float
+    verifier_cpu_s: float
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A mode and its thresholds, with the detector's timing."""
+
+    mode: str
+    first_pass: float
+    verifier: float
+    refractory_s: float = 2.0
+    lookback_s: float = 0.54
+    hold_s: float = 0.5
+
+    @staticmethod
+    def of(settings: WakeSettings, mode: str, first_pass: float, verifier: float) -> Rule:
+        return Rule(mode, first_pass, verifier, settings.refractory_s,
+                    max(0.0, settings.verifier_window_s - VERIFIER_WARM_UP_S), settings.verifier_hold_s)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A rule's figures over a labelled set."""
+
+    rule: Rule
+    recall: float
+    found: int
+    positives: int
+    false_accepts: int
+    negative_hours: float
+    verifier_calls: int
+    """First-pass candidates on the negatives: each one runs the verifier."""
+
+    @property
+    def false_accepts_per_hour(self) -> float:
+        return self.false_accepts / self.negative_hours if self.negative_hours else float("nan")
+
+    @property
+    def verifier_calls_per_hour(self) -> float:
+        return self.verifier_calls / self.negative_hours if self.negative_hours else float("nan")
+
+
+def score_file(path: Path, first_pass: FirstPass, features: OpenWakeWordFeatures, head: WakeHead) -> ScoreTrace:
+    """Run both passes over the whole file, continuously, timing each."""
+    first_pass.reset()
+    features.reset()
+    head.reset()
+    times, first_scores, verifier_scores = [], [], []
+    first_cpu = verifier_cpu = 0.0
+    for chunk in file_chunks(path):
+        started = time.process_time()
+        first_scores.append(first_pass.score(chunk))
+        between = time.process_time()
+        verifier_scores.append(max(head.scores(features.embeddings(chunk.as_int16())), default=0.0))
+        first_cpu += between - started
+        verifier_cpu += time.process_time() - between
+        times.append(chunk.end_s)
+    return ScoreTrace(np.array(times), np.array(first_scores), np.array(verifier_scores),
+                      times[-1] if times else 0.0, first_cpu, verifier_cpu)
+
+
+def detections(trace: ScoreTrace, rule: Rule) -> tuple[list[float], int]:
+    """When `rule` wakes on this trace (the audio time of each verdict), and how many
+    first-pass candidates it took (the verifier's calls)."""
+    if rule.mode == "verifier_only":
+        return _crossings(trace.times, trace.verifier, rule.verifier, rule.refractory_s), 0
+    candidates = _crossings(trace.times, trace.first_pass, rule.first_pass, rule.refractory_s)
+    if rule.mode == "first_pass_only":
+        return candidates, 0
+    woke = []
+    for t in candidates:
+        heard = (trace.times > t - rule.lookback_s - 1e-9) & (trace.times <= t + rule.hold_s + 1e-9)
+        agreeing = trace.times[heard & (trace.verifier >= rule.verifier)]
+        if len(agreeing):
+            woke.append(max(t, float(agreeing[0])))
+    return woke, len(candidates)
+
+
+def _crossings(times: np.ndarray, scores: np.ndarray, threshold: float, refractory_s: float) -> list[float]:
+    """Times where the score reaches the threshold, none within refractory_s of the last."""
+    found: list[float] = []
+    for t in times[scores >= threshold]:
+        if not found or t >= found[-1] + refractory_s:
+            found.append(float(t))
+    return found
+
+
+def evaluate(rule: Rule, positives: Sequence[ScoreTrace], negatives: Sequence[ScoreTrace]) -> Outcome:
+    found = sum(1 for trace in positives if detections(trace, rule)[0])
+    false_accepts = calls = 0
+    for trace in negatives:
+        woke, asked = detections(trace, rule)
+        false_accepts += len(woke)
+        calls += asked
+    hours = sum(trace.duration_s for trace in negatives) / 3600
+    return Outcome(rule, found / len(positives) if positives else float("nan"), found, len(positives),
+                   false_accepts, hours, calls)
+
+
+def sweep(settings: WakeSettings, positives: Sequence[ScoreTrace], negatives: Sequence[ScoreTrace],
+          first_pass_grid: Iterable[float] = FIRST_PASS_GRID,
+          verifier_grid: Iterable[float] = VERIFIER_GRID) -> list[Outcome]:
+    """Every mode over its thresholds: the first pass alone, the verifier alone, and each pair."""
+    first_pass_grid, verifier_grid = list(first_pass_grid), list(verifier_grid)
+    rules = [Rule.of(settings, "first_pass_only", t, 0.0) for t in first_pass_grid]
+    rules += [Rule.of(settings, "verifier_only", 0.0, t) for t in verifier_grid]
+    rules += [Rule.of(settings, "two_pass", a, b) for a in first_pass_grid for b in verifier_grid]
+    return [evaluate(rule, positives, negatives) for rule in rules]
+
+
+def recommend(outcomes: Sequence[Outcome], max_false_accepts_per_hour: float) -> Outcome | None:
+    """The two-pass pair with the best recall within the false-accept budget; among equals,
+    the one that runs the verifier least (the higher first-pass threshold)."""
+    allowed = [o for o in outcomes if o.rule.mode == "two_pass"
+               and o.false_accepts_per_hour <= max_false_accepts_per_hour]
+    if not allowed:
+        return None
+    return max(allowed, key=lambda o: (o.found, -o.verifier_calls, -o.false_accepts, o.rule.first_pass))
