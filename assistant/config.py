@@ -47,15 +47,19 @@ class AudioSettings:
 
 
 WAKE_MODES = ("two_pass", "verifier_only", "first_pass_only")
+PACKAGED_WAKE_WORDS = ("hey_jarvis", "okay_nabu", "alexa", "hey_mycroft")
+"""Wake words whose models both wake word packages carry: a model setting may name one."""
 
 
 @dataclass(frozen=True)
 class WakeWordSettings:
     """A wake word beside the main one: its own pair of models and thresholds."""
 
-    first_pass_model: str = setting("", "microWakeWord model config (.json beside its .tflite)", path=True)
+    first_pass_model: str = setting("", "microWakeWord model config (.json beside its .tflite), or a packaged "
+                                    "word: " + ", ".join(PACKAGED_WAKE_WORDS), path=True, names=PACKAGED_WAKE_WORDS)
     first_pass_threshold: float = setting(0.5, "first-pass probability that wakes the verifier", min=0.0, max=1.0)
-    verifier_model: str = setting("", "openWakeWord wake model (.tflite or .onnx)", path=True)
+    verifier_model: str = setting("", "openWakeWord wake model (.tflite or .onnx), or a packaged word",
+                                  path=True, names=PACKAGED_WAKE_WORDS)
     verifier_threshold: float = setting(0.5, "verifier score that accepts a candidate", min=0.0, max=1.0)
 
 
@@ -65,9 +69,12 @@ class WakeSettings:
 
     mode: str = setting("two_pass", "two_pass (the first pass gates the verifier), verifier_only (openWakeWord on "
                         "every chunk) or first_pass_only (microWakeWord alone)", choices=WAKE_MODES)
-    first_pass_model: str = setting(BUNDLED, "microWakeWord model config (.json beside its .tflite)", path=True)
+    first_pass_model: str = setting(BUNDLED, "microWakeWord model config (.json beside its .tflite); bundled: "
+                                    "hey_jarvis; or another packaged word: okay_nabu, alexa, hey_mycroft",
+                                    path=True, names=PACKAGED_WAKE_WORDS)
     first_pass_threshold: float = setting(0.5, "first-pass probability that wakes the verifier", min=0.0, max=1.0)
-    verifier_model: str = setting(BUNDLED, "openWakeWord wake model (.tflite or .onnx)", path=True)
+    verifier_model: str = setting(BUNDLED, "openWakeWord wake model (.tflite or .onnx), or a packaged word",
+                                  path=True, names=PACKAGED_WAKE_WORDS)
     verifier_threshold: float = setting(0.5, "verifier score that accepts a candidate", min=0.0, max=1.0)
     verifier_window_s: float = setting(2.5, "audio before the candidate that the verifier scores, in s", min=2.0, max=8.0)
     verifier_hold_s: float = setting(0.5, "how long after the candidate the verifier may still accept it, in s",
@@ -232,8 +239,16 @@ class Settings:
 def with_changes(settings: Settings, changes: dict[str, dict[str, Any]]) -> Settings:
     """`settings` with some values changed, given as {section: {key: value}} (tests, benchmarks,
     fixtures' own settings); unchecked, as the caller's values are."""
-    sections = {name: dataclasses.replace(getattr(settings, name), **values) for name, values in changes.items()}
+    sections = {name: dataclasses.replace(getattr(settings, name), **_tables(getattr(settings, name), values))
+                for name, values in changes.items()}
     return dataclasses.replace(settings, **sections)
+
+
+def _tables(section: Any, values: dict[str, Any]) -> dict[str, Any]:
+    """`values` with arrays of tables given as dicts built into their settings class."""
+    items = {f.name: f.metadata.get("items") for f in dataclasses.fields(section)}
+    return {key: tuple(items[key](**v) if isinstance(v, dict) else v for v in value) if items.get(key) else value
+            for key, value in values.items()}
 
 
 def find_config(explicit: str | None) -> Path | None:

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .config import BUNDLED, GEMMA3_270M, Settings
+from .config import BUNDLED, GEMMA3_270M, PACKAGED_WAKE_WORDS, Settings
 from .errors import ModelError
 
 _TFLITE_IDENTIFIER = b"TFL3"
@@ -32,8 +32,8 @@ def package_dir(package: str) -> Path:
 
 def first_pass_config(setting: str, key: str = "wake.first_pass_model") -> Path:
     """The microWakeWord model config (.json naming its .tflite)."""
-    if setting == BUNDLED:
-        return package_dir("pymicro_wakeword") / "models" / "hey_jarvis.json"
+    if setting in (BUNDLED, *PACKAGED_WAKE_WORDS):
+        return package_dir("pymicro_wakeword") / "models" / f"{_packaged_word(setting)}.json"
     path = _existing(Path(setting), key)
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
@@ -49,13 +49,17 @@ def first_pass_config(setting: str, key: str = "wake.first_pass_model") -> Path:
 
 def verifier_model(setting: str, key: str = "wake.verifier_model") -> Path:
     """An openWakeWord wake model: a .tflite, or an .onnx run on onnxruntime."""
-    if setting == BUNDLED:
-        return openwakeword_dir() / "models" / "hey_jarvis.tflite"
+    if setting in (BUNDLED, *PACKAGED_WAKE_WORDS):
+        return openwakeword_dir() / "models" / f"{_packaged_word(setting)}.tflite"
     path = _existing(Path(setting), key)
     if path.suffix != ".onnx":
         check_tflite(path, key)
     probe_load("open", path, key)
     return path
+
+
+def _packaged_word(setting: str) -> str:
+    return "hey_jarvis" if setting == BUNDLED else setting
 
 
 def openwakeword_dir() -> Path:

@@ -15,11 +15,13 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 
-from .audio import file_chunks
-from .config import WakeSettings
+from .audio import check_audio_file, file_chunks
+from .config import Settings, WakeSettings
+from .errors import UsageError
 from .verifier import OpenWakeWordFeatures, WakeHead
 from .wake import FirstPass
 
@@ -151,10 +153,105 @@ def sweep(settings: WakeSettings, positives: Sequence[ScoreTrace], negatives: Se
 
 
 def recommend(outcomes: Sequence[Outcome], max_false_accepts_per_hour: float) -> Outcome | None:
-    """The two-pass pair with the best recall within the false-accept budget; among equals,
-    the one that runs the verifier least (the higher first-pass threshold)."""
+    """The two-pass pair with the best recall within the false-accept budget (then the
+    fewest false accepts). Many pairs often tie; the middle of the tied range is taken for
+    each threshold, away from the edges where recall or false accepts start to change."""
     allowed = [o for o in outcomes if o.rule.mode == "two_pass"
                and o.false_accepts_per_hour <= max_false_accepts_per_hour]
     if not allowed:
         return None
-    return max(allowed, key=lambda o: (o.found, -o.verifier_calls, -o.false_accepts, o.rule.first_pass))
+    best = max((o.found, -o.false_accepts) for o in allowed)
+    tied = [o for o in allowed if (o.found, -o.false_accepts) == best]
+    verifier = _middle(sorted({o.rule.verifier for o in tied}))
+    return next(o for o in tied if o.rule.verifier == verifier
+                and o.rule.first_pass == _middle(sorted(t.rule.first_pass for t in tied if t.rule.verifier == verifier)))
+
+
+def _middle(values: Sequence[float]) -> float:
+    return values[(len(values) - 1) // 2]
+
+
+# --- `assistant wake-tune DIR` ------------------------------------------------------
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
+_PRINTED_FIRST_PASS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 0.9)
+_PRINTED_VERIFIER = (0.1, 0.3, 0.5, 0.7, 0.9, 0.95)
+
+
+def labelled_folder(folder: Path) -> tuple[list[Path], list[Path]]:
+    """The recordings of `folder`/positives (each one wake phrase) and `folder`/negatives
+    (room sound without it); raises UsageError naming what is missing."""
+    if not folder.is_dir():
+        raise UsageError(f"{folder}: {'not a directory' if folder.exists() else 'no such directory'}")
+    found = []
+    for name in ("positives", "negatives"):
+        sub = folder / name
+        files = sorted(p for p in sub.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES) if sub.is_dir() else []
+        if not files:
+            raise UsageError(f"{sub}: needs audio files ({', '.join(AUDIO_SUFFIXES)}): "
+                             f"{'each holding one wake phrase' if name == 'positives' else 'room sound without the wake phrase'}")
+        found.append(files)
+    return found[0], found[1]
+
+
+def tune(folder: Path, settings: Settings, out: TextIO, max_false_accepts_per_hour: float = 0.5) -> int:
+    """Score the folder's recordings with the configured main wake word, print recall and
+    false accepts per hour over a grid of threshold pairs, and the pair to use."""
+    positives, negatives = labelled_folder(folder)
+    for path in positives + negatives:
+        check_audio_file(path)
+    first_pass, features, head = _main_word_models(settings)
+    positive_traces = [score_file(p, first_pass, features, head) for p in positives]
+    negative_traces = [score_file(p, first_pass, features, head) for p in negatives]
+    wake = settings.wake
+    outcomes = sweep(wake, positive_traces, negative_traces)
+    print(_grid(outcomes, len(positives), negative_traces), file=out)
+    now = evaluate(Rule.of(wake, "two_pass", wake.first_pass_threshold, wake.verifier_threshold),
+                   positive_traces, negative_traces)
+    print(f"\nnow ({wake.first_pass_threshold} / {wake.verifier_threshold}): {_figures(now)}", file=out)
+    best = recommend(outcomes, max_false_accepts_per_hour)
+    if best is None:
+        fewest = min(o.false_accepts for o in outcomes if o.rule.mode == "two_pass")
+        best = max((o for o in outcomes if o.rule.mode == "two_pass" and o.false_accepts == fewest),
+                   key=lambda o: (o.found, o.rule.first_pass))
+        print(f"no pair stays within {max_false_accepts_per_hour} false accepts per hour; the fewest:", file=out)
+    print(f"recommended ({best.rule.first_pass} / {best.rule.verifier}): {_figures(best)}", file=out)
+    print(f"[wake] first_pass_threshold = {best.rule.first_pass}, verifier_threshold = {best.rule.verifier}",
+          file=out)
+    hours = best.negative_hours
+    if hours < 1:
+        print(f"note: {hours * 60:.0f} min of negatives: each false accept counts as {1 / hours:.1f} per hour; "
+              "record more room sound for a firmer figure", file=out)
+    return 0
+
+
+def _main_word_models(settings: Settings) -> tuple[FirstPass, OpenWakeWordFeatures, WakeHead]:
+    from . import models
+    from .verifier import OpenWakeWordHead
+
+    wake = settings.wake
+    package = models.openwakeword_dir()
+    library = models.tflite_library(package)
+    return (FirstPass(models.first_pass_config(wake.first_pass_model), wake.first_pass_threshold),
+            OpenWakeWordFeatures(library, package / "models", wake.verifier_threads),
+            OpenWakeWordHead(library, models.verifier_model(wake.verifier_model), wake.verifier_threads))
+
+
+def _figures(outcome: Outcome) -> str:
+    return (f"recall {outcome.recall:.0%} ({outcome.found}/{outcome.positives}), "
+            f"{outcome.false_accepts_per_hour:.1f} false accepts per hour ({outcome.false_accepts} in "
+            f"{outcome.negative_hours * 60:.0f} min), {outcome.verifier_calls_per_hour:.0f} verifier calls per hour")
+
+
+def _grid(outcomes: Sequence[Outcome], positives: int, negatives: Sequence[ScoreTrace]) -> str:
+    """Recall and false accepts per hour for each pair: rows the first pass's threshold,
+    columns the verifier's."""
+    cells = {(o.rule.first_pass, o.rule.verifier): o for o in outcomes if o.rule.mode == "two_pass"}
+    minutes = sum(t.duration_s for t in negatives) / 60
+    lines = [f"{positives} positives, {minutes:.1f} min of negatives; each cell: recall / false accepts per hour",
+             "first pass \\ verifier" + "".join(f"{v:>13}" for v in _PRINTED_VERIFIER)]
+    for f in _PRINTED_FIRST_PASS:
+        row = "".join(f"{cells[f, v].recall:>7.0%} /{cells[f, v].false_accepts_per_hour:>4.1f}"
+                      for v in _PRINTED_VERIFIER)
+        lines.append(f"{f:>21}{row}")
+    return "\n".join(lines)

@@ -66,3 +66,70 @@ def test_the_verifier_decides_in_its_own_thread_while_chunks_keep_coming(setting
         detector.catch_up()  # as if each chunk came 32 ms after the last, not at once
         later += detector.process(chunk).events
     assert [e.name for e in later] == ["wake"] and later[0].t == update.events[0].t
+
+
+def _settings_from(tmp_path, toml: str) -> Settings:
+    from assistant.config import load_settings
+
+    (tmp_path / "c.toml").write_text(toml)
+    return load_settings(tmp_path / "c.toml")
+
+
+def _counting_verifier_calls(detector) -> list:
+    calls = []
+    for word in detector.words:
+        start = word.verifier.start
+        word.verifier.start = lambda window, start=start: calls.append(len(window)) or start(window)
+    return calls
+
+
+@pytest.mark.parametrize("name", ["silence_long.wav", "noise_only.wav"])
+def test_the_verifier_is_never_asked_on_silence_or_steady_noise(settings, name):
+    detector = load_wake(settings)
+    calls = _counting_verifier_calls(detector)
+    for chunk in file_chunks(FIXTURES / name):
+        assert detector.process(chunk).events == []
+        detector.catch_up()
+    assert calls == []
+
+
+@pytest.mark.parametrize("mode, first_pass_scored, verifier_scored", [
+    ("two_pass", True, True), ("verifier_only", False, True), ("first_pass_only", True, False)])
+def test_the_mode_from_the_config_decides_which_passes_run(tmp_path, mode, first_pass_scored, verifier_scored):
+    found = [e for e in wakes(_settings_from(tmp_path, f'[wake]\nmode = "{mode}"\n'), FIXTURES / "wake_time.wav")
+             if isinstance(e, Wake)]
+    assert len(found) == 1
+    assert (found[0].first_pass is not None, found[0].verifier is not None) == (first_pass_scored, verifier_scored)
+
+
+def test_a_verifier_threshold_from_the_config_turns_a_candidate_down(tmp_path):
+    events = wakes(_settings_from(tmp_path, "[wake]\nverifier_threshold = 0.999\n"), FIXTURES / "wake_time.wav")
+    assert [e.name for e in events] == ["wake_candidate", "wake_rejected"]
+
+
+def test_a_first_pass_threshold_from_the_config_starts_no_candidate(tmp_path):
+    settings = _settings_from(tmp_path, '[wake]\nmode = "first_pass_only"\nfirst_pass_threshold = 1.0\n')
+    assert wakes(settings, FIXTURES / "wake_time.wav") == []
+
+
+def test_a_second_wake_word_wakes_alongside_the_first(tmp_path):
+    settings = _settings_from(tmp_path, '[[wake.extra_words]]\nfirst_pass_model = "okay_nabu"\n'
+                                        'verifier_model = "okay_nabu"\n')
+    heard = {name: [e.word for e in wakes(settings, FIXTURES / name) if isinstance(e, Wake)]
+             for name in ("wake_okay_nabu.wav", "wake_time.wav")}
+    assert heard == {"wake_okay_nabu.wav": ["okay nabu"], "wake_time.wav": ["hey jarvis"]}
+
+
+@pytest.mark.parametrize("samples", [37, 160, 500, 512, 1280, 3000, 8000])
+def test_a_phrase_split_across_chunks_of_any_size_is_found_once(settings, samples):
+    from assistant.audio import AudioChunk, read_file_audio, float_to_int16
+
+    audio = float_to_int16(read_file_audio(FIXTURES / "wake_time.wav"))
+    detector = load_wake(settings)
+    found = []
+    for start in range(0, len(audio), samples):
+        chunk = AudioChunk(audio[start:start + samples].tobytes(), timestamp_s=start / 16000)
+        found += [e for e in detector.process(chunk).events if isinstance(e, Wake)]
+        detector.catch_up()
+    found += [e for e in detector.verdict().events if isinstance(e, Wake)]
+    assert len(found) == 1 and abs(found[0].t - 1.76) < 0.5
