@@ -15,7 +15,6 @@ import enum
 import gc
 import logging
 import signal
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from .errors import ConfigError, ModelError
 from .events import EventSink
 from .reminders import ReminderStore
 from .service import ServiceNotifier
+from .stopping import in_daemon_thread, signal_queue
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +43,8 @@ class Daemon:
 
     async def serve(self) -> None:
         """Run until SIGTERM or SIGINT; reload on SIGHUP."""
-        signals: asyncio.Queue[Signal] = asyncio.Queue()
-        loop = asyncio.get_running_loop()
-        for signum, meaning in ((signal.SIGTERM, Signal.STOP), (signal.SIGINT, Signal.STOP),
-                                (signal.SIGHUP, Signal.RELOAD)):
-            loop.add_signal_handler(signum, signals.put_nowait, meaning)
+        signals = signal_queue({signal.SIGTERM: Signal.STOP, signal.SIGINT: Signal.STOP,
+                                signal.SIGHUP: Signal.RELOAD})
         from .devices import Microphone
 
         microphone = Microphone(self.settings.audio)
@@ -66,7 +63,7 @@ class Daemon:
         from .stages import load_stages
 
         self.notifier.status("loading models")
-        loading = _in_daemon_thread(load_stages, self.settings)
+        loading = in_daemon_thread(load_stages, self.settings)
         signalled = asyncio.create_task(signals.get())
         while not (loading.done() or signalled.done()):
             # Loading is progress too: after a reload, systemd's watchdog is already armed.
@@ -126,30 +123,3 @@ class Daemon:
         if state == "listening":
             log.warning("listening for \"hey jarvis\"")
         self.notifier.status(state)
-
-
-def _in_daemon_thread(function, *args) -> asyncio.Future:
-    """Run a slow blocking call (loading models) in a thread that does not hold up the
-    process's exit, unlike the event loop's executor, which is waited for."""
-    loop = asyncio.get_running_loop()
-    future = loop.create_future()
-
-    def run() -> None:
-        try:
-            result = function(*args)
-        except BaseException as err:  # handed to the awaiting task, raised there
-            loop.call_soon_threadsafe(_settle, future, None, err)
-        else:
-            loop.call_soon_threadsafe(_settle, future, result, None)
-
-    threading.Thread(target=run, name="loading", daemon=True).start()
-    return future
-
-
-def _settle(future: asyncio.Future, result, error: BaseException | None) -> None:
-    if future.cancelled():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
