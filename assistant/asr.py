@@ -6,7 +6,8 @@ took. CTranslate2's encoder accepts a shorter window, so a command is encoded in
 window just longer than itself (`asr.min_window_s`), padded with the features of
 silence as Whisper pads; too short a window makes Whisper repeat itself, so the
 shortest is 10 s by default and the decoder's length is bounded by the audio's. Whole
-files (`assistant transcribe`) still go through faster-whisper's own long-form path.
+files (`assistant transcribe`) are read and recognised one 30 s window at a time
+(`stream_segments`), each through faster-whisper's own path.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from __future__ import annotations
 import math
 import re
 import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from .audio import windows
 from .config import AsrSettings
 from .errors import ModelError, StageError
 
@@ -28,6 +31,10 @@ _WAKE_REMNANT = re.compile(r"^\W*(?:(?:hey|hi|okay)\W+)?(?:jarvis|jervis)\b\W*",
 # template match after dropping it tells that it was not said.
 _MISHEARD_TAIL = re.compile(r"^\W*(?:was|us|is|vis|this|service|travis|it's)\b\W*", re.IGNORECASE)
 _RATE_HZ = 16000
+_WINDOW_S = 30
+"""Whisper's own window: a long file is recognised in pieces of at most this length."""
+_CUT_WITHIN_S = 5
+"""A piece ends at the quietest 100 ms of its last 5 s: almost always a pause between words."""
 _TOKENS_PER_S = 10
 """Fast speech is ~4 tokens a second; past this many the decoder is looping, not hearing."""
 _NO_SPEECH_PROB = 0.8
@@ -133,12 +140,30 @@ class SpeechRecognizer:
 
     def segments(self, audio: np.ndarray, timestamps: bool = True) -> list[Segment]:
         """Transcribe float32 16 kHz mono audio of any length, whole, into timed segments."""
+        return list(self._segments_of(audio, timestamps))
+
+    def stream_segments(self, blocks: Iterable[np.ndarray]) -> Iterator[Segment]:
+        """Transcribe float32 16 kHz mono audio of any length as it is read, into segments timed
+        from its start, each as soon as it is found; memory stays that of one window.
+
+        The audio is cut into windows of at most 30 s at a quiet point near each window's end.
+        Carrying each window's unfinished last segment over into the next would handle speech
+        with no pause at all, but costs a second decode of that tail and needs Whisper's
+        timestamps to be right at the edge; a 100 ms pause within 5 s is near certain in
+        speech, and within a window faster-whisper already carries its own tail over."""
+        for first, window in windows(blocks, _WINDOW_S * _RATE_HZ, _CUT_WITHIN_S * _RATE_HZ):
+            start_s, length_s = first / _RATE_HZ, len(window) / _RATE_HZ
+            for s in self._segments_of(window):  # Whisper's times can run past the audio's end
+                yield Segment(start_s + min(s.start_s, length_s), start_s + min(s.end_s, length_s), s.text)
+
+    def _segments_of(self, audio: np.ndarray, timestamps: bool = True) -> Iterator[Segment]:
         try:
             found, _info = self.model.transcribe(
                 audio, language=self.settings.language, beam_size=self.settings.beam_size,
                 vad_filter=False, condition_on_previous_text=False,
                 without_timestamps=not timestamps)
-            return [Segment(s.start, s.end, s.text.strip()) for s in found]
+            for s in found:  # decoded lazily, a window at a time
+                yield Segment(s.start, s.end, s.text.strip())
         except (RuntimeError, ValueError) as err:
             raise StageError("asr", f"speech recognition failed: {err}") from err
 

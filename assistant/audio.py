@@ -23,6 +23,9 @@ WIDTH_BYTES = 2
 CHANNELS = 1
 FRAME_SAMPLES = 512  # 32 ms: Silero VAD's fixed window; the wake models take any size
 _READ_BLOCK_FRAMES = 65536
+_QUIET_SAMPLES = RATE_HZ // 10
+"""100 ms: a pause between words is at least this long."""
+_QUIET_HOP_SAMPLES = RATE_HZ // 100
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,43 @@ def iter_file_audio(path: Path) -> Iterator[np.ndarray]:
 def _not_finite(path: Path, first_frame: int, block: np.ndarray, rate_hz: int) -> str:
     at_s = (first_frame + int(np.argmin(np.isfinite(block).all(axis=1)))) / rate_hz
     return f"{path}: holds samples that are not numbers (NaN or infinity), the first at {at_s:.3f} s"
+
+
+def file_duration_s(path: Path) -> float:
+    """How long the file plays, without decoding it."""
+    with open_audio_file(path) as sound:
+        return sound.frames / sound.samplerate
+
+
+def windows(blocks: Iterable[np.ndarray], window_samples: int, cut_within: int) -> Iterator[tuple[int, np.ndarray]]:
+    """Audio of any length as consecutive windows of at most `window_samples`, each with the
+    index of its first sample. Each window ends at the quietest point of its last `cut_within`
+    samples, so a cut falls between words rather than in one; at most a window and a block are held."""
+    start = 0
+    held: list[np.ndarray] = []
+    held_samples = 0
+    for block in blocks:
+        held.append(block)
+        held_samples += len(block)
+        while held_samples > window_samples:
+            audio = np.concatenate(held)
+            search_from = window_samples - cut_within
+            cut = search_from + quietest_point(audio[search_from:window_samples])
+            yield start, audio[:cut]
+            start += cut
+            held, held_samples = [audio[cut:]], len(audio) - cut
+    if held_samples:
+        yield start, np.concatenate(held)
+
+
+def quietest_point(audio: np.ndarray) -> int:
+    """The middle of the quietest 100 ms of `audio` (the first, if several are as quiet)."""
+    if len(audio) <= _QUIET_SAMPLES:
+        return len(audio) // 2
+    energy_before = np.concatenate([[0.0], np.cumsum(np.square(audio, dtype=np.float64))])
+    starts = np.arange(0, len(audio) - _QUIET_SAMPLES + 1, _QUIET_HOP_SAMPLES)
+    energy = energy_before[starts + _QUIET_SAMPLES] - energy_before[starts]
+    return int(starts[np.argmin(energy)]) + _QUIET_SAMPLES // 2
 
 
 def check_audio_file(path: Path) -> None:

@@ -7,16 +7,21 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
 from . import config as config_module
 from . import models
-from .audio import NullSink, WavSink, as_stream, check_audio_file, check_output_path, file_chunks, read_file_audio
+from .asr import Segment
+from .audio import (NullSink, WavSink, as_stream, check_audio_file, check_output_path, file_chunks, file_duration_s,
+                    iter_file_audio)
 from .errors import EXIT_INTERNAL, EXIT_OK, AssistantError, DeviceError
 from .events import HumanLines, JsonLines
+from .stopping import Stopped, exit_status, in_daemon_thread, raise_stopped_on_sigterm, until_stopped
 
 log = logging.getLogger("assistant")
 
@@ -71,6 +76,17 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout = sys.stderr
     _log_to_stderr(getattr(args, "verbose", 0))
     try:
+        status = _run_reporting_errors(args, out)
+    finally:
+        out.flush()
+    return exit_status(status)
+
+
+def _run_reporting_errors(args: argparse.Namespace, out: TextIO) -> int:
+    """The command's exit status; an error a user can cause is one line on stderr."""
+    try:
+        if args.command in ("replay", "transcribe"):
+            raise_stopped_on_sigterm()  # the daemon keeps SIGTERM's default until its loop runs: systemd's clean stop
         return run_command(args, out)
     except AssistantError as err:
         for line in err.message.splitlines():
@@ -78,11 +94,14 @@ def main(argv: list[str] | None = None) -> int:
         return err.exit_status
     except KeyboardInterrupt:
         return 130
+    except Stopped as stop:
+        return stop.exit_status
+    except BrokenPipeError:  # whoever read stdout has gone (`| head`): end as SIGPIPE would, quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
+        return 128 + signal.SIGPIPE
     except Exception:  # a bug: the one case with a traceback
         logging.getLogger("assistant").exception("internal error")
         return EXIT_INTERNAL
-    finally:
-        out.flush()
 
 
 def _log_to_stderr(verbosity: int) -> None:
@@ -134,25 +153,32 @@ def audit(as_json: bool, settings: config_module.Settings, out: TextIO) -> int:
 
 
 def replay(args: argparse.Namespace, settings: config_module.Settings, out: TextIO) -> int:
-    from .pipeline import replay_pipeline
+    from .pipeline import replay_pipeline  # imported before the loop: a stop signal is noticed meanwhile
     from .stages import load_stages
 
     check_audio_file(args.file)  # a bad file or output fails before the models load
     if args.out:
         check_output_path(args.out, source=args.file)
-    stages = load_stages(settings)
-    sink = WavSink(args.out, stages.tts.rate_hz) if args.out else _speaker_or_nothing(settings, stages.tts.rate_hz)
-    events = JsonLines(out) if args.json else HumanLines(out)
-    pipeline = replay_pipeline(stages, settings, events, sink, echo_db=args.echo)
-    try:
-        asyncio.run(pipeline.run(as_stream(file_chunks(args.file)), ptt=args.ptt))
-    except BaseException:
-        if isinstance(sink, WavSink):
-            sink.abandon()  # what --out held before stays
-        else:
-            sink.close()
-        raise
-    sink.close()
+
+    async def run() -> None:
+        stages = await in_daemon_thread(load_stages, settings)
+        sink = WavSink(args.out, stages.tts.rate_hz) if args.out else _speaker_or_nothing(settings, stages.tts.rate_hz)
+        events = JsonLines(out) if args.json else HumanLines(out)
+        pipeline = replay_pipeline(stages, settings, events, sink, echo_db=args.echo)
+        try:
+            await pipeline.run(as_stream(file_chunks(args.file)), ptt=args.ptt)
+        except asyncio.CancelledError:
+            sink.close()  # stopped by a signal: what was said so far, as a whole file
+            raise
+        except BaseException:
+            if isinstance(sink, WavSink):
+                sink.abandon()  # a failure: what --out held before stays
+            else:
+                sink.close()
+            raise
+        sink.close()
+
+    asyncio.run(until_stopped(run()))
     return EXIT_OK
 
 
@@ -170,21 +196,38 @@ def _speaker_or_nothing(settings: config_module.Settings, rate_hz: int):
 def transcribe(path: Path, as_json: bool, settings: config_module.Settings, out: TextIO) -> int:
     from .stages import load_asr
 
-    audio = read_file_audio(path)
-    asr = load_asr(settings)
-    started = time.perf_counter()
-    segments = asr.segments(audio)
-    asr_ms = round((time.perf_counter() - started) * 1000, 1)
-    text = " ".join(s.text for s in segments if s.text)
-    if not as_json:
-        print(text, file=out)
-        return EXIT_OK
-    for s in segments:
-        print(json.dumps({"event": "segment", "t": round(s.start_s, 3), "end_s": round(s.end_s, 3),
-                          "text": s.text}), file=out)
-    print(json.dumps({"event": "transcript", "t": round(len(audio) / 16000, 3), "text": text,
-                      "asr_ms": asr_ms}), file=out)
+    check_audio_file(path)  # a bad file fails before the model loads
+
+    async def run() -> None:
+        asr = await in_daemon_thread(load_asr, settings)
+        started = time.perf_counter()
+        said = await _print_segments(asr.stream_segments(iter_file_audio(path)), as_json, out)
+        if as_json:
+            print(json.dumps({"event": "transcript", "t": round(file_duration_s(path), 3), "text": " ".join(said),
+                              "asr_ms": round((time.perf_counter() - started) * 1000, 1)}), file=out)
+
+    asyncio.run(until_stopped(run()))
     return EXIT_OK
+
+
+async def _print_segments(segments: Iterator[Segment], as_json: bool, out: TextIO) -> list[str]:
+    """Print each segment as it is found, as a JSON line or as more of the one line of text;
+    the texts said."""
+    said: list[str] = []
+    try:
+        # A step may decode a whole window (seconds): in a thread that a stop signal does not wait for.
+        while (segment := await in_daemon_thread(next, segments, None)) is not None:
+            if as_json:
+                print(json.dumps({"event": "segment", "t": round(segment.start_s, 3),
+                                  "end_s": round(segment.end_s, 3), "text": segment.text}), file=out)
+            elif segment.text:
+                print(" " if said else "", segment.text, sep="", end="", file=out, flush=True)
+            if segment.text:
+                said.append(segment.text)
+    finally:
+        if not as_json:
+            print(file=out)  # the one line ends, whole or cut short by a signal
+    return said
 
 
 def push_to_talk(args: argparse.Namespace, settings: config_module.Settings, out: TextIO) -> int:

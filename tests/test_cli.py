@@ -80,6 +80,29 @@ def test_transcribe_prints_the_whole_file_on_one_line():
     assert "ask not what your country can do for you" in result.stdout.lower()
 
 
+def test_transcribe_across_its_30_s_windows_hears_the_same_words_as_the_whole_file(tmp_path):
+    """The file is read a window at a time; the cut near 30 s falls in JFK's speech, at a pause."""
+    if not JFK.exists():
+        pytest.skip(f"{JFK} is not beside this repository")
+    from assistant.asr import words_of
+    from assistant.audio import read_file_audio
+    from assistant.config import Settings
+    from assistant.stages import load_asr
+
+    jfk, gap = read_file_audio(JFK), np.zeros(16000, np.float32)
+    first = np.concatenate([jfk, gap, read_file_audio(FIXTURES / "wake_time.wav")])
+    audio = np.concatenate([first, np.zeros(20 * 16000 - len(first), np.float32), jfk, gap])  # JFK again at 20-31 s
+    soundfile.write(tmp_path / "long.wav", audio, 16000, subtype="PCM_16")
+    result = run("transcribe", str(tmp_path / "long.wav"), "--json")
+    assert result.returncode == 0, result.stderr
+    *segments, transcript = [json.loads(line) for line in result.stdout.splitlines()]
+    whole = load_asr(Settings()).segments(audio)  # the whole-file path transcribe took before
+    assert words_of(transcript["text"]) == words_of(" ".join(s.text for s in whole))
+    assert words_of(transcript["text"]).count("country") == 4
+    times = [t for s in segments for t in (s["t"], s["end_s"])]
+    assert times == sorted(times) and 0 <= times[0] and times[-1] <= transcript["t"] == len(audio) / 16000
+
+
 def test_transcribe_json_gives_timed_segments():
     result = run("transcribe", str(FIXTURES / "ptt_time.wav"), "--json")
     events = [json.loads(line) for line in result.stdout.splitlines()]
