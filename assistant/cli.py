@@ -60,6 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
                                 help="what has left the device: every cloud request, from the state directory")
     audit.add_argument("--json", action="store_true", help="the audit records, one JSON object per line")
 
+    tune = commands.add_parser("wake-tune", parents=[common],
+                               help="recall and false accepts per hour over a grid of wake thresholds, and the pair to use")
+    tune.add_argument("folder", type=Path, metavar="DIR",
+                      help="recordings: DIR/positives (each one wake phrase) and DIR/negatives (room sound without it)")
+    tune.add_argument("--max-false-accepts", type=float, default=0.5, metavar="PER_HOUR",
+                      help="the false accepts per hour the recommendation may cost (default 0.5)")
+
     config = commands.add_parser("config", parents=[common], help="settings")
     config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     check = config_commands.add_parser("check", parents=[common], help="validate a settings file")
@@ -128,6 +135,10 @@ def run_command(args: argparse.Namespace, out: TextIO) -> int:
         return push_to_talk(args, settings, out)
     if args.command == "audit":
         return audit(args.json, settings, out)
+    if args.command == "wake-tune":
+        from .wake_tune import tune
+
+        return tune(args.folder, settings, out, args.max_false_accepts)
     raise AssertionError(args.command)
 
 

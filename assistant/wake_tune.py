@@ -55,6 +55,14 @@ class Rule:
     refractory_s: float = 2.0
     lookback_s: float = 0.54
     hold_s: float = 0.5
+    fusion: float = 0.0
+    """Score fusion: accept when (1 - fusion) x the verifier's score + fusion x the first
+    pass's peak reaches `verifier`; 0 is the plain rule, both above their thresholds."""
+    second_chance_s: float = 0.0
+    """After a candidate turned down with a verifier score of at least `near`, a candidate
+    within this many seconds needs only `lowered` (a person saying it again); 0: never."""
+    near: float = 0.0
+    lowered: float = 0.0
 
     @staticmethod
     def of(settings: WakeSettings, mode: str, first_pass: float, verifier: float) -> Rule:
@@ -89,6 +97,9 @@ def score_file(path: Path, first_pass: FirstPass, features: OpenWakeWordFeatures
     first_pass.reset()
     features.reset()
     head.reset()
+    # Silence first, as the detector pads a window at a stream's start: else the verifier
+    # could not score a phrase in a recording's first two seconds.
+    head.scores(features.embeddings(np.zeros(int(VERIFIER_WARM_UP_S * 16000) + 1280, dtype=np.int16)))
     times, first_scores, verifier_scores = [], [], []
     first_cpu = verifier_cpu = 0.0
     for chunk in file_chunks(path):
@@ -111,12 +122,19 @@ def detections(trace: ScoreTrace, rule: Rule) -> tuple[list[float], int]:
     candidates = _crossings(trace.times, trace.first_pass, rule.first_pass, rule.refractory_s)
     if rule.mode == "first_pass_only":
         return candidates, 0
-    woke = []
+    woke: list[float] = []
+    near_miss_until = -1.0
     for t in candidates:
         heard = (trace.times > t - rule.lookback_s - 1e-9) & (trace.times <= t + rule.hold_s + 1e-9)
-        agreeing = trace.times[heard & (trace.verifier >= rule.verifier)]
+        threshold = rule.lowered if t <= near_miss_until else rule.verifier
+        scores = trace.verifier
+        if rule.fusion:
+            scores = (1 - rule.fusion) * scores + rule.fusion * float(trace.first_pass[heard].max())
+        agreeing = trace.times[heard & (scores >= threshold)]
         if len(agreeing):
             woke.append(max(t, float(agreeing[0])))
+        elif rule.second_chance_s and float(scores[heard].max(initial=0.0)) >= rule.near:
+            near_miss_until = t + rule.second_chance_s
     return woke, len(candidates)
 
 
