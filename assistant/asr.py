@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -25,8 +25,9 @@ from .audio import windows
 from .config import AsrSettings
 from .errors import ModelError, StageError
 
-# Whisper sometimes hears the tail of the wake phrase at the start of a command.
-_WAKE_REMNANT = re.compile(r"^\W*(?:(?:hey|hi|okay)\W+)?(?:jarvis|jervis)\b\W*", re.IGNORECASE)
+_GREETINGS = ("hey", "hi", "okay", "ok")
+_HEARD_AS = {"jarvis": ("jervis",), "nabu": ("naboo", "nabo")}
+"""How Whisper tends to spell a wake word's name."""
 # ... and sometimes as another word ("was set a timer", "service. Repeat that."): only a
 # template match after dropping it tells that it was not said.
 _MISHEARD_TAIL = re.compile(r"^\W*(?:was|us|is|vis|this|service|travis|it's)\b\W*", re.IGNORECASE)
@@ -114,7 +115,7 @@ def looping(text: str) -> bool:
 
 
 class SpeechRecognizer:
-    def __init__(self, model_dir: Path, settings: AsrSettings) -> None:
+    def __init__(self, model_dir: Path, settings: AsrSettings, wake_words: Sequence[str] = ("hey jarvis",)) -> None:
         from faster_whisper import WhisperModel
         from faster_whisper.tokenizer import Tokenizer
 
@@ -131,6 +132,7 @@ class SpeechRecognizer:
         extractor = self.model.feature_extractor
         self._silence = extractor(np.zeros(30 * _RATE_HZ, np.float32), padding=0)[:, :extractor.nb_max_frames]
         self._prompt = self._prompt_tokens(settings.prompt)
+        self._wake_remnant = wake_remnant(wake_words)
 
     def _prompt_tokens(self, prompt: str) -> list[int]:
         tokens = list(self.tokenizer.sot_sequence) + [self.tokenizer.no_timestamps]
@@ -189,7 +191,7 @@ class SpeechRecognizer:
         except (RuntimeError, ValueError) as err:
             raise StageError("asr", f"speech recognition failed: {err}") from err
         text = self.tokenizer.decode(result.sequences_ids[0]).strip()
-        return Recognition(strip_wake_remnant(text), round(float(result.no_speech_prob), 3),
+        return Recognition(strip_wake_remnant(text, self._wake_remnant), round(float(result.no_speech_prob), 3),
                            round(float(result.scores[0]), 3))
 
     def _window(self, audio: np.ndarray, min_window_s: float) -> np.ndarray:
@@ -206,8 +208,23 @@ class SpeechRecognizer:
         return self.recognize(audio).text
 
 
-def strip_wake_remnant(text: str) -> str:
-    return _WAKE_REMNANT.sub("", text).strip()
+def wake_remnant(wake_words: Sequence[str]) -> re.Pattern[str]:
+    """What Whisper may hear of the wake phrase at the start of a command: the configured
+    words' names ("jarvis" of "hey jarvis"), after an optional greeting."""
+    names, greetings = set(), set(_GREETINGS)
+    for phrase in wake_words:
+        *greeting, name = words_of(phrase) or [""]
+        greetings.update(greeting)
+        names.update((name, *_HEARD_AS.get(name, ())))
+    names.discard("")
+    if not names:
+        return re.compile(r"(?!)")  # matches nothing
+    alternatives = lambda words: "|".join(sorted(map(re.escape, words), key=len, reverse=True))  # noqa: E731
+    return re.compile(rf"^\W*(?:(?:{alternatives(greetings)})\W+)?(?:{alternatives(names)})\b\W*", re.IGNORECASE)
+
+
+def strip_wake_remnant(text: str, remnant: re.Pattern[str]) -> str:
+    return remnant.sub("", text).strip()
 
 
 def without_misheard_tail(text: str) -> str | None:

@@ -76,6 +76,12 @@ def tflite_library(package: Path) -> Path:
     return found[0]
 
 
+def wake_word_names(settings: Settings) -> list[str]:
+    """The configured wake phrases as their first-pass configs name them ("Hey Jarvis")."""
+    return [json.loads(config.read_text(encoding="utf-8")).get("wake_word", "")
+            for _, config, _, _, _ in wake_words(settings)]
+
+
 def wake_words(settings: Settings) -> list[tuple[str, Path, float, Path, float]]:
     """Every configured wake word as (name for messages, first-pass config, its threshold,
     verifier model, its threshold), the main one first."""

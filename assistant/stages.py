@@ -85,7 +85,7 @@ def load_turn_judge(settings: Settings, router: Router) -> Judge | None:
 
 
 def load_asr(settings: Settings) -> SpeechRecognizer:
-    return SpeechRecognizer(models.asr_model(settings.asr.model), settings.asr)
+    return SpeechRecognizer(models.asr_model(settings.asr.model), settings.asr, models.wake_word_names(settings))
 
 
 def load_tts(settings: Settings) -> Synthesizer:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from assistant.asr import strip_wake_remnant
+from assistant.asr import strip_wake_remnant, wake_remnant
 import threading
 
 from assistant.llm import spoken_sentences
@@ -41,7 +41,16 @@ def test_llm_markup_is_removed_and_a_cut_off_sentence_dropped():
     ("Tell Jarvis I said hi", "Tell Jarvis I said hi"),
 ])
 def test_a_leftover_wake_phrase_is_removed_only_at_the_start(heard, command):
-    assert strip_wake_remnant(heard) == command
+    assert strip_wake_remnant(heard, wake_remnant(["Hey Jarvis"])) == command
+
+
+@pytest.mark.parametrize("heard, command", [
+    ("Okay Nabu, what time is it?", "what time is it?"),
+    ("Naboo. Set a timer.", "Set a timer."),
+    ("Jarvis, what time is it?", "Jarvis, what time is it?"),  # not a configured word here
+])
+def test_the_leftover_removed_is_the_configured_wake_words(heard, command):
+    assert strip_wake_remnant(heard, wake_remnant(["Okay Nabu"])) == command
 
 
 def test_a_long_last_sentence_is_spoken_in_clause_sized_pieces_too():
