@@ -9,6 +9,7 @@ import dataclasses
 import ipaddress
 import math
 import os
+import stat
 import tomllib
 import urllib.parse
 from dataclasses import dataclass, field
@@ -269,6 +270,8 @@ def load_settings(path: Path | None) -> Settings:
     """Parse and validate a config file; raises ConfigError listing every problem."""
     if path is None:
         return Settings()
+    if problem := path_problem(path):  # before reading: a FIFO would block
+        raise ConfigError(f"{path}: {'no such config file' if problem == _MISSING else problem}")
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -279,7 +282,7 @@ def load_settings(path: Path | None) -> Settings:
         raise ConfigError(f"{path}: not valid TOML: {err}") from None
     problems: list[str] = []
     settings = _build(Settings, raw, "", path, problems)
-    problems += _cloud_problems(settings.cloud)
+    problems += _cloud_problems(settings.cloud) + _state_dir_problems(settings.state_dir)
     if problems:
         raise ConfigError("\n".join(f"{path}: {p}" for p in problems))
     return dataclasses.replace(settings, source=path)
@@ -304,6 +307,49 @@ def _cloud_problems(cloud: CloudSettings) -> list[str]:
         problems.append(f"[cloud] url ({parts.scheme or 'no scheme'}://{host or 'no host'}/...): must be "
                         "https://HOST/..., or http:// to a loopback address (127.0.0.0/8, localhost, [::1])")
     return problems
+
+
+def _state_dir_problems(state_dir: str) -> list[str]:
+    """A state directory that is not "auto" must be a writable directory, or one that can be made
+    (its nearest existing parent a writable directory): found now, not at the first timer."""
+    if state_dir == "auto":
+        return []
+    if not state_dir:
+        return ['state_dir = "": must be "auto" or a directory']
+    path = Path(state_dir)
+    existing = next((p for p in (path, *path.parents) if os.path.lexists(p)), Path("/"))
+    problem = path_problem(existing, "directory", writable=True)
+    if problem is None:
+        return []
+    where = "" if existing == path else f" (its parent {existing})"
+    return [f"state_dir = {state_dir!r}{where}: {problem}; give a directory the assistant may write to"]
+
+
+def path_problem(path: Path, want: str = "file", writable: bool = False) -> str | None:
+    """What keeps `path` from being a readable regular file (`want="file"`) or directory
+    (`want="directory"`), or None. Found with stat alone: the path is never opened, since
+    opening a FIFO or a device can block forever."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return _MISSING
+    except PermissionError:
+        return "permission denied"
+    except (OSError, ValueError) as err:  # not a directory on the way, a symlink loop, a NUL
+        return getattr(err, "strerror", None) or str(err)
+    kind = next((name for test, name in _KINDS if test(mode)), "special file")
+    if kind != want:
+        return f"is a {kind}, not a {want}"
+    if not os.access(path, os.R_OK | (os.X_OK if want == "directory" else 0)):
+        return "permission denied"
+    if writable and not os.access(path, os.W_OK):
+        return "not writable"
+    return None
+
+
+_MISSING = "no such file or directory"
+_KINDS = ((stat.S_ISREG, "file"), (stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "FIFO (named pipe)"),
+          (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "device"), (stat.S_ISBLK, "device"))
 
 
 def is_loopback(host: str) -> bool:
@@ -334,7 +380,8 @@ def _build(cls: type, raw: dict, section: str, path: Path, problems: list[str]) 
         f = fields.get(key)
         if f is None:
             hint = _REPLACED.get(f"{section}.{key}")
-            problems.append(f"{where}{key}: {hint}" if hint else f"{where}{key}: unknown key; allowed: {', '.join(fields)}")
+            shown = key if key.isprintable() else repr(key)  # a line break in a quoted key would split the message
+            problems.append(f"{where}{shown}: {hint}" if hint else f"{where}{shown}: unknown key; allowed: {', '.join(fields)}")
         elif f.metadata.get("items") is not None:
             values[key] = _build_tables(f.metadata["items"], value, f"{section}.{key}", path, problems)
         elif _section_class(f) is not None:
@@ -389,7 +436,11 @@ def _check_value(f: dataclasses.Field, value: Any, name: str, path: Path, proble
         problems.append(f"{name} = {value!r}: must be between {low} and {high}")
         return None
     if meta["path"] and value not in (BUNDLED, "auto", "", *meta["names"]):
-        value = str((path.parent / Path(value).expanduser()).resolve())
+        if not value.isprintable():  # a NUL cannot be in a path; a line break is surely a mistake
+            problems.append(f"{name} = {value!r}: holds a control character; give a path")
+            return None
+        # os.path's expanduser leaves "~nobody" as it is where Path's raises
+        value = str((path.parent / os.path.expanduser(value)).resolve())
     return float(value) if kind is float else value
 
 

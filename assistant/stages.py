@@ -140,7 +140,10 @@ def for_a_run(stages: Stages, settings: Settings) -> Stages:
 
 def load_stages(settings: Settings) -> Stages:
     log.info("loading models")
-    cloud = load_cloud(settings)  # first: a bad key file stops start-up before the models load
+    # First, what `config check` checks (custom models probed, the key file read): start-up
+    # refuses exactly what it refuses, every problem at once, before any model loads here.
+    models.check_all(settings)
+    cloud = load_cloud(settings)
     wake = load_wake(settings)
     vad = VoiceActivity(models.vad_model(settings.endpoint.vad_model), settings.endpoint.threads)
     asr = load_asr(settings)
