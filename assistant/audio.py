@@ -26,6 +26,8 @@ _READ_BLOCK_FRAMES = 65536
 _QUIET_SAMPLES = RATE_HZ // 10
 """100 ms: a pause between words is at least this long."""
 _QUIET_HOP_SAMPLES = RATE_HZ // 100
+_LOWEST_RATE_HZ = 8000
+"""Telephone audio's rate; nothing that holds speech is recorded at less."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,12 @@ def open_audio_file(path: Path) -> soundfile.SoundFile:
     if sound.frames == 0:
         sound.close()
         raise AudioInputError(f"{path}: holds no audio frames")
+    if sound.samplerate < _LOWEST_RATE_HZ:
+        # A header claiming a rate of a few Hz turns a small file into hours of 16 kHz audio
+        # (a 6 KB file at 1 Hz: 100 MB of samples, half an hour of replay): refused, not resampled.
+        sound.close()
+        raise AudioInputError(f"{path}: a sample rate of {sound.samplerate} Hz is not recorded sound "
+                              f"(expected {_LOWEST_RATE_HZ} Hz or more)")
     return sound
 
 
