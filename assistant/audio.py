@@ -6,6 +6,7 @@ channel count are converted on the way in (soundfile decodes, soxr resamples).
 
 from __future__ import annotations
 
+import logging
 import os
 import wave
 from collections.abc import AsyncIterator, Iterable, Iterator
@@ -18,6 +19,8 @@ import soxr
 
 from .errors import AudioInputError
 
+log = logging.getLogger(__name__)
+
 RATE_HZ = 16000
 WIDTH_BYTES = 2
 CHANNELS = 1
@@ -26,6 +29,9 @@ _READ_BLOCK_FRAMES = 65536
 _QUIET_SAMPLES = RATE_HZ // 10
 """100 ms: a pause between words is at least this long."""
 _QUIET_HOP_SAMPLES = RATE_HZ // 100
+_UNKNOWN_LENGTH = 0x7FFF0000
+"""A WAV data size from here up is a placeholder (ffmpeg writes 0xFFFFFFFF to a pipe, sox and
+arecord just under 2 GiB), not a promise."""
 _LOWEST_RATE_HZ = 8000
 """Telephone audio's rate; nothing that holds speech is recorded at less."""
 
@@ -98,6 +104,22 @@ def open_audio_file(path: Path) -> soundfile.SoundFile:
     return sound
 
 
+def _wav_shortfall(path: Path) -> tuple[int, int] | None:
+    """(bytes promised, bytes held) when a WAV's data chunk runs past the end of the file; None
+    otherwise, for other formats, and for the sizes a streaming writer puts in before it knows."""
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        if f.read(12)[8:] != b"WAVE":
+            return None
+        while len(head := f.read(8)) == 8:
+            chunk, length = head[:4], int.from_bytes(head[4:], "little")
+            if chunk == b"data":
+                held = size - f.tell()
+                return (length, held) if held < length < _UNKNOWN_LENGTH else None
+            f.seek(length + (length & 1), os.SEEK_CUR)  # chunks are padded to an even length
+    return None
+
+
 def _short(err: Exception) -> str:
     return str(err).splitlines()[0].split(": ", 1)[-1] if str(err) else type(err).__name__
 
@@ -168,8 +190,13 @@ def quietest_point(audio: np.ndarray) -> int:
 
 def check_audio_file(path: Path) -> None:
     """Everything `iter_file_audio` would refuse, found before any model loads: a file that
-    cannot be opened, or float samples that are not finite (integer formats cannot hold them)."""
+    cannot be opened, or float samples that are not finite (integer formats cannot hold them).
+    A WAV cut short is read as far as it goes (a recording cut off is still worth hearing),
+    with one warning saying so."""
     with open_audio_file(path) as sound:
+        if (short := _wav_shortfall(path)) is not None:
+            log.warning("%s: truncated: its header promises %d bytes of audio, the file holds %d; "
+                        "reading what is there", path, *short)
         if sound.subtype not in ("FLOAT", "DOUBLE"):
             return
     for _ in iter_file_audio(path):
