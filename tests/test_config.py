@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import pytest
 
@@ -107,3 +108,79 @@ def test_a_refused_cloud_url_is_named_by_scheme_and_host_only(tmp_path):
     with pytest.raises(ConfigError, match=r"http://example\.com") as caught:
         load_settings(tmp_path / "c.toml")
     assert "sk-secret" not in caught.value.message
+
+
+@pytest.mark.parametrize("state_dir", ["state", "new/deeper/state", "auto"])
+def test_a_state_dir_that_exists_or_can_be_made_is_accepted(tmp_path, state_dir):
+    (tmp_path / "state").mkdir()
+    (tmp_path / "c.toml").write_text(f'state_dir = "{state_dir}"\n')
+    assert load_settings(tmp_path / "c.toml").state_dir in (state_dir, str(tmp_path / state_dir))
+
+
+@pytest.mark.parametrize("state_dir, says", [("file", "is a file, not a directory"),
+                                             ("file/state", "(its parent {t}/file): is a file"),
+                                             ("fifo", "is a FIFO"), ("", 'must be "auto" or a directory')])
+def test_a_state_dir_that_cannot_hold_state_is_refused_by_name(tmp_path, state_dir, says):
+    (tmp_path / "file").write_text("")
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "c.toml").write_text(f'state_dir = "{state_dir}"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(tmp_path / "c.toml")
+    assert caught.value.message.startswith(f"{tmp_path / 'c.toml'}: state_dir = ")
+    assert says.format(t=tmp_path) in caught.value.message
+
+
+def test_a_state_dir_that_is_not_writable_is_refused(tmp_path):
+    if os.geteuid() == 0:
+        pytest.skip("root writes anywhere")
+    (tmp_path / "ro").mkdir(mode=0o555)
+    (tmp_path / "c.toml").write_text('state_dir = "ro/state"\n')
+    with pytest.raises(ConfigError, match="state_dir.*not writable"):
+        load_settings(tmp_path / "c.toml")
+
+
+@pytest.mark.parametrize("value", ["a\\u0000b", "a\\nb", "a\\u001bb"])
+def test_a_path_with_a_control_character_is_refused_by_name(tmp_path, value):
+    (tmp_path / "c.toml").write_text(f'[llm]\nmodel = "{value}"\n')
+    with pytest.raises(ConfigError, match=r"\[llm\] model = .*control character"):
+        load_settings(tmp_path / "c.toml")
+
+
+def test_an_unknown_users_home_is_a_path_like_any_other(tmp_path):
+    (tmp_path / "c.toml").write_text('[tts]\nvoice = "~no_such_user_here/v.onnx"\n')
+    assert load_settings(tmp_path / "c.toml").tts.voice == str(tmp_path / "~no_such_user_here" / "v.onnx")
+
+
+def test_a_config_file_that_is_a_fifo_is_refused_without_being_read(tmp_path):
+    os.mkfifo(tmp_path / "c.toml")
+    with pytest.raises(ConfigError, match="is a FIFO"):
+        load_settings(tmp_path / "c.toml")
+
+
+def test_a_key_with_a_line_break_is_named_on_one_line(tmp_path):
+    (tmp_path / "c.toml").write_text('[wake]\n"bad\\nkey" = 1\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(tmp_path / "c.toml")
+    assert caught.value.message.splitlines() == [f"{tmp_path / 'c.toml'}: [wake] 'bad\\nkey': unknown key; allowed: "
+                                                 + caught.value.message.split("allowed: ")[1]]
+
+
+def test_the_packaged_models_named_by_path_pass_the_start_up_probes(tmp_path):
+    """Custom paths are loaded in the probe process: good files must pass it, each kind."""
+    from assistant import models
+
+    (tmp_path / "c.toml").write_text(f'''
+[wake]
+first_pass_model = "{models.first_pass_config("bundled")}"
+verifier_model = "{models.verifier_model("bundled")}"
+[endpoint]
+vad_model = "{models.vad_model("bundled")}"
+turn_model = "{models.turn_model("bundled")}"
+[asr]
+model = "{models.asr_model("bundled")}"
+[llm]
+model = "{models.llm_model("bundled")}"
+[tts]
+voice = "{models.tts_voice("bundled")[0]}"
+''')
+    models.check_all(load_settings(tmp_path / "c.toml"))
