@@ -21,7 +21,8 @@ from .audio import (NullSink, WavSink, as_stream, check_audio_file, check_output
                     iter_file_audio)
 from .errors import EXIT_INTERNAL, EXIT_OK, AssistantError, DeviceError
 from .events import HumanLines, JsonLines
-from .stopping import Stopped, exit_status, in_daemon_thread, raise_stopped_on_sigterm, until_stopped
+from .stopping import (Stopped, exit_status, in_daemon_thread, raise_stopped_on_sigterm, stream_in_daemon_thread,
+                       until_stopped)
 
 log = logging.getLogger("assistant")
 
@@ -227,7 +228,7 @@ async def _print_segments(segments: Iterator[Segment], as_json: bool, out: TextI
     said: list[str] = []
     try:
         # A step may decode a whole window (seconds): in a thread that a stop signal does not wait for.
-        while (segment := await in_daemon_thread(next, segments, None)) is not None:
+        async for segment in stream_in_daemon_thread(segments):
             if as_json:
                 print(json.dumps({"event": "segment", "t": round(segment.start_s, 3),
                                   "end_s": round(segment.end_s, 3), "text": segment.text}), file=out)

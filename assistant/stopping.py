@@ -17,7 +17,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -96,6 +96,24 @@ def in_daemon_thread(function: Callable[..., T], *args) -> asyncio.Future[T]:
     _workers.add(thread)
     thread.start()
     return future
+
+
+async def stream_in_daemon_thread(items: Iterable[T]) -> AsyncIterator[T]:
+    """Iterate `items` in one daemon thread (one thread, so one malloc arena however long it
+    runs), handing each item to the event loop as it comes; a stop does not wait for it."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue = asyncio.Queue()
+    ended = object()
+
+    def produce() -> None:
+        for item in items:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+
+    produced = in_daemon_thread(produce)
+    produced.add_done_callback(lambda _: queue.put_nowait(ended))  # after the items: one loop, in order
+    while (item := await queue.get()) is not ended:
+        yield item
+    produced.result()  # the producer's error, if it failed
 
 
 def exit_status(status: int) -> int:
