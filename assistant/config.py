@@ -73,15 +73,28 @@ class WakeSettings:
     first_pass_model: str = setting(BUNDLED, "microWakeWord model config (.json beside its .tflite); bundled: "
                                     "hey_jarvis; or another packaged word: okay_nabu, alexa, hey_mycroft",
                                     path=True, names=PACKAGED_WAKE_WORDS)
-    first_pass_threshold: float = setting(0.5, "first-pass probability that wakes the verifier", min=0.0, max=1.0)
+    first_pass_threshold: float = setting(0.1, "first-pass probability that wakes the verifier (low: the first "
+                                          "pass is for recall, the verifier for precision; bench wake chose it)",
+                                          min=0.0, max=1.0)
     verifier_model: str = setting(BUNDLED, "openWakeWord wake model (.tflite or .onnx), or a packaged word",
                                   path=True, names=PACKAGED_WAKE_WORDS)
-    verifier_threshold: float = setting(0.5, "verifier score that accepts a candidate", min=0.0, max=1.0)
+    verifier_threshold: float = setting(0.4, "score that accepts a candidate: the verifier's, fused with the first "
+                                        "pass's (see fusion)", min=0.0, max=1.0)
     verifier_window_s: float = setting(2.5, "audio before the candidate that the verifier scores, in s", min=2.0, max=8.0)
     verifier_hold_s: float = setting(0.5, "how long after the candidate the verifier may still accept it, in s",
                                      min=0.0, max=2.0)
     verifier_threads: int = setting(1, "TFLite threads for the verifier", min=1, max=16)
     refractory_s: float = setting(2.0, "time after a wake or rejection when no new candidate is taken, in s", min=0.0, max=30.0)
+    fusion: float = setting(0.25, "score fusion: a candidate is accepted when (1 - fusion) x the verifier's score + "
+                            "fusion x the first pass's peak reaches verifier_threshold; 0: the verifier's score alone",
+                            min=0.0, max=1.0)
+    second_chance_s: float = setting(
+        6.0, "after a candidate turned down with a score of at least near_miss_score, for this long a candidate "
+        "needs only second_chance_threshold (a person saying it again); 0: never, in s", min=0.0, max=30.0)
+    near_miss_score: float = setting(0.2, "a turned-down candidate's score that gives a second chance",
+                                     min=0.0, max=1.0)
+    second_chance_threshold: float = setting(0.2, "the score that accepts a candidate during a second chance",
+                                             min=0.0, max=1.0)
     extra_words: tuple[WakeWordSettings, ...] = field(default=(), metadata={
         "doc": "more wake words, each a [[wake.extra_words]] table with its own models and thresholds",
         "items": WakeWordSettings})

@@ -90,6 +90,10 @@ class _Candidate:
     deadline_s: float
     started_wall: float
     """perf_counter() when the verifier was asked."""
+    threshold: float
+    """The score that accepts it: the verifier's, or the lower one of a second chance."""
+    first_pass_peak: float = 0.0
+    """The first pass's highest score since the candidate started (for score fusion)."""
     jobs: list[Future] = field(default_factory=list)
     """The verifier's work on this candidate, in order; each gives (best score, ms spent)."""
 
@@ -105,6 +109,10 @@ class WordDetector:
 
     openWakeWord scores a phrase best a little after it ends, so a candidate stays open
     for `verifier_hold_s`, the verifier fed live, and is accepted as soon as it agrees.
+    What must agree is a fusion of both scores, mostly the verifier's (`fusion`): a first
+    pass that is sure lets a verifier that is nearly sure accept. A candidate turned down
+    narrowly opens a second chance: for `second_chance_s` the next one needs less, as when
+    a person not heard says it again (`bench wake` measured both; see the README).
     The verifier runs in a worker thread: scoring the 2.5 s window takes ~0.1 s, more than
     a chunk lasts, and the first pass must go on scoring every chunk meanwhile. Its
     verdict is taken at the first chunk after it is ready.
@@ -119,11 +127,13 @@ class WordDetector:
         self._worker = worker
         self._window = window
         self._quiet_until_s = 0.0
+        self._second_chance_until_s = -math.inf
         self._candidate: _Candidate | None = None
 
     def process(self, chunk: AudioChunk, armed: bool, own_voice: bool) -> WakeUpdate:
         first_pass = self.first_pass.score(chunk)
         if self._candidate is not None:
+            self._candidate.first_pass_peak = max(self._candidate.first_pass_peak, first_pass)
             return self._verify(chunk)
         if not armed or chunk.end_s < self._quiet_until_s or first_pass < self.first_pass.threshold:
             return _NOTHING
@@ -137,7 +147,10 @@ class WordDetector:
         if self.verifier is None:
             wake = Wake(t=t, word=self.word, first_pass=candidate.first_pass, verifier=None)
             return WakeUpdate([candidate, wake], True, t)
-        self._candidate = _Candidate(t, candidate.first_pass, t + self.settings.verifier_hold_s, time.perf_counter())
+        threshold = (self.settings.second_chance_threshold if t <= self._second_chance_until_s
+                     else self.verifier.threshold)
+        self._candidate = _Candidate(t, candidate.first_pass, t + self.settings.verifier_hold_s, time.perf_counter(),
+                                     threshold, first_pass)
         self._ask(self.verifier.start, self._window())
         settled = self._settle(t)
         return WakeUpdate([candidate, *settled.events], settled.woke, t, settled.verifier_ms)
@@ -177,10 +190,14 @@ class WordDetector:
         candidate = self._candidate
         assert candidate is not None and self.verifier is not None
         best, spent_ms, all_done = candidate.verdict_so_far()
-        accepted = best >= self.verifier.threshold
+        fusion = self.settings.fusion
+        score = (1 - fusion) * best + fusion * candidate.first_pass_peak
+        accepted = score >= candidate.threshold
         if not accepted and not (all_done and t >= candidate.deadline_s):
             return _NOTHING
         self._candidate = None
+        if not accepted and self.settings.second_chance_s and score >= self.settings.near_miss_score:
+            self._second_chance_until_s = candidate.t + self.settings.second_chance_s
         kind = Wake if accepted else WakeRejected
         # Stamped where the phrase was heard, not where the verifier made up its mind.
         event = kind(t=candidate.t, word=self.word, first_pass=candidate.first_pass, verifier=round(best, 3),

@@ -66,8 +66,11 @@ class Rule:
 
     @staticmethod
     def of(settings: WakeSettings, mode: str, first_pass: float, verifier: float) -> Rule:
+        """The detector's rule with these thresholds and the settings' fusion and second chance."""
         return Rule(mode, first_pass, verifier, settings.refractory_s,
-                    max(0.0, settings.verifier_window_s - VERIFIER_WARM_UP_S), settings.verifier_hold_s)
+                    max(0.0, settings.verifier_window_s - VERIFIER_WARM_UP_S), settings.verifier_hold_s,
+                    settings.fusion, settings.second_chance_s, settings.near_miss_score,
+                    settings.second_chance_threshold)
 
 
 @dataclass(frozen=True)
@@ -127,9 +130,9 @@ def detections(trace: ScoreTrace, rule: Rule) -> tuple[list[float], int]:
     for t in candidates:
         heard = (trace.times > t - rule.lookback_s - 1e-9) & (trace.times <= t + rule.hold_s + 1e-9)
         threshold = rule.lowered if t <= near_miss_until else rule.verifier
-        scores = trace.verifier
-        if rule.fusion:
-            scores = (1 - rule.fusion) * scores + rule.fusion * float(trace.first_pass[heard].max())
+        # The detector fuses the verifier's best with the first pass's peak since the candidate.
+        since = (trace.times >= t - 1e-9) & heard
+        scores = (1 - rule.fusion) * trace.verifier + rule.fusion * float(trace.first_pass[since].max(initial=0.0))
         agreeing = trace.times[heard & (scores >= threshold)]
         if len(agreeing):
             woke.append(max(t, float(agreeing[0])))

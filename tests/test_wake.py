@@ -133,3 +133,54 @@ def test_a_phrase_split_across_chunks_of_any_size_is_found_once(settings, sample
         detector.catch_up()
     found += [e for e in detector.verdict().events if isinstance(e, Wake)]
     assert len(found) == 1 and abs(found[0].t - 1.76) < 0.5
+
+
+class _Scores:
+    """A pass that gives set scores by chunk time: the detector's decisions, without models."""
+
+    def __init__(self, scores: dict[float, float], threshold: float) -> None:
+        self.scores, self.threshold, self.word = scores, threshold, "hey test"
+
+    def at(self, t: float) -> float:
+        return max((v for when, v in self.scores.items() if abs(when - t) < 0.02), default=0.0)
+
+    def score(self, chunk) -> float:
+        return self.at(chunk.end_s)
+
+
+class _Verifier(_Scores):
+    """Scores the audio it is given by the time of its last sample."""
+
+    def start(self, window) -> float:
+        return 0.0
+
+    def feed(self, audio) -> float:
+        return self.at(self.clock)
+
+
+def _decide(first_pass: dict, verifier: dict, **changes) -> list:
+    from assistant.audio import AudioChunk
+    from assistant.config import WakeSettings
+    from assistant.wake import WakeDetector
+
+    settings = dataclasses.replace(WakeSettings(), **{"first_pass_threshold": 0.5, "verifier_threshold": 0.5, **changes})
+    fake = _Verifier(verifier, settings.verifier_threshold)
+    detector = WakeDetector([(_Scores(first_pass, settings.first_pass_threshold), fake)], settings)
+    events = []
+    for n in range(400):  # 12.8 s of 32 ms chunks
+        chunk = AudioChunk(bytes(1024), timestamp_s=n * 0.032)
+        fake.clock = chunk.end_s
+        events += detector.process(chunk).events
+        detector.catch_up()
+    return [e.name for e in events if e.name != "wake_candidate"]
+
+
+def test_fusion_lets_a_sure_first_pass_carry_a_nearly_sure_verifier():
+    assert _decide({2.016: 0.99}, {2.208: 0.4}, fusion=0.25) == ["wake"]
+    assert _decide({2.016: 0.99}, {2.208: 0.4}, fusion=0.0) == ["wake_rejected"]
+
+
+def test_a_narrow_miss_lowers_the_bar_for_a_repeat_within_the_second_chance():
+    said_twice = ({2.016: 0.9, 6.016: 0.9}, {2.208: 0.3, 6.208: 0.3})
+    assert _decide(*said_twice, fusion=0.0) == ["wake_rejected", "wake"]
+    assert _decide(*said_twice, fusion=0.0, second_chance_s=0.0) == ["wake_rejected", "wake_rejected"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -34,6 +36,22 @@ def test_two_pass_wakes_when_the_verifier_agrees_within_the_candidates_window():
     assert detections(trace({2.0: 0.4}, {2.0: 0.9}), rule) == ([], 0)  # no candidate, no verifier call
 
 
+def test_fusion_lets_a_sure_first_pass_carry_a_verifier_that_is_nearly_sure():
+    rule = Rule("two_pass", 0.5, 0.5, lookback_s=0.5, hold_s=0.5)
+    assert detections(trace({2.0: 0.99}, {2.2: 0.4}), rule)[0] == []
+    assert detections(trace({2.0: 0.99}, {2.2: 0.4}), replace(rule, fusion=0.25))[0]
+    assert detections(trace({2.0: 0.6}, {2.2: 0.4}), replace(rule, fusion=0.25))[0] == []
+
+
+def test_a_narrow_miss_gives_the_next_candidate_a_second_chance():
+    rule = Rule("two_pass", 0.5, 0.5, lookback_s=0.5, hold_s=0.5, second_chance_s=6.0, near=0.2, lowered=0.3)
+    said_twice = trace({2.0: 0.9, 6.0: 0.9}, {2.2: 0.35, 6.2: 0.35})
+    assert detections(said_twice, rule)[0] == [pytest.approx(6.208, abs=0.02)]
+    assert detections(said_twice, replace(rule, second_chance_s=0.0))[0] == []
+    far_apart = trace({2.0: 0.9, 9.0: 0.9}, {2.2: 0.35, 9.2: 0.35}, duration_s=12.0)
+    assert detections(far_apart, rule)[0] == []
+
+
 def test_no_candidate_starts_within_the_refractory_time():
     rule = Rule("first_pass_only", 0.5, 0.0, refractory_s=2.0)
     assert detections(trace({1.0: 0.9, 2.0: 0.9, 3.5: 0.9}, {}), rule)[0] == pytest.approx([1.0, 3.5], abs=0.02)
@@ -48,7 +66,8 @@ def test_false_accepts_are_counted_per_hour_of_negatives():
 def test_the_recommendation_stays_within_the_false_accept_budget():
     positives = [trace({2.0: 0.3}, {2.1: 0.6}), trace({2.0: 0.9}, {2.1: 0.95})]
     negatives = [trace({5.0: 0.9}, {5.1: 0.55}, duration_s=3600.0)]
-    best = recommend(sweep(WakeSettings(), positives, negatives), max_false_accepts_per_hour=0.5)
+    plain = WakeSettings(fusion=0.0, second_chance_s=0.0)
+    best = recommend(sweep(plain, positives, negatives), max_false_accepts_per_hour=0.5)
     assert best.false_accepts == 0 and best.found == 2
     assert best.rule.first_pass <= 0.3 and 0.55 < best.rule.verifier <= 0.6
 
