@@ -284,7 +284,7 @@ def load_settings(path: Path | None) -> Settings:
     if path is None:
         return Settings()
     if problem := path_problem(path):  # before reading: a FIFO would block
-        raise ConfigError(f"{path}: {'no such config file' if problem == _MISSING else problem}")
+        raise ConfigError(f"{path}: {'no such config file' if problem == PATH_MISSING else problem}")
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -345,7 +345,7 @@ def path_problem(path: Path, want: str = "file", writable: bool = False) -> str 
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
-        return _MISSING
+        return PATH_MISSING
     except PermissionError:
         return "permission denied"
     except (OSError, ValueError) as err:  # not a directory on the way, a symlink loop, a NUL
@@ -360,7 +360,7 @@ def path_problem(path: Path, want: str = "file", writable: bool = False) -> str 
     return None
 
 
-_MISSING = "no such file or directory"
+PATH_MISSING = "no such file or directory"
 _KINDS = ((stat.S_ISREG, "file"), (stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "FIFO (named pipe)"),
           (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "device"), (stat.S_ISBLK, "device"))
 

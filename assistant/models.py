@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .config import BUNDLED, GEMMA3_270M, PACKAGED_WAKE_WORDS, Settings, path_problem
+from .config import BUNDLED, GEMMA3_270M, PACKAGED_WAKE_WORDS, PATH_MISSING, Settings, path_problem
 from .errors import AssistantError, ModelError
 
 _TFLITE_IDENTIFIER = b"TFL3"
@@ -275,7 +275,7 @@ def _check_api_key_file(settings: Settings) -> None:
 def model_file(path: Path, key: str, want: str = "file", what: str = "model file") -> Path:
     """`path` if it is a readable regular file (or directory), else a ModelError saying what it is instead."""
     problem = path_problem(path, want)
-    if problem == "no such file or directory":
+    if problem == PATH_MISSING:
         raise ModelError(f"{path}: no such {what if want == 'file' else want} ({key})", code="missing_model")
     if problem:
         raise ModelError(f"{path}: {problem} ({key})", code="corrupt_model")
