@@ -73,20 +73,21 @@ class WakeSettings:
     first_pass_model: str = setting(BUNDLED, "microWakeWord model config (.json beside its .tflite); bundled: "
                                     "hey_jarvis; or another packaged word: okay_nabu, alexa, hey_mycroft",
                                     path=True, names=PACKAGED_WAKE_WORDS)
-    first_pass_threshold: float = setting(0.1, "first-pass probability that wakes the verifier (low: the first "
+    first_pass_threshold: float = setting(0.02, "first-pass probability that wakes the verifier (low: the first "
                                           "pass is for recall, the verifier for precision; bench wake chose it)",
                                           min=0.0, max=1.0)
     verifier_model: str = setting(BUNDLED, "openWakeWord wake model (.tflite or .onnx), or a packaged word",
                                   path=True, names=PACKAGED_WAKE_WORDS)
-    verifier_threshold: float = setting(0.4, "score that accepts a candidate: the verifier's, fused with the first "
+    verifier_threshold: float = setting(0.5, "score that accepts a candidate: the verifier's, fused with the first "
                                         "pass's (see fusion)", min=0.0, max=1.0)
     verifier_window_s: float = setting(2.5, "audio before the candidate that the verifier scores, in s", min=2.0, max=8.0)
     verifier_hold_s: float = setting(0.5, "how long after the candidate the verifier may still accept it, in s",
                                      min=0.0, max=2.0)
     verifier_threads: int = setting(1, "TFLite threads for the verifier", min=1, max=16)
     refractory_s: float = setting(2.0, "time after a wake or rejection when no new candidate is taken, in s", min=0.0, max=30.0)
-    fusion: float = setting(0.25, "score fusion: a candidate is accepted when (1 - fusion) x the verifier's score + "
-                            "fusion x the first pass's peak reaches verifier_threshold; 0: the verifier's score alone",
+    fusion: float = setting(0.0, "score fusion: a candidate is accepted when (1 - fusion) x the verifier's score + "
+                            "fusion x the first pass's peak reaches verifier_threshold; 0: the verifier's score alone "
+                            "(bench wake: fusion let \"hey Travis\" in)",
                             min=0.0, max=1.0)
     second_chance_s: float = setting(
         6.0, "after a candidate turned down with a score of at least near_miss_score, for this long a candidate "

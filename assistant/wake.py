@@ -81,6 +81,7 @@ class WakeUpdate:
 
 
 _NOTHING = WakeUpdate()
+_PHRASE_END_SCORE = 0.5
 
 
 @dataclass
@@ -94,6 +95,9 @@ class _Candidate:
     """The score that accepts it: the verifier's, or the lower one of a second chance."""
     first_pass_peak: float = 0.0
     """The first pass's highest score since the candidate started (for score fusion)."""
+    heard_t: float | None = None
+    """Where the phrase ended, as well as the first pass tells: see WordDetector.heard_at."""
+    peak_t: float = 0.0
     jobs: list[Future] = field(default_factory=list)
     """The verifier's work on this candidate, in order; each gives (best score, ms spent)."""
 
@@ -133,7 +137,7 @@ class WordDetector:
     def process(self, chunk: AudioChunk, armed: bool, own_voice: bool) -> WakeUpdate:
         first_pass = self.first_pass.score(chunk)
         if self._candidate is not None:
-            self._candidate.first_pass_peak = max(self._candidate.first_pass_peak, first_pass)
+            self._candidate_heard(first_pass, chunk.end_s)
             return self._verify(chunk)
         if not armed or chunk.end_s < self._quiet_until_s or first_pass < self.first_pass.threshold:
             return _NOTHING
@@ -150,10 +154,23 @@ class WordDetector:
         threshold = (self.settings.second_chance_threshold if t <= self._second_chance_until_s
                      else self.verifier.threshold)
         self._candidate = _Candidate(t, candidate.first_pass, t + self.settings.verifier_hold_s, time.perf_counter(),
-                                     threshold, first_pass)
+                                     threshold)
+        self._candidate_heard(first_pass, t)
         self._ask(self.verifier.start, self._window())
         settled = self._settle(t)
         return WakeUpdate([candidate, *settled.events], settled.woke, t, settled.verifier_ms)
+
+    def _candidate_heard(self, first_pass: float, t: float) -> None:
+        """Follow the first pass through a candidate: its peak (for fusion), and where the
+        phrase ended. The candidate starts where the first pass first rises past its (low)
+        threshold, often mid-phrase; the first pass reaches _PHRASE_END_SCORE within about
+        0.1 s of the phrase's end, and the command's audio is taken from there."""
+        candidate = self._candidate
+        assert candidate is not None
+        if first_pass > candidate.first_pass_peak:
+            candidate.first_pass_peak, candidate.peak_t = first_pass, t
+        if candidate.heard_t is None and first_pass >= _PHRASE_END_SCORE:
+            candidate.heard_t = t
 
     def verifying_since(self) -> tuple[float, float] | None:
         candidate = self._candidate
@@ -200,9 +217,10 @@ class WordDetector:
             self._second_chance_until_s = candidate.t + self.settings.second_chance_s
         kind = Wake if accepted else WakeRejected
         # Stamped where the phrase was heard, not where the verifier made up its mind.
-        event = kind(t=candidate.t, word=self.word, first_pass=candidate.first_pass, verifier=round(best, 3),
-                     verifier_ms=round(spent_ms, 1))
-        return WakeUpdate([event], accepted, candidate.t, event.verifier_ms)
+        heard_t = candidate.heard_t if candidate.heard_t is not None else candidate.peak_t
+        event = kind(t=heard_t, word=self.word, first_pass=round(candidate.first_pass_peak, 3),
+                     verifier=round(best, 3), verifier_ms=round(spent_ms, 1))
+        return WakeUpdate([event], accepted, heard_t, event.verifier_ms)
 
 
 class ContinuousVerifier:

@@ -22,8 +22,9 @@ Configurations, each in its own process:
   real detector, chunk by chunk, over the whole set, and over every positive said twice.
 
 The shipped rule is chosen by the sweep, not by hand: the best single-try recall with at
-most 0.5 false accepts per hour of ordinary sound and no more near-miss wakes than the
-verifier alone at its default; among ties, the fewest verifier calls.
+most 0.5 false accepts per hour of ordinary sound, and each near-miss phrase woken no more
+often than the verifier alone at its default wakes on it (so none that it resists, such
+as "hey Travis"); among ties, the fewest verifier calls.
 
 A positive counts as found when the detector wakes between the phrase's start and 2 s
 after its end; any other wake is a false accept. Latency is from the generator's true end
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import statistics
 import time
 from collections.abc import Sequence
@@ -48,7 +50,7 @@ from assistant.audio import file_chunks
 from assistant.config import Settings, WakeSettings, with_changes
 from assistant.verifier import OpenWakeWordFeatures, OpenWakeWordHead
 from assistant.wake import FirstPass, Verifier, WakeDetector
-from assistant.wake_tune import FIRST_PASS_GRID, VERIFIER_GRID, Rule, ScoreTrace, evaluate, score_file
+from assistant.wake_tune import FIRST_PASS_GRID, VERIFIER_GRID, Rule, ScoreTrace, detections, evaluate, score_file
 
 from .runner import RESULTS, peak_rss_mb
 from .wake_set import ensure_wake_set
@@ -74,6 +76,12 @@ class Clip:
     end_s: float | None = None
     label: str = ""
     """What it is: a positive's voice and noise, a negative's kind."""
+    said: tuple[tuple[float, float, str], ...] = ()
+    """A near-miss file's phrases: (start, end, the near miss, e.g. "hey travis")."""
+
+    def near_miss_at(self, t: float) -> str:
+        """The near-miss phrase a wake at `t` answered (its end up to FOUND_AFTER_S before)."""
+        return next((phrase for start, end, phrase in self.said if start - 0.3 <= t <= end + FOUND_AFTER_S), "other")
 
     def found_by(self, wakes: Sequence[float]) -> tuple[bool, int]:
         """Whether a wake heard the phrase, and how many wakes were false."""
@@ -88,8 +96,15 @@ def labelled_set() -> list[Clip]:
     manifest = json.loads((root / "manifest.json").read_text())
     clips = [Clip(root / item["file"], True, item["phrase_start_s"], item["phrase_end_s"],
                   f"{item['voice']} {item['noise']} {item['snr_db']}") for item in manifest["positives"]]
-    clips += [Clip(root / item["file"], False, label=item["kind"]) for item in manifest["negatives"]]
+    clips += [Clip(root / item["file"], False, label=item["kind"],
+                   said=tuple((u["start_s"], u["end_s"], _phrase(u["text"])) for u in item.get("said", ())))
+              for item in manifest["negatives"]]
     return clips
+
+
+def _phrase(text: str) -> str:
+    """A near miss's phrase: its words before the first comma or full stop ("hey travis")."""
+    return re.split(r"[,.?!]", text.lower(), maxsplit=1)[0].strip()
 
 
 def measure(configuration: str) -> dict:
@@ -174,13 +189,13 @@ class Split:
 
     positives: list[ScoreTrace]
     ordinary: list[ScoreTrace]
-    near_misses: list[ScoreTrace]
+    near_misses: list[tuple[Clip, ScoreTrace]]
 
 
 def _split(clips: list[Clip], traces: list[ScoreTrace]) -> Split:
     return Split([_phrase_only(c, t) for c, t in zip(clips, traces) if c.positive],
                  [t for c, t in zip(clips, traces) if not c.positive and c.label != "near_miss"],
-                 [t for c, t in zip(clips, traces) if c.label == "near_miss"])
+                 [(c, t) for c, t in zip(clips, traces) if c.label == "near_miss"])
 
 
 def _sweep(clips: list[Clip]) -> dict:
@@ -193,7 +208,7 @@ def _sweep(clips: list[Clip]) -> dict:
     rows = [_figures(rule, split) for rule in rules]
     reference = next(r for r in rows if all(r[k] == v for k, v in REFERENCE.items()))
     chosen = _choose(rows, reference)
-    _plot(rows, chosen, sum(t.duration_s for t in split.ordinary + split.near_misses) / 3600)
+    _plot(rows, chosen, sum(t.duration_s for t in split.ordinary + [t for _, t in split.near_misses]) / 3600)
     second_chances = _second_chance(chosen, split)
     second = _choose_second_chance(second_chances, reference)
     return {"rows": rows, "reference": reference, "chosen": chosen,
@@ -206,17 +221,27 @@ def _sweep(clips: list[Clip]) -> dict:
 
 def _figures(rule: Rule, split: Split, positives: list[ScoreTrace] | None = None) -> dict:
     found = evaluate(rule, positives or split.positives, split.ordinary)
-    near = evaluate(rule, [], split.near_misses)
+    near: dict[str, int] = {}
+    for clip, trace in split.near_misses:
+        for t in detections(trace, rule)[0]:
+            phrase = clip.near_miss_at(t)
+            near[phrase] = near.get(phrase, 0) + 1
     return {"mode": rule.mode, "first_pass": rule.first_pass, "verifier": rule.verifier, "fusion": rule.fusion,
             "found": found.found, "recall": round(found.recall, 4),
             "false_accepts": found.false_accepts, "false_accepts_per_hour": round(found.false_accepts_per_hour, 2),
-            "near_miss_wakes": near.false_accepts,
+            "near_miss_wakes": sum(near.values()), "near_misses_woken": dict(sorted(near.items())),
             "verifier_calls_per_hour": round(found.verifier_calls_per_hour, 1)}
 
 
+def _within_limits(row: dict, reference: dict) -> bool:
+    """At most BUDGET_PER_HOUR false accepts per hour of ordinary sound, and each near-miss
+    phrase woken no more often than the verifier alone wakes on it."""
+    return (row["false_accepts_per_hour"] <= BUDGET_PER_HOUR
+            and all(n <= reference["near_misses_woken"].get(p, 0) for p, n in row["near_misses_woken"].items()))
+
+
 def _choose(rows: list[dict], reference: dict) -> dict:
-    allowed = [r for r in rows if r["mode"] == "two_pass" and r["false_accepts_per_hour"] <= BUDGET_PER_HOUR
-               and r["near_miss_wakes"] <= reference["near_miss_wakes"]]
+    allowed = [r for r in rows if r["mode"] == "two_pass" and _within_limits(r, reference)]
     return max(allowed, key=lambda r: (r["found"], -r["near_miss_wakes"], -r["verifier_calls_per_hour"]))
 
 
@@ -235,8 +260,7 @@ def _second_chance(chosen: dict, split: Split) -> list[dict]:
 def _choose_second_chance(rows: list[dict], reference: dict) -> dict:
     """The best recall by a second try within the same limits; among ties, the stricter
     trigger (the higher near-miss score), then the higher lowered threshold."""
-    allowed = [r for r in rows if r["false_accepts_per_hour"] <= BUDGET_PER_HOUR
-               and r["near_miss_wakes"] <= reference["near_miss_wakes"]]
+    allowed = [r for r in rows if _within_limits(r, reference)]
     return max(allowed, key=lambda r: (r["found"], r["near"], r["lowered"]))
 
 
