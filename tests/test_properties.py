@@ -11,7 +11,6 @@ import io
 import json
 import math
 import signal
-import tempfile
 import tomllib
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,8 +26,8 @@ from assistant.config import Settings, describe, load_settings
 from assistant.errors import EXIT_USAGE, AudioInputError, ConfigError
 from conftest import FIXTURES
 
-# Deterministic in CI: the same examples every run; fast: a few hundred files each.
-EXAMPLES = hypothesis_settings(max_examples=200, deadline=None, derandomize=True,
+# Deterministic in CI: the same examples every run, none replayed from a local database; fast.
+EXAMPLES = hypothesis_settings(max_examples=200, deadline=None, derandomize=True, database=None,
                                suppress_health_check=[HealthCheck.too_slow])
 _HANG_S = 20
 """Liveness deadline for one example: reading a small file takes milliseconds."""
@@ -184,13 +183,16 @@ def names_of(doc: Any) -> set[str]:
     return found
 
 
-_WORK = Path(tempfile.mkdtemp(prefix="assistant-properties-"))
+@pytest.fixture(scope="module")
+def work(tmp_path_factory) -> Path:
+    """One folder for every example's file (a module fixture: Hypothesis runs many examples per test)."""
+    return tmp_path_factory.mktemp("properties")
 
 
 @EXAMPLES
 @given(documents())
-def test_any_settings_file_is_valid_settings_or_a_config_error_naming_file_and_key(doc):
-    path = _WORK / "config.toml"
+def test_any_settings_file_is_valid_settings_or_a_config_error_naming_file_and_key(work, doc):
+    path = work / "config.toml"
     text = dump_toml(doc)
     assert tomllib.loads(text) is not None  # the writer itself wrote TOML
     path.write_text(text, encoding="utf-8")
@@ -249,8 +251,8 @@ def mutated_files(draw) -> bytes:
     return bytes(data + draw(st.binary(max_size=64)))
 
 
-def assert_decodes_or_refuses(data: bytes) -> None:
-    path = _WORK / "input.wav"
+def assert_decodes_or_refuses(work: Path, data: bytes) -> None:
+    path = work / "input.wav"
     path.write_bytes(data)
     try:
         with no_hang():
@@ -270,8 +272,8 @@ def assert_decodes_or_refuses(data: bytes) -> None:
 
 @EXAMPLES
 @given(st.binary(max_size=2048))
-def test_any_bytes_decode_to_finite_16k_samples_or_are_refused_with_status_2(data):
-    assert_decodes_or_refuses(data)
+def test_any_bytes_decode_to_finite_16k_samples_or_are_refused_with_status_2(work, data):
+    assert_decodes_or_refuses(work, data)
 
 
 def _with_rate(data: bytes, rate_hz: int) -> bytes:
@@ -282,13 +284,13 @@ def _with_rate(data: bytes, rate_hz: int) -> bytes:
 @given(mutated_files())
 # Found by Hypothesis: 3 KB claiming 1 Hz decoded to 25 million samples (16 kHz mono PCM_16: a plain 44-byte header).
 @example(_with_rate(SMALL_FILES[0], 1))
-def test_a_damaged_real_file_decodes_to_finite_16k_samples_or_is_refused_with_status_2(data):
-    assert_decodes_or_refuses(data)
+def test_a_damaged_real_file_decodes_to_finite_16k_samples_or_is_refused_with_status_2(work, data):
+    assert_decodes_or_refuses(work, data)
 
 
 @pytest.mark.parametrize("index", range(len(SMALL_FILES)))
-def test_the_small_files_decode(index):
-    path = _WORK / f"whole{index}.wav"
+def test_the_small_files_decode(work, index):
+    path = work / f"whole{index}.wav"
     path.write_bytes(SMALL_FILES[index])
     assert sum(len(block) for block in iter_file_audio(path)) > 0
 
