@@ -6,7 +6,6 @@ channel count are converted on the way in (soundfile decodes, soxr resamples).
 
 from __future__ import annotations
 
-import logging
 import os
 import wave
 from collections.abc import AsyncIterator, Iterable, Iterator
@@ -19,7 +18,6 @@ import soxr
 
 from .errors import AudioInputError
 
-log = logging.getLogger(__name__)
 
 RATE_HZ = 16000
 WIDTH_BYTES = 2
@@ -190,13 +188,13 @@ def quietest_point(audio: np.ndarray) -> int:
 
 def check_audio_file(path: Path) -> None:
     """Everything `iter_file_audio` would refuse, found before any model loads: a file that
-    cannot be opened, or float samples that are not finite (integer formats cannot hold them).
-    A WAV cut short is read as far as it goes (a recording cut off is still worth hearing),
-    with one warning saying so."""
+    cannot be opened, float samples that are not finite (integer formats cannot hold them),
+    and a WAV cut short of what its header promises (a copy or a download that did not
+    finish: replaying part of it would answer part of what was said)."""
     with open_audio_file(path) as sound:
         if (short := _wav_shortfall(path)) is not None:
-            log.warning("%s: truncated: its header promises %d bytes of audio, the file holds %d; "
-                        "reading what is there", path, *short)
+            raise AudioInputError("{}: truncated: its header promises {} bytes of audio, the file holds {}".format(
+                path, *short))
         if sound.subtype not in ("FLOAT", "DOUBLE"):
             return
     for _ in iter_file_audio(path):

@@ -129,8 +129,9 @@ ROWS = [
       for name, status, says in AUDIO],
     *[row(f"transcribe-{name}", ["transcribe", f"{{t}}/{name}"], status, [f"{{t}}/{name}", says])
       for name, status, says in AUDIO],
-    # A WAV cut short of what its header promises is read as far as it goes, with one warning.
-    row("transcribe-cut.wav", ["transcribe", "{t}/cut.wav"], 0, ["{t}/cut.wav", "truncated", "promises 320000 bytes"]),
+    # A WAV cut short of what its header promises is refused, naming what is missing.
+    row("transcribe-cut.wav", ["transcribe", "{t}/cut.wav"], 2, ["{t}/cut.wav", "truncated", "promises 320000 bytes"]),
+    row("replay-cut.wav", ["replay", "{t}/cut.wav"], 2, ["{t}/cut.wav", "truncated", "promises 320000 bytes"]),
     row("wake-tune-missing", ["wake-tune", "{t}/missing"], 2, ["{t}/missing", "no such directory"]),
     row("wake-tune-file", ["wake-tune", "{t}/good.wav"], 2, ["{t}/good.wav", "not a directory"]),
     row("wake-tune-fifo-inside", ["wake-tune", "{t}/tune_fifo"], 2,
