@@ -89,7 +89,7 @@ class Daemon:
                     signalled.cancel()
                     running.result()  # the input never ends; a failure is raised here
                     return Signal.STOP
-                if signalled.result() is Signal.STOP or self._reloaded():
+                if signalled.result() is Signal.STOP or await self._reloaded():
                     return signalled.result()
         finally:
             running.cancel()
@@ -98,14 +98,12 @@ class Daemon:
             del pipeline, stages
             gc.collect()  # the old models go before new ones load
 
-    def _reloaded(self) -> bool:
-        """Read the config again: True when a valid, changed one is to take effect."""
+    async def _reloaded(self) -> bool:
+        """Read the config again: True when a valid, changed one is to take effect. Custom
+        models are probed in subprocesses that take seconds: off the loop, which keeps listening."""
         self.notifier.reloading()
         try:
-            settings = config_module.load_settings(self.config_path)
-            from . import models
-
-            models.check_all(settings)
+            settings = await asyncio.to_thread(self._checked_settings)
         except (ConfigError, ModelError) as err:
             log.error("reload refused, keeping the running config: %s", err.message.replace("\n", "; "))
             self.notifier.reloaded()
@@ -118,8 +116,17 @@ class Daemon:
         self.settings = settings
         return True
 
+    def _checked_settings(self) -> config_module.Settings:
+        from . import models
+
+        settings = config_module.load_settings(self.config_path)
+        models.check_all(settings)
+        return settings
+
     def _on_microphone(self, state: str) -> None:
         """The microphone's state is the service's status."""
         if state == "listening":
-            log.warning("listening for \"hey jarvis\"")
+            from .models import wake_word_names
+
+            log.warning("listening for %s", " or ".join(f'"{name.lower()}"' for name in wake_word_names(self.settings)))
         self.notifier.status(state)
