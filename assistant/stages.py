@@ -57,8 +57,9 @@ def load_wake(settings: Settings) -> WakeDetector:
 
     words = []
     for _, first_pass_config, first_pass_threshold, verifier_model, verifier_threshold in models.wake_words(settings):
-        verifier = (Verifier(features(), OpenWakeWordHead(library, verifier_model, wake.verifier_threads),
-                             verifier_threshold) if with_verifier else None)
+        pipelines = [(features(), OpenWakeWordHead(library, verifier_model, wake.verifier_threads))
+                     for _ in range(wake.verifier_alignments)]
+        verifier = Verifier(pipelines, verifier_threshold) if with_verifier else None
         words.append((FirstPass(first_pass_config, first_pass_threshold), verifier))
     return WakeDetector(words, wake, features() if wake.mode == "verifier_only" else None)
 

@@ -17,7 +17,7 @@ import numpy as np
 from . import tflite
 from .errors import ModelError
 
-_SAMPLES_PER_STEP = 1280  # 80 ms: 8 mel frames, one embedding
+SAMPLES_PER_STEP = 1280  # 80 ms: 8 mel frames, one embedding
 _MEL_SAMPLES = 1760  # a step plus the three 10 ms hops of look-ahead the mel model needs
 _MEL_BANDS = 32
 _MEL_WINDOW = 76  # mel frames in one embedding (775 ms)
@@ -43,13 +43,13 @@ class OpenWakeWordFeatures:
     def embeddings(self, audio: np.ndarray) -> np.ndarray:
         """Embeddings (n, 96) completed by this int16 audio; n may be 0."""
         self._audio = np.concatenate([self._audio, audio.astype(np.float32)])
-        steps = (len(self._audio) - _MEL_SAMPLES) // _SAMPLES_PER_STEP + 1
+        steps = (len(self._audio) - _MEL_SAMPLES) // SAMPLES_PER_STEP + 1
         if steps < 1:
             return np.zeros((0, _EMBEDDING), dtype=np.float32)
-        span = (steps - 1) * _SAMPLES_PER_STEP + _MEL_SAMPLES
+        span = (steps - 1) * SAMPLES_PER_STEP + _MEL_SAMPLES
         # One call over all whole steps gives the same frames as one call per step.
         mels = self._mel.run(self._audio[None, :span]).reshape(-1, _MEL_BANDS) / 10 + 2
-        self._audio = self._audio[steps * _SAMPLES_PER_STEP:]
+        self._audio = self._audio[steps * SAMPLES_PER_STEP:]
         self._mels = np.concatenate([self._mels, mels])
         count = (len(self._mels) - _MEL_WINDOW) // _MEL_STEP + 1
         if count < 1:

@@ -20,7 +20,7 @@ import numpy as np
 from .audio import RATE_HZ, AudioChunk
 from .config import WakeSettings
 from .events import Event, Wake, WakeCandidate, WakeRejected
-from .verifier import OpenWakeWordFeatures, WakeHead
+from .verifier import SAMPLES_PER_STEP, OpenWakeWordFeatures, WakeHead
 
 
 class FirstPass:
@@ -50,22 +50,34 @@ class FirstPass:
 
 class Verifier:
     """openWakeWord for one word, started on demand: primed with the recent window, then
-    fed live audio. Scores equal pyopen-wakeword's (see `verifier`)."""
+    fed live audio. Scores equal pyopen-wakeword's (see `verifier`).
 
-    def __init__(self, features: OpenWakeWordFeatures, head: WakeHead, threshold: float) -> None:
-        self.features = features
-        self.head = head
+    openWakeWord's score depends on where its 80 ms steps fall in the audio: one "hey
+    Travis" scored 0.40 or 0.61 by its alignment alone. So a candidate is scored by
+    `alignments` copies of the models, each started at a different offset within a step,
+    and judged by their mean: a verdict that does not hang on the chunk grid.
+    """
+
+    def __init__(self, pipelines: list[tuple[OpenWakeWordFeatures, WakeHead]], threshold: float) -> None:
+        self.pipelines = pipelines
+        self.features, self.head = pipelines[0]
         self.threshold = threshold
+        self._best = [0.0] * len(pipelines)
 
     def start(self, window: np.ndarray) -> float:
-        """Forget the last candidate and score a window of int16 audio; the best score."""
-        self.features.reset()
-        self.head.reset()
-        return self.feed(window)
+        """Forget the last candidate and score a window of int16 audio; the score so far."""
+        offset = SAMPLES_PER_STEP // len(self.pipelines)
+        for n, (features, head) in enumerate(self.pipelines):
+            features.reset()
+            head.reset()
+            self._best[n] = max(head.scores(features.embeddings(window[n * offset:])), default=0.0)
+        return sum(self._best) / len(self._best)
 
     def feed(self, audio: np.ndarray) -> float:
-        """Score more audio of the same candidate; the best score in it."""
-        return max(self.head.scores(self.features.embeddings(audio)), default=0.0)
+        """Score more audio of the same candidate; the score so far."""
+        for n, (features, head) in enumerate(self.pipelines):
+            self._best[n] = max([self._best[n], *head.scores(features.embeddings(audio))])
+        return sum(self._best) / len(self._best)
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,15 @@ from assistant.stages import load_wake
 from conftest import FIXTURES, JFK
 
 
-def wakes(settings: Settings, path) -> list:
+def wakes(settings: Settings, path, lead_s: float = 0.0) -> list:
+    """The detector's events over the file, after `lead_s` of silence (a detector that has been
+    listening a while, as at home, rather than one started at the phrase)."""
+    from assistant.audio import AudioChunk
+
     detector = load_wake(settings)
     events = []
-    for chunk in file_chunks(path):
+    lead = [AudioChunk(bytes(1024), timestamp_s=n * 0.032) for n in range(round(lead_s / 0.032))]
+    for chunk in lead + [dataclasses.replace(c, timestamp_s=c.timestamp_s + lead_s) for c in file_chunks(path)]:
         events += detector.process(chunk).events
         detector.catch_up()
     return events + detector.verdict().events
@@ -193,3 +198,16 @@ def test_a_narrow_miss_lowers_the_bar_for_a_repeat_within_the_second_chance():
     said_twice = ({2.016: 0.9, 6.016: 0.9}, {2.208: 0.3, 6.208: 0.3})
     assert _decide(*said_twice, fusion=0.0) == ["wake_rejected", "wake"]
     assert _decide(*said_twice, fusion=0.0, second_chance_s=0.0) == ["wake_rejected", "wake_rejected"]
+
+
+VOICES = FIXTURES / "wake_tune"
+
+
+@pytest.mark.parametrize("path", sorted((VOICES / "positives").glob("*.wav")), ids=lambda p: p.stem)
+def test_the_wake_phrase_in_many_voices_wakes_once(settings, path):
+    assert len([e for e in wakes(settings, path, lead_s=2.5) if isinstance(e, Wake)]) == 1
+
+
+@pytest.mark.parametrize("path", sorted((VOICES / "negatives").glob("*.wav")), ids=lambda p: p.stem)
+def test_near_misses_and_room_sound_do_not_wake(settings, path):
+    assert not [e for e in wakes(settings, path, lead_s=2.5) if isinstance(e, Wake)]
