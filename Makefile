@@ -19,3 +19,8 @@ bench: setup
 	.venv/bin/python -m bench soak
 	.venv/bin/python -m bench asr
 	.venv/bin/python -m bench listening
+	.venv/bin/python -m bench transcribe
+	@# bench wake's voices: espeak-ng, from Debian's packages (installed when root)
+	@command -v espeak-ng >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq --no-install-recommends espeak-ng >&2; } \
+	  || { echo "bench wake needs espeak-ng (Debian: apt-get install espeak-ng)" >&2; exit 1; }
+	.venv/bin/python -m bench wake

@@ -84,8 +84,9 @@ class WakeSettings:
     verifier_hold_s: float = setting(0.5, "how long after the candidate the verifier may still accept it, in s",
                                      min=0.0, max=2.0)
     verifier_threads: int = setting(1, "TFLite threads for the verifier", min=1, max=16)
-    verifier_alignments: int = setting(4, "how many alignments of its 80 ms steps the verifier scores a candidate at, "
-                                       "judged by their mean (its score depends on the alignment); 1: one", min=1, max=8)
+    verifier_alignments: int = setting(1, "how many alignments of its 80 ms steps the verifier scores a candidate at, "
+                                       "judged by their mean (its score depends on the alignment; bench wake: more "
+                                       "steadied one verdict, not the totals, and cost 0.2 s a wake each)", min=1, max=8)
     refractory_s: float = setting(2.0, "time after a wake or rejection when no new candidate is taken, in s", min=0.0, max=30.0)
     fusion: float = setting(0.0, "score fusion: a candidate is accepted when (1 - fusion) x the verifier's score + "
                             "fusion x the first pass's peak reaches verifier_threshold; 0: the verifier's score alone "

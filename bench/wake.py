@@ -55,12 +55,12 @@ from assistant.wake_tune import FIRST_PASS_GRID, VERIFIER_GRID, Rule, ScoreTrace
 from .runner import RESULTS, peak_rss_mb
 from .wake_set import ensure_wake_set
 
-CONFIGURATIONS = ("traces", "sweep", "two_pass", "two_pass_1_alignment", "two_pass_2_alignments", "two_pass_before",
+CONFIGURATIONS = ("traces", "sweep", "two_pass", "two_pass_2_alignments", "two_pass_4_alignments", "two_pass_before",
                   "verifier_only", "first_pass_only")
 REAL = {
     "two_pass": {},
-    "two_pass_1_alignment": {"verifier_alignments": 1},
     "two_pass_2_alignments": {"verifier_alignments": 2},
+    "two_pass_4_alignments": {"verifier_alignments": 4},
     "two_pass_before": {"first_pass_threshold": 0.5, "verifier_threshold": 0.5, "fusion": 0.0, "second_chance_s": 0.0,
                         "verifier_alignments": 1},
     "verifier_only": {"mode": "verifier_only", "verifier_threshold": 0.5},
