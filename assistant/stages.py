@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 from hassil import Intents
@@ -15,7 +16,7 @@ from .cloud import CloudClient, load_api_key
 from .errors import ConfigError
 from .escalation import escalation_reason
 from .skill_mapper import SkillMapper
-from .config import Settings
+from .config import BUNDLED, Settings
 from .end_of_turn import BothJudge, Judge, SmartTurnJudge, TranscriptJudge
 from .endpoint import VoiceActivity
 from .llm import LocalLlm
@@ -48,20 +49,23 @@ class Stages:
 
 def load_wake(settings: Settings) -> WakeDetector:
     wake = settings.wake
-    package = models.openwakeword_dir()
-    library = models.tflite_library(package)
-    with_verifier = wake.mode != "first_pass_only"
-
-    def features() -> OpenWakeWordFeatures:
-        return OpenWakeWordFeatures(library, package / "models", wake.verifier_threads)
-
     words = []
     for _, first_pass_config, first_pass_threshold, verifier_model, verifier_threshold in models.wake_words(settings):
-        pipelines = [(features(), OpenWakeWordHead(library, verifier_model, wake.verifier_threads))
-                     for _ in range(wake.verifier_alignments)]
-        verifier = Verifier(pipelines, verifier_threshold) if with_verifier else None
+        verifier = (Verifier(verifier_pipelines(verifier_model, wake.verifier_threads, wake.verifier_alignments),
+                             verifier_threshold) if wake.mode != "first_pass_only" else None)
         words.append((FirstPass(first_pass_config, first_pass_threshold), verifier))
-    return WakeDetector(words, wake, features() if wake.mode == "verifier_only" else None)
+    # verifier_only: one stream of embeddings, scored by every word's head
+    shared = (verifier_pipelines(models.verifier_model(BUNDLED), wake.verifier_threads)[0][0]
+              if wake.mode == "verifier_only" else None)
+    return WakeDetector(words, wake, shared)
+
+
+def verifier_pipelines(head_model: Path, threads: int, count: int = 1) -> list[tuple[OpenWakeWordFeatures, OpenWakeWordHead]]:
+    """`count` copies of openWakeWord's models with this wake head: the verifier's, one per alignment."""
+    package = models.openwakeword_dir()
+    library = models.tflite_library(package)
+    return [(OpenWakeWordFeatures(library, package / "models", threads), OpenWakeWordHead(library, head_model, threads))
+            for _ in range(count)]
 
 
 def load_own_voice(settings: Settings) -> OwnVoiceGuard | None:

@@ -248,14 +248,11 @@ def tune(folder: Path, settings: Settings, out: TextIO, max_false_accepts_per_ho
 
 def _main_word_models(settings: Settings) -> tuple[FirstPass, OpenWakeWordFeatures, WakeHead]:
     from . import models
-    from .verifier import OpenWakeWordHead
+    from .stages import verifier_pipelines
 
     wake = settings.wake
-    package = models.openwakeword_dir()
-    library = models.tflite_library(package)
-    return (FirstPass(models.first_pass_config(wake.first_pass_model), wake.first_pass_threshold),
-            OpenWakeWordFeatures(library, package / "models", wake.verifier_threads),
-            OpenWakeWordHead(library, models.verifier_model(wake.verifier_model), wake.verifier_threads))
+    [(features, head)] = verifier_pipelines(models.verifier_model(wake.verifier_model), wake.verifier_threads)
+    return FirstPass(models.first_pass_config(wake.first_pass_model), wake.first_pass_threshold), features, head
 
 
 def _figures(outcome: Outcome) -> str:

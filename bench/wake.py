@@ -49,6 +49,7 @@ from assistant import models
 from assistant.audio import file_chunks
 from assistant.config import Settings, WakeSettings, with_changes
 from assistant.verifier import OpenWakeWordFeatures, OpenWakeWordHead
+from assistant.stages import verifier_pipelines
 from assistant.wake import FirstPass, Verifier, WakeDetector
 from assistant.wake_tune import FIRST_PASS_GRID, VERIFIER_GRID, Rule, ScoreTrace, detections, evaluate, score_file
 
@@ -168,13 +169,10 @@ _pipelines: list[tuple[OpenWakeWordFeatures, OpenWakeWordHead]] = []
 def _bundled_models(alignments: int = 1) -> tuple[FirstPass, list[tuple[OpenWakeWordFeatures, OpenWakeWordHead]]]:
     """This worker's models, loaded once: the first pass, and a verifier pipeline per alignment."""
     global _first_pass
-    package = models.openwakeword_dir()
-    library = models.tflite_library(package)
     if _first_pass is None:
         _first_pass = FirstPass(models.first_pass_config("bundled"), 0.5)
-    while len(_pipelines) < alignments:
-        _pipelines.append((OpenWakeWordFeatures(library, package / "models", 1),
-                           OpenWakeWordHead(library, models.verifier_model("bundled"), 1)))
+    if len(_pipelines) < alignments:
+        _pipelines.extend(verifier_pipelines(models.verifier_model("bundled"), 1, alignments - len(_pipelines)))
     return _first_pass, _pipelines[:alignments]
 
 
