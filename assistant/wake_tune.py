@@ -195,7 +195,7 @@ def _middle(values: Sequence[float]) -> float:
 # --- `assistant wake-tune DIR` ------------------------------------------------------
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
-_PRINTED_FIRST_PASS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 0.9)
+_PRINTED_FIRST_PASS = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
 _PRINTED_VERIFIER = (0.1, 0.3, 0.5, 0.7, 0.9, 0.95)
 
 
@@ -241,7 +241,7 @@ def tune(folder: Path, settings: Settings, out: TextIO, max_false_accepts_per_ho
           file=out)
     hours = best.negative_hours
     if hours < 1:
-        print(f"note: {hours * 60:.0f} min of negatives: each false accept counts as {1 / hours:.1f} per hour; "
+        print(f"note: {_minutes(hours)} of negatives: each false accept counts as {1 / hours:.1f} per hour; "
               "record more room sound for a firmer figure", file=out)
     return 0
 
@@ -258,7 +258,11 @@ def _main_word_models(settings: Settings) -> tuple[FirstPass, OpenWakeWordFeatur
 def _figures(outcome: Outcome) -> str:
     return (f"recall {outcome.recall:.0%} ({outcome.found}/{outcome.positives}), "
             f"{outcome.false_accepts_per_hour:.1f} false accepts per hour ({outcome.false_accepts} in "
-            f"{outcome.negative_hours * 60:.0f} min), {outcome.verifier_calls_per_hour:.0f} verifier calls per hour")
+            f"{_minutes(outcome.negative_hours)}), {outcome.verifier_calls_per_hour:.0f} verifier calls per hour")
+
+
+def _minutes(hours: float) -> str:
+    return f"{hours * 60:.1f} min" if hours < 1 / 6 else f"{hours * 60:.0f} min"
 
 
 def _grid(outcomes: Sequence[Outcome], positives: int, negatives: Sequence[ScoreTrace]) -> str:
