@@ -7,6 +7,7 @@ channel count are converted on the way in (soundfile decodes, soxr resamples).
 from __future__ import annotations
 
 import os
+import tempfile
 import wave
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
@@ -284,9 +285,12 @@ class WavSink:
         check_output_path(path)
         self._partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
         try:
-            self._wav = wave.open(str(self._partial), "wb")
+            # Opened here, not by wave.open(name): a Wave_write whose open failed prints a
+            # traceback from its destructor.
+            self._file = open(self._partial, "wb")
         except OSError as err:
             raise AudioInputError(f"{path}: cannot write: {err.strerror or err}") from None
+        self._wav = wave.open(self._file, "wb")
         self._wav.setnchannels(1)
         self._wav.setsampwidth(2)
         self._wav.setframerate(rate_hz)
@@ -298,10 +302,12 @@ class WavSink:
     def abandon(self) -> None:
         """The run failed: leave whatever the path held before, and no partial file."""
         self._wav.close()
+        self._file.close()
         self._partial.unlink(missing_ok=True)
 
     def close(self) -> None:
         self._wav.close()
+        self._file.close()
         try:
             os.replace(self._partial, self.path)
         except OSError as err:
@@ -318,3 +324,8 @@ def check_output_path(path: Path, source: Path | None = None) -> None:
         raise AudioInputError(f"{path}: no such directory: {path.parent}")
     if source is not None and path.exists() and os.path.samefile(path, source):
         raise AudioInputError(f"{path}: is the input file; the output would overwrite it")
+    try:  # a directory that takes no new files (/proc, read-only, full) is found before any model loads
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".check"):
+            pass
+    except OSError as err:
+        raise AudioInputError(f"{path}: cannot write there: {err.strerror or err}") from None

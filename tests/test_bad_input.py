@@ -138,6 +138,7 @@ ROWS = [
         ["{t}/tune_fifo/positives/one.wav", "not a regular file"]),
     row("wake-tune-empty-inside", ["wake-tune", "{t}/tune_empty"], 2, ["{t}/tune_empty/positives/one.wav", "empty"]),
     # Outputs
+    row("out-on-proc", ["replay", "{t}/good.wav", "--out", "/proc/x.wav"], 2, ["/proc/x.wav", "cannot write there"]),
     row("out-is-input", ["replay", "{t}/good.wav", "--out", "{t}/good.wav"], 2, ["{t}/good.wav", "input file"]),
     row("out-links-to-input", ["replay", "{t}/good.wav", "--out", "{t}/link.wav"], 2, ["{t}/link.wav", "input file"]),
     row("input-links-to-out", ["replay", "{t}/link.wav", "--out", "{t}/good.wav"], 2, ["{t}/good.wav", "input file"]),
