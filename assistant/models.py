@@ -49,7 +49,7 @@ def first_pass_config(setting: str, key: str = "wake.first_pass_model") -> Path:
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
         tflite = path.parent / config["model"]
-        config["micro"]["probability_cutoff"], config["micro"]["sliding_window_size"]
+        config["wake_word"], config["micro"]["probability_cutoff"], config["micro"]["sliding_window_size"]
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise ModelError(f"{path}: not a microWakeWord model config ({key}): "
                          f"{type(err).__name__}: {err}", code="corrupt_model") from None
