@@ -42,11 +42,11 @@ from .wake import WakeUpdate
 log = logging.getLogger(__name__)
 
 _PRE_ROLL_S = 0.15
-"""The first pass fires up to ~0.14 s after the wake phrase ends (0.0 to 0.14 s on the
-fixtures), so a command said with no pause has begun by then; recognition hears this much
-before the candidate. More brings in the phrase's tail, which Whisper writes as "was" or
-"It was" and which then spoils the command: 0.25 s gave 8.8 % word errors on the
-fixtures' commands, 0.15 s 1.4 %."""
+"""A wake is stamped where the first pass reaches 0.5, up to ~0.14 s after the wake phrase
+ends (0.0 to 0.14 s on the fixtures), so a command said with no pause has begun by then;
+recognition hears this much before the stamp. More brings in the phrase's tail, which
+Whisper writes as "was" or "It was" and which then spoils the command: 0.25 s gave 8.8 %
+word errors on the fixtures' commands, 0.15 s 1.4 %."""
 
 _HEARD_CHUNKS = 100
 """Chunks kept for a command's start: 3.2 s, more than the verifier may take to decide."""
