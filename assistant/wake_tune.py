@@ -22,6 +22,7 @@ import numpy as np
 from .audio import check_audio_file, file_chunks
 from .config import Settings, WakeSettings
 from .errors import UsageError
+from .noise import NoiseCleaner
 from .verifier import OpenWakeWordFeatures, WakeHead
 from .wake import FirstPass
 
@@ -95,8 +96,10 @@ class Outcome:
         return self.verifier_calls / self.negative_hours if self.negative_hours else float("nan")
 
 
-def score_file(path: Path, first_pass: FirstPass, features: OpenWakeWordFeatures, head: WakeHead) -> ScoreTrace:
-    """Run both passes over the whole file, continuously, timing each."""
+def score_file(path: Path, first_pass: FirstPass, features: OpenWakeWordFeatures, head: WakeHead,
+               cleaner: NoiseCleaner | None = None) -> ScoreTrace:
+    """Run both passes over the whole file, continuously, timing each; `cleaner`: what both
+    hear goes through it first."""
     first_pass.reset()
     features.reset()
     head.reset()
@@ -105,7 +108,11 @@ def score_file(path: Path, first_pass: FirstPass, features: OpenWakeWordFeatures
     head.scores(features.embeddings(np.zeros(int(VERIFIER_WARM_UP_S * 16000) + 1280, dtype=np.int16)))
     times, first_scores, verifier_scores = [], [], []
     first_cpu = verifier_cpu = 0.0
+    if cleaner is not None:
+        cleaner.reset()
     for chunk in file_chunks(path):
+        if cleaner is not None:
+            chunk = cleaner.process(chunk)  # same stamp, audio 10 ms late
         started = time.process_time()
         first_scores.append(first_pass.score(chunk))
         between = time.process_time()
