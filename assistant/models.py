@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from .config import BUNDLED, GEMMA3_270M, PACKAGED_WAKE_WORDS, PATH_MISSING, Settings, path_problem
 from .errors import AssistantError, ModelError
@@ -44,18 +45,27 @@ def package_dir(package: str) -> Path:
 def first_pass_config(setting: str, key: str = "wake.first_pass_model") -> Path:
     """The microWakeWord model config (.json naming its .tflite)."""
     if setting in (BUNDLED, *PACKAGED_WAKE_WORDS):
-        return package_dir("pymicro_wakeword") / "models" / f"{_packaged_word(setting)}.json"
+        return _packaged_first_pass(setting)
     path = model_file(Path(setting), key)
+    check_tflite(path.parent / _first_pass_fields(path, key)["model"], key)
+    probe_load("micro", path, key)
+    return path
+
+
+def _packaged_first_pass(setting: str) -> Path:
+    return package_dir("pymicro_wakeword") / "models" / f"{_packaged_word(setting)}.json"
+
+
+def _first_pass_fields(path: Path, key: str) -> dict:
+    """A microWakeWord config with the fields pymicro-wakeword reads, or ModelError naming it."""
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
-        tflite = path.parent / config["model"]
-        config["wake_word"], config["micro"]["probability_cutoff"], config["micro"]["sliding_window_size"]
+        micro = config["micro"]
+        config["model"], config["wake_word"], micro["probability_cutoff"], micro["sliding_window_size"]
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise ModelError(f"{path}: not a microWakeWord model config ({key}): "
                          f"{type(err).__name__}: {err}", code="corrupt_model") from None
-    check_tflite(tflite, key)
-    probe_load("micro", path, key)
-    return path
+    return config
 
 
 def verifier_model(setting: str, key: str = "wake.verifier_model") -> Path:
@@ -88,23 +98,27 @@ def tflite_library(package: Path) -> Path:
 
 
 def wake_word_names(settings: Settings) -> list[str]:
-    """The configured wake phrases as their first-pass configs name them ("Hey Jarvis")."""
-    return [json.loads(config.read_text(encoding="utf-8")).get("wake_word", "")
-            for _, config, _, _, _ in wake_words(settings)]
+    """The configured wake phrases as their first-pass configs name them ("Hey Jarvis"); the
+    configs are read, not probed (`check_all` probes them at start-up)."""
+    return [_first_pass_fields(_packaged_first_pass(setting) if setting in (BUNDLED, *PACKAGED_WAKE_WORDS)
+                               else Path(setting), key)["wake_word"]
+            for setting, _, key, _ in _wake_word_settings(settings)]
 
 
-def wake_words(settings: Settings) -> list[tuple[str, Path, float, Path, float]]:
-    """Every configured wake word as (name for messages, first-pass config, its threshold,
-    verifier model, its threshold), the main one first."""
+def wake_words(settings: Settings) -> list[tuple[Path, float, Path, float]]:
+    """Every configured wake word as (first-pass config, its threshold, verifier model, its
+    threshold), the main one first; each model checked."""
+    return [(first_pass_config(first_pass, f"{key}first_pass_model"), settings_of.first_pass_threshold,
+             verifier_model(verifier, f"{key}verifier_model"), settings_of.verifier_threshold)
+            for first_pass, verifier, key, settings_of in _wake_word_settings(settings)]
+
+
+def _wake_word_settings(settings: Settings) -> list[tuple[str, str, str, Any]]:
+    """(first-pass model, verifier model, key prefix for messages, the word's settings) of each word."""
     wake = settings.wake
-    words = [("wake", first_pass_config(wake.first_pass_model), wake.first_pass_threshold,
-              verifier_model(wake.verifier_model), wake.verifier_threshold)]
-    for number, extra in enumerate(wake.extra_words, 1):
-        key = f"wake.extra_words #{number}"
-        words.append((key, first_pass_config(extra.first_pass_model, f"{key} first_pass_model"),
-                      extra.first_pass_threshold,
-                      verifier_model(extra.verifier_model, f"{key} verifier_model"), extra.verifier_threshold))
-    return words
+    return [(wake.first_pass_model, wake.verifier_model, "wake.", wake)] + [
+        (extra.first_pass_model, extra.verifier_model, f"wake.extra_words #{number} ", extra)
+        for number, extra in enumerate(wake.extra_words, 1)]
 
 
 def vad_model(setting: str) -> Path:

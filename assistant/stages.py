@@ -16,7 +16,7 @@ from .cloud import CloudClient, load_api_key
 from .errors import ConfigError
 from .escalation import escalation_reason
 from .skill_mapper import SkillMapper
-from .config import BUNDLED, Settings
+from .config import Settings
 from .end_of_turn import BothJudge, Judge, SmartTurnJudge, TranscriptJudge
 from .endpoint import VoiceActivity
 from .llm import LocalLlm
@@ -49,23 +49,34 @@ class Stages:
 
 def load_wake(settings: Settings) -> WakeDetector:
     wake = settings.wake
-    words = []
-    for _, first_pass_config, first_pass_threshold, verifier_model, verifier_threshold in models.wake_words(settings):
-        verifier = (Verifier(verifier_pipelines(verifier_model, wake.verifier_threads, wake.verifier_alignments),
-                             verifier_threshold) if wake.mode != "first_pass_only" else None)
-        words.append((FirstPass(first_pass_config, first_pass_threshold), verifier))
+    threads = wake.verifier_threads
     # verifier_only: one stream of embeddings, scored by every word's head
-    shared = (verifier_pipelines(models.verifier_model(BUNDLED), wake.verifier_threads)[0][0]
-              if wake.mode == "verifier_only" else None)
+    shared = openwakeword_features(threads) if wake.mode == "verifier_only" else None
+    words = []
+    for first_pass_config, first_pass_threshold, verifier_model, verifier_threshold in models.wake_words(settings):
+        if wake.mode == "first_pass_only":
+            pipelines = None
+        elif shared is not None:
+            pipelines = [(shared, openwakeword_head(verifier_model, threads))]
+        else:
+            pipelines = verifier_pipelines(verifier_model, threads, wake.verifier_alignments)
+        verifier = Verifier(pipelines, verifier_threshold) if pipelines is not None else None
+        words.append((FirstPass(first_pass_config, first_pass_threshold), verifier))
     return WakeDetector(words, wake, shared)
 
 
 def verifier_pipelines(head_model: Path, threads: int, count: int = 1) -> list[tuple[OpenWakeWordFeatures, OpenWakeWordHead]]:
     """`count` copies of openWakeWord's models with this wake head: the verifier's, one per alignment."""
+    return [(openwakeword_features(threads), openwakeword_head(head_model, threads)) for _ in range(count)]
+
+
+def openwakeword_features(threads: int) -> OpenWakeWordFeatures:
     package = models.openwakeword_dir()
-    library = models.tflite_library(package)
-    return [(OpenWakeWordFeatures(library, package / "models", threads), OpenWakeWordHead(library, head_model, threads))
-            for _ in range(count)]
+    return OpenWakeWordFeatures(models.tflite_library(package), package / "models", threads)
+
+
+def openwakeword_head(model: Path, threads: int) -> OpenWakeWordHead:
+    return OpenWakeWordHead(models.tflite_library(models.openwakeword_dir()), model, threads)
 
 
 def load_own_voice(settings: Settings) -> OwnVoiceGuard | None:

@@ -15,6 +15,7 @@ from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+
 import numpy as np
 
 from .audio import RATE_HZ, AudioChunk
@@ -99,7 +100,6 @@ _PHRASE_END_SCORE = 0.5
 @dataclass
 class _Candidate:
     t: float
-    first_pass: float
     deadline_s: float
     started_wall: float
     """perf_counter() when the verifier was asked."""
@@ -108,7 +108,7 @@ class _Candidate:
     first_pass_peak: float = 0.0
     """The first pass's highest score since the candidate started (for score fusion)."""
     heard_t: float | None = None
-    """Where the phrase ended, as well as the first pass tells: see WordDetector.heard_at."""
+    """Where the phrase ended, as well as the first pass tells: see WordDetector._candidate_heard."""
     peak_t: float = 0.0
     jobs: list[Future] = field(default_factory=list)
     """The verifier's work on this candidate, in order; each gives (best score, ms spent)."""
@@ -165,8 +165,7 @@ class WordDetector:
             return WakeUpdate([candidate, wake], True, t)
         threshold = (self.settings.second_chance_threshold if t <= self._second_chance_until_s
                      else self.verifier.threshold)
-        self._candidate = _Candidate(t, candidate.first_pass, t + self.settings.verifier_hold_s, time.perf_counter(),
-                                     threshold)
+        self._candidate = _Candidate(t, t + self.settings.verifier_hold_s, time.perf_counter(), threshold)
         self._candidate_heard(first_pass, t)
         self._ask(self.verifier.start, self._window())
         settled = self._settle(t)

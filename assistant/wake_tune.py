@@ -169,15 +169,18 @@ def evaluate(rule: Rule, positives: Sequence[ScoreTrace], negatives: Sequence[Sc
                    false_accepts, hours, calls)
 
 
-def sweep(settings: WakeSettings, positives: Sequence[ScoreTrace], negatives: Sequence[ScoreTrace],
-          first_pass_grid: Iterable[float] = FIRST_PASS_GRID,
-          verifier_grid: Iterable[float] = VERIFIER_GRID) -> list[Outcome]:
+def sweep(settings: WakeSettings, positives: Sequence[ScoreTrace], negatives: Sequence[ScoreTrace]) -> list[Outcome]:
     """Every mode over its thresholds: the first pass alone, the verifier alone, and each pair."""
+    return [evaluate(rule, positives, negatives) for rule in sweep_rules(settings)]
+
+
+def sweep_rules(settings: WakeSettings, first_pass_grid: Iterable[float] = FIRST_PASS_GRID,
+                verifier_grid: Iterable[float] = VERIFIER_GRID) -> list[Rule]:
+    """The first pass alone over its grid, the verifier alone over its, and every pair."""
     first_pass_grid, verifier_grid = list(first_pass_grid), list(verifier_grid)
     rules = [Rule.of(settings, "first_pass_only", t, 0.0) for t in first_pass_grid]
     rules += [Rule.of(settings, "verifier_only", 0.0, t) for t in verifier_grid]
-    rules += [Rule.of(settings, "two_pass", a, b) for a in first_pass_grid for b in verifier_grid]
-    return [evaluate(rule, positives, negatives) for rule in rules]
+    return rules + [Rule.of(settings, "two_pass", a, b) for a in first_pass_grid for b in verifier_grid]
 
 
 def recommend(outcomes: Sequence[Outcome], max_false_accepts_per_hour: float) -> Outcome | None:

@@ -51,7 +51,7 @@ from assistant.config import Settings, WakeSettings, with_changes
 from assistant.verifier import OpenWakeWordFeatures, OpenWakeWordHead
 from assistant.stages import verifier_pipelines
 from assistant.wake import FirstPass, Verifier, WakeDetector
-from assistant.wake_tune import FIRST_PASS_GRID, VERIFIER_GRID, Rule, ScoreTrace, detections, evaluate, score_file
+from assistant.wake_tune import Rule, ScoreTrace, detections, evaluate, score_file, sweep_rules
 
 from .runner import RESULTS, peak_rss_mb
 from .wake_set import ensure_wake_set
@@ -209,10 +209,9 @@ def _split(clips: list[Clip], traces: list[ScoreTrace]) -> Split:
 def _sweep(clips: list[Clip]) -> dict:
     split = _split(clips, _load_traces(clips))
     plain = replace(WakeSettings(), fusion=0.0, second_chance_s=0.0)
-    rules = [Rule.of(plain, "first_pass_only", t, 0.0) for t in FIRST_PASS_GRID]
-    rules += [Rule.of(plain, "verifier_only", 0.0, t) for t in VERIFIER_GRID]
-    rules += [replace(Rule.of(plain, "two_pass", a, b), fusion=w)
-              for w in FUSION_WEIGHTS for a in FIRST_PASS_GRID for b in VERIFIER_GRID]
+    alone = [rule for rule in sweep_rules(plain) if rule.mode != "two_pass"]
+    rules = alone + [replace(rule, fusion=w) for w in FUSION_WEIGHTS
+                     for rule in sweep_rules(plain) if rule.mode == "two_pass"]
     rows = [_figures(rule, split) for rule in rules]
     reference = next(r for r in rows if all(r[k] == v for k, v in REFERENCE.items()))
     chosen = _choose(rows, reference)
