@@ -1,4 +1,4 @@
-"""Timers and alarms ringing: a chime and a spoken announcement, repeated until heard.
+"""Timers, alarms and reminders ringing: a chime and a spoken announcement, repeated until heard.
 
 An announcement runs as a turn with no request: the pipeline starts it when the assistant
 is idle and something in the reminder store is due, and the wake word ends it like any
@@ -18,7 +18,7 @@ from .config import RemindersSettings
 from .events import Announcement as AnnouncementEvent
 from .events import EventSink
 from .player import Player
-from .reminders import TIMER, Reminder
+from .reminders import REMINDER, TIMER, Reminder
 from .skills.clock import clock_text
 from .skills.timers import duration_text
 from .stages import Stages
@@ -44,6 +44,10 @@ def silence(rate_hz: int, seconds: float) -> AudioChunk:
 def announcement_text(reminder: Reminder, missed: bool) -> str:
     """What is said: "Your pasta timer is done.", or for one missed while the assistant was
     off, "While I was off, your alarm for 6:00 AM went off."."""
+    if reminder.kind == REMINDER:
+        if missed:
+            return f"While I was off, a reminder was due at {clock_text(reminder.due)}: {reminder.message}."
+        return f"This is your reminder to {reminder.message}."
     if reminder.kind == TIMER:
         what = f"{reminder.name} timer" if reminder.name else f"{duration_text(reminder.duration_s or 0, plural=False)} timer"
         return f"While I was off, your {what} ended." if missed else f"Your {what} is done."
@@ -69,7 +73,7 @@ class Announcement(Turn):
     async def _compute(self) -> None:
         texts = [announcement_text(r, r.id in self.missed) for r in self.due]
         for reminder, text in zip(self.due, texts):
-            self.events.emit(AnnouncementEvent(t=self.input_time(), kind=reminder.kind, label=reminder.name,
+            self.events.emit(AnnouncementEvent(t=self.input_time(), kind=reminder.kind, label=reminder.name or reminder.message,
                                                due=reminder.due.isoformat(timespec="seconds"),
                                                missed=reminder.id in self.missed, text=text))
         self.reply_text = " ".join(texts)

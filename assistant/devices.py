@@ -148,6 +148,7 @@ class DevicePlayer:
         self.sd = _sounddevice()
         self.volume = settings.output_volume
         """Loudness, 0 to 1, applied as frames are played, so a change is heard at once."""
+        self.volume_before_mute: float | None = None
         self.voice_rate_hz = rate_hz
         self._lock = threading.Lock()
         self._queue: deque[tuple[np.ndarray, bool]] = deque()

@@ -1,4 +1,8 @@
-"""Which requests that matched no skill template belong in the cloud: rules on the transcript.
+"""Where a request that matched no skill template belongs: rules on the transcript.
+
+`escalation_reason` says why one belongs in the cloud; `live_data_topic` names the live
+data it needs (weather, news, ...), said plainly when the cloud cannot be asked; and
+`is_small_talk` says whether the local chat model may answer it, as it may answer nothing else.
 
 A request goes to the cloud when it asks for facts the small local model does not know,
 for something only fresh information answers, for creative or long work, or when it is
@@ -179,3 +183,60 @@ def _knowledge_question(words: list[str]) -> bool:
     else:
         return False
     return any(w not in _EMPTY for w in words[1:])
+
+
+# Live data, by topic: said in the refusal ("I can't check the weather ...").
+_LIVE_TOPICS = (
+    ("the weather", {"weather", "forecast", "rain", "raining", "rainy", "snow", "snowing", "umbrella", "humidity",
+                     "windy", "sunny", "storm", "temperature outside", "degrees outside", "cold outside",
+                     "hot outside", "warm outside"}),
+    ("the news", {"news", "headlines", "happening in the world", "election"}),
+    ("sports results", {"score", "scores", "won", "winning", "match", "game last night", "league", "playing tonight",
+                        "who plays"}),
+    ("the traffic", {"traffic", "commute", "roads", "road works", "roadworks"}),
+    ("prices", {"stock", "stocks", "market", "price of", "prices", "bitcoin", "exchange rate", "dollar",
+                "shares"}),
+    ("travel times", {"flight", "flights", "departures", "delayed", "train times", "next bus", "next train"}),
+    ("opening hours", {"open", "opens", "opening", "close", "closes", "closing"}),
+)
+
+
+def live_data_topic(text: str) -> str | None:
+    """What live data the request needs ("the weather"), or None. Words, not a model: a question
+    about the weather must never be answered from a model's imagination."""
+    request = f" {_PREFIX.sub('', _normalise(text))} "
+    if _skill_domain(request.strip(), request.split() or [""]):
+        return None  # "what temperature for the oven" is a kitchen fact, "a timer for the match" a timer
+    for topic, cues in _LIVE_TOPICS:
+        if any(f" {cue} " in request for cue in cues):
+            return topic
+    return None
+
+
+_SMALL_TALK = re.compile(
+    r"^(how are you|how is it going|how are things|how have you been|what is up|how do you do|are you (ok|okay|well"
+    r"|there|awake|listening|happy|real|a robot|human|alive|smart|clever)|good job|well done|nice job|great job"
+    r"|you are (great|funny|smart|clever|awesome|amazing|the best|welcome|kind|nice|silly|a good)|i love you|i like you"
+    r"|love you|nice to meet you|pleased to meet you|nice talking|i am (bored|tired|sad|happy|hungry|back|home|"
+    r"sleepy|cold|hot|fine|good|ok|okay|great|excited|going to bed|off|leaving)|we are (home|back|leaving)"
+    r"|i am home|good (morning|afternoon|evening|night)|night night|sweet dreams|see you|talk to you later"
+    r"|how old are you|where are you from|what are you|do you (like|love|have|dream|sleep|eat|know me)"
+    r"|can we be friends|will you be my friend|are we friends|what is your favou?rite|who made you|who built you"
+    r"|are you (a boy|a girl|male|female))\b")
+
+
+def is_small_talk(text: str) -> bool:
+    """Greetings, thanks, how are you, a remark about the assistant or the speaker's day: what
+    the local chat model may answer (it invents when asked for anything else)."""
+    said = _normalise(text)
+    request = _PREFIX.sub("", said)
+    words = request.split()
+    if _INJECTION.search(said):
+        return False
+    if not words:
+        return bool(said)  # only "hi", "hey jarvis", "okay"
+    if _skill_domain(request, words) or _creative(request, words):
+        return False
+    if (_GREETING.match(request) or _GREETING.match(said)) and len(words) <= 6:
+        return True
+    return bool(_SMALL_TALK.match(request))

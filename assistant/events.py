@@ -154,9 +154,9 @@ class FollowUp(Event):
 class Announcement(Event):
     name: ClassVar[str] = "announcement"
     kind: str
-    """timer or alarm."""
+    """timer, alarm or reminder."""
     label: str | None = None
-    """A timer's name ("pasta"), if it has one."""
+    """A timer's name ("pasta"), if it has one; a reminder's message."""
     due: str = ""
     """When it fell due, local ISO time."""
     missed: bool = False

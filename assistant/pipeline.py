@@ -31,9 +31,11 @@ from .config import Settings
 from .end_of_turn import PauseCheck, Verdict
 from .endpoint import Endpointer, EndReason
 from .events import EventSink, FollowUp, SpeechEnd, SpeechStart, TtsEnd, Turn as TurnEvent
+from .lists import ListStore
 from .noise import NoiseCleaner
 from .player import AudioSink, EchoMixer, Player, ReplayPlayer
 from .reminders import ReminderStore
+from .skills import Awaiting
 from .skills.clock import local_now
 from .stages import Stages
 from .turn import Command, Turn
@@ -117,6 +119,10 @@ class Pipeline:
         self.last_reply: str | None = None
         """The last reply that was said, in part or whole ("repeat that")."""
         self.reminders = reminders if reminders is not None else ReminderStore(":memory:")
+        self.lists = ListStore(self.reminders.db)
+        """The shopping and to-do lists, in the reminders' database."""
+        self._awaiting: Awaiting | None = None
+        """The question the last reply asked, answered only in its follow-up window."""
         self._started: datetime | None = None
         """When the first input arrived: reminders due before then were missed."""
         self._ring_checked_t = -math.inf
@@ -315,7 +321,9 @@ class Pipeline:
             return
         command = Command(listening.audio(), t_end, speech_end_s, listening.stages_ms,
                           speech_s=listening.endpointer.speech_s, speculation=check)
-        self._start(self.turn_class(command, self.stages, self.events, self.player, self.input_time, self.now))
+        turn = self.turn_class(command, self.stages, self.events, self.player, self.input_time, self.now)
+        turn.answering = self._awaiting if listening.follow_up else None
+        self._start(turn)
 
     def _ring_if_due(self) -> None:
         """Announce the timers and alarms that are due, once nobody is talking to the assistant."""
@@ -332,8 +340,10 @@ class Pipeline:
 
     def _start(self, turn: Turn) -> None:
         self.turn = turn
+        self._awaiting = None
         turn.last_reply = self.last_reply
         turn.reminders = self.reminders
+        turn.lists = self.lists
         turn.task = asyncio.get_running_loop().create_task(self._run_turn(turn))
 
     async def _run_turn(self, turn: Turn) -> None:
@@ -378,6 +388,7 @@ class Pipeline:
             self._ending.add(turn.task)
             turn.task.add_done_callback(self._ending.discard)
         if outcome == "answered" and turn.spoke and turn.is_request and not self._input_ended:
+            self._awaiting = turn.awaiting
             self._offer_follow_up(t, turn.reply_text or "")
 
     def _offer_follow_up(self, t: float, reply: str) -> None:

@@ -30,6 +30,8 @@ class Stopped:
 class Player(Protocol):
     volume: float
     """Loudness, 0 to 1; a change is heard at once."""
+    volume_before_mute: float | None
+    """The loudness to come back to on "unmute"; None when not muted."""
 
     def begin(self) -> None:
         """A new reply: forget what the last one played."""
@@ -98,6 +100,7 @@ class ReplayPlayer:
         self._resampled: dict[int, np.ndarray] = {}
         self.volume = 1.0
         """Applied as audio is heard, so the sink gets what a speaker at this level would play."""
+        self.volume_before_mute: float | None = None
 
     def begin(self) -> None:
         self._queue, self._written, self._cut_t, self._resampled = [], 0, math.inf, {}

@@ -1,4 +1,4 @@
-"""Timers and alarms, kept in SQLite so they survive a restart and a `kill -9`.
+"""Timers, alarms and reminders, kept in SQLite so they survive a restart and a `kill -9`.
 
 Every change is one SQLite transaction (WAL journal, synchronous=FULL): after a crash a
 reminder is either wholly there or not at all. A reminder leaves the store only once it
@@ -19,16 +19,29 @@ from .errors import ConfigError
 
 TIMER = "timer"
 ALARM = "alarm"
+REMINDER = "reminder"
+"""A reminder with a message ("take the bread out"), due at a time or after a while."""
 
+_SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS reminders (
     id INTEGER PRIMARY KEY,
-    kind TEXT NOT NULL CHECK (kind IN ('timer', 'alarm')),
+    kind TEXT NOT NULL CHECK (kind IN ('timer', 'alarm', 'reminder')),
     name TEXT,
     due REAL NOT NULL,
     duration_s REAL,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    message TEXT
 )
+"""
+# Version 1 allowed only timers and alarms, and had no message: SQLite cannot change a
+# CHECK constraint in place, so the table is copied into the new shape in one transaction.
+_FROM_VERSION_1 = """
+ALTER TABLE reminders RENAME TO reminders_v1;
+""" + _SCHEMA + """;
+INSERT INTO reminders (id, kind, name, due, duration_s, created)
+    SELECT id, kind, name, due, duration_s, created FROM reminders_v1;
+DROP TABLE reminders_v1;
 """
 
 
@@ -42,7 +55,9 @@ class Reminder:
     due: datetime
     """When it rings, in the local time zone."""
     duration_s: float | None
-    """A timer's length as set."""
+    """A timer's length as set (a reminder's, when it was set for a while rather than a time)."""
+    message: str | None = None
+    """What a reminder is about ("take the bread out")."""
 
     def left_s(self, now: datetime) -> float:
         return max((self.due - now).total_seconds(), 0.0)
@@ -59,9 +74,17 @@ class ReminderStore:
             self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL" if path != ":memory:" else "PRAGMA journal_mode=MEMORY")
             self.db.execute("PRAGMA synchronous=FULL")
-            self.db.execute(_SCHEMA)
+            self._migrate()
         except (OSError, sqlite3.Error) as err:
             raise ConfigError(f"{path}: cannot keep timers and alarms here (state_dir): {err}") from None
+
+    def _migrate(self) -> None:
+        (version,) = self.db.execute("PRAGMA user_version").fetchone()
+        has_table = self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'reminders'").fetchone()
+        if version >= _SCHEMA_VERSION:
+            return
+        script = _FROM_VERSION_1 if has_table else _SCHEMA + ";"
+        self.db.executescript(f"BEGIN; {script} PRAGMA user_version = {_SCHEMA_VERSION}; COMMIT;")
 
     @classmethod
     def in_state_dir(cls, state_dir: Path) -> ReminderStore:
@@ -76,11 +99,23 @@ class ReminderStore:
     def add_alarm(self, now: datetime, due: datetime) -> Reminder:
         return self._add(ALARM, None, due.timestamp(), None, now)
 
-    def _add(self, kind: str, name: str | None, due: float, duration_s: float | None, now: datetime) -> Reminder:
+    def add_reminder(self, now: datetime, due: datetime, message: str, duration_s: float | None = None) -> Reminder:
+        return self._add(REMINDER, None, due.timestamp(), duration_s, now, message)
+
+    def extend(self, reminder: Reminder, seconds: float) -> Reminder | None:
+        """The timer with `seconds` more (its length too); None when it is no longer there."""
+        with self.db:
+            changed = self.db.execute(
+                "UPDATE reminders SET due = due + ?, duration_s = coalesce(duration_s, 0) + ? WHERE id = ?",
+                (seconds, seconds, reminder.id)).rowcount
+        return self._get(reminder.id) if changed else None
+
+    def _add(self, kind: str, name: str | None, due: float, duration_s: float | None, now: datetime,
+             message: str | None = None) -> Reminder:
         with self.db:
             cursor = self.db.execute(
-                "INSERT INTO reminders (kind, name, due, duration_s, created) VALUES (?, ?, ?, ?, ?)",
-                (kind, name, due, duration_s, now.timestamp()))
+                "INSERT INTO reminders (kind, name, due, duration_s, created, message) VALUES (?, ?, ?, ?, ?, ?)",
+                (kind, name, due, duration_s, now.timestamp(), message))
         return self._get(cursor.lastrowid)
 
     def pending(self, kind: str) -> list[Reminder]:
@@ -107,8 +142,8 @@ class ReminderStore:
 
 
 def _reminder(row: tuple) -> Reminder:
-    reminder_id, kind, name, due, duration_s, _created = row
-    return Reminder(reminder_id, kind, name, _local(due), duration_s)
+    reminder_id, kind, name, due, duration_s, _created, message = row
+    return Reminder(reminder_id, kind, name, _local(due), duration_s, message)
 
 
 def _local(epoch_s: float) -> datetime:

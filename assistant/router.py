@@ -1,11 +1,17 @@
 """Who answers a request, and the answer: a deterministic skill first, then a model.
 
-Tiers, cheapest first: `fast_path` (hassil intent templates + a skill), `local_llm`,
-and `cloud` (a request no template matched that `belongs_in_cloud` says needs more than
-the device knows). When the decided tier is disabled or down, `fallback` names who
-answers instead; when the cloud fails during a request, before saying anything, the
-fallback answers and the reply's tier says so. The canned replies live here too, so the
-decision and what is said for it are in one place.
+Tiers, cheapest first: `fast_path` (hassil intent templates + a skill, including the
+skill that says what the assistant cannot do), `local_llm` (small talk only: the chat
+model invents anything else), and `cloud` (a request no template matched that
+`belongs_in_cloud` says needs more than the device knows, or live data). When the decided
+tier is disabled or down, `fallback` names who answers instead, and the reply says why;
+when the cloud fails during a request, before saying anything, the fallback answers and
+the reply's tier says so. A request that is none of these is told plainly what the
+assistant can do. The canned replies live here too, so the decision and what is said for
+it are in one place.
+
+In the follow-up after a question a skill asked ("For how long?"), the templates that
+require that question's context are tried first, with what the question knew.
 """
 
 from __future__ import annotations
@@ -16,14 +22,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from hassil import Intents, recognize
+from hassil import Intents, recognize_best
 
 from .asr import without_misheard_tail
 from .cloud import CloudClient, CloudError
-from .escalation import looks_like_injection
+from .escalation import is_small_talk, live_data_topic, looks_like_injection
+from .honesty import NOT_UNDERSTOOD, cannot_answer_reply, chat_sentences, live_data_reply, spoken_reason
 from .llm import LocalLlm
+from .near_match import NearMatcher
 from .skill_mapper import SkillMapper
-from .skills import Skill, SkillRequest, template_text
+from .skills import Awaiting, Skill, SkillReply, SkillRequest, abilities, as_reply, template_text
 
 FAST_PATH = "fast_path"
 LOCAL_LLM = "local_llm"
@@ -32,6 +40,9 @@ OFFLINE = "offline"
 
 OFFLINE_REPLY = "Sorry, I can't answer that on this device."
 NO_ANSWER_REPLY = "Sorry, I don't have an answer to that."
+CLOUD_FAILED_REPLY = "Sorry, I couldn't reach the cloud to answer that."
+NOT_SMALL_TALK = "no intent matched, and it is not small talk (the chat model answers only that)"
+LIVE_DATA = "needs live data"
 
 log = logging.getLogger(__name__)
 
@@ -75,39 +86,88 @@ class Router:
         """Given a request no template matched, why it needs the cloud (e.g. "a knowledge question"), or None."""
         self.mapper = mapper
         """Maps free phrasing onto a skill with the local LLM (llm.skill_mapping), or None."""
+        self.abilities = abilities(skills)
+        """What the loaded skills can do, in words ("set timers"), for "what can you do?"."""
+        self.near = NearMatcher(intents, skills)
+        """Matches a transcript that misses the templates by a misheard word."""
 
-    def route(self, text: str) -> RouteDecision:
+    def route(self, text: str, awaiting: Awaiting | None = None) -> RouteDecision:
+        """Who answers `text`; `awaiting`: the question the last reply asked, if this answers it."""
+        if awaiting is not None and (match := self._template_match(text, awaiting)) is not None:
+            slots = {**awaiting.slots, **_slots(match)}
+            return RouteDecision(FAST_PATH, match.intent.name, None, "answered the question asked", slots)
         if (match := self._template_match(text)) is not None:
-            slots = {name: _plain(entity.value) for name, entity in match.entities.items()}
-            return RouteDecision(FAST_PATH, match.intent.name, None, "matched an intent template", slots)
+            return RouteDecision(FAST_PATH, match.intent.name, None, "matched an intent template", _slots(match))
+        if (near := self._near_match(text)) is not None:
+            return near
         if self.mapper is not None and not looks_like_injection(text) and (mapped := self.mapper.map(text)):
             intent, slots = mapped
             return RouteDecision(LOCAL_LLM, intent, None, "the local LLM mapped it onto a skill", slots)
+        if (topic := live_data_topic(text)) is not None:
+            return self._cloud_route(f"{LIVE_DATA} ({topic})", {"topic": topic})
         if self.belongs_in_cloud is not None and (why := self.belongs_in_cloud(text)):
             return self._cloud_route(why)
+        if not is_small_talk(text):
+            return RouteDecision(LOCAL_LLM, None, OFFLINE, NOT_SMALL_TALK)
         if self.llm is None:
-            return RouteDecision(LOCAL_LLM, None, OFFLINE, "no intent matched; the local LLM is disabled")
-        return RouteDecision(LOCAL_LLM, None, None, "no intent matched")
+            return RouteDecision(LOCAL_LLM, None, OFFLINE, "small talk; the local LLM is disabled")
+        return RouteDecision(LOCAL_LLM, None, None, "small talk")
+
+    def _near_match(self, text: str) -> RouteDecision | None:
+        """A skill's template matched once a misheard word is corrected; never small talk."""
+        if is_small_talk(text) or (corrected := self.near.correct(text)) is None:
+            return None
+        corrected_text, intent = corrected
+        match = self._template_match(corrected_text)
+        if match is None or match.intent.name != intent:
+            return None
+        return RouteDecision(FAST_PATH, intent, None, f"matched an intent template as \"{corrected_text}\"",
+                             _slots(match))
 
     def matches_template(self, text: str) -> bool:
         """Whether a skill's template matches the text (cheap: no model)."""
         return self._template_match(text) is not None
 
-    def _template_match(self, text: str):
+    def _template_match(self, text: str, awaiting: Awaiting | None = None):
+        """The best template match (most literal words, fewest wildcards); with `awaiting`, only
+        the templates that answer that question."""
+        context = None if awaiting is None else {"awaiting": awaiting.context}
         for candidate in (text, without_misheard_tail(text)):
-            match = None if candidate is None else recognize(template_text(candidate), self.intents)
-            if match is not None and match.intent.name in self.skills:
+            if candidate is None:
+                continue
+            match = recognize_best(template_text(candidate), self.intents, intent_context=context)
+            if match is None or match.intent.name not in self.skills:
+                continue
+            if awaiting is None or _requires_context(match):
                 return match
         return None
 
     def whole_reply(self, decision: RouteDecision, context: SkillRequest) -> str | None:
-        """The reply when it is known at once (a skill, given `context` and the matched slots, or a
-        canned reply); None when a model answers."""
+        """The reply's text when it is known at once (a skill, given `context` and the matched
+        slots, or a canned reply); None when a model answers."""
+        reply = self.skill_reply(decision, context)
+        return None if reply is None else reply.text
+
+    def skill_reply(self, decision: RouteDecision, context: SkillRequest) -> SkillReply | None:
+        """As `whole_reply`, with the question the reply asks, if any."""
         if decision.intent is not None:
-            return self.skills[decision.intent](replace(context, slots=decision.slots))
+            request = replace(context, slots=decision.slots, abilities=self.abilities)
+            return as_reply(self.skills[decision.intent](request))
         if decision.answered_by == OFFLINE or (decision.answered_by == LOCAL_LLM and self.llm is None):
-            return OFFLINE_REPLY
+            return SkillReply(self._offline_reply(decision))
         return None
+
+    def _offline_reply(self, decision: RouteDecision) -> str:
+        """Why the request gets no answer, honestly: live data and cloud questions say what
+        stops them; anything else that is not small talk hears what the assistant can do."""
+        unavailable = decision.slots.get("unavailable")
+        if decision.tier == CLOUD and unavailable:
+            topic = decision.slots.get("topic")
+            reason = spoken_reason(unavailable)
+            return live_data_reply(topic, reason) if topic else cannot_answer_reply(reason)
+        if decision.reason == NOT_SMALL_TALK:
+            return NOT_UNDERSTOOD
+        return OFFLINE_REPLY
 
     def streamed_reply(self, text: str, stop: threading.Event, decision: RouteDecision | None = None) -> StreamedReply:
         """A model's reply, sentence by sentence as it is generated: from the cloud when `decision`
@@ -117,19 +177,19 @@ class Router:
         return StreamedReply(LOCAL_LLM, lambda reply: self._from_local_llm(text, stop))
 
     def _from_local_llm(self, text: str, stop: threading.Event) -> Iterator[str]:
+        """The chat model's answer, as far as `chat_sentences` lets it be said."""
         assert self.llm is not None
-        said = False
-        for sentence in self.llm.sentences(text, stop):
-            said = True
+        for sentence in chat_sentences(self.llm.sentences(text, stop)):
+            if stop.is_set():
+                return
             yield sentence
-        if not said and not stop.is_set():
-            yield NO_ANSWER_REPLY
 
-    def _cloud_route(self, why: str) -> RouteDecision:
+    def _cloud_route(self, why: str, slots: dict[str, Any] | None = None) -> RouteDecision:
         unavailable = "the cloud is not set up" if self.cloud is None else self.cloud.unavailable()
         if unavailable is None:
-            return RouteDecision(CLOUD, None, None, why)
-        return RouteDecision(CLOUD, None, self._cloud_fallback(), f"{why}; {unavailable}")
+            return RouteDecision(CLOUD, None, None, why, slots or {})
+        return RouteDecision(CLOUD, None, self._cloud_fallback(), f"{why}; {unavailable}",
+                             {**(slots or {}), "unavailable": unavailable})
 
     def _cloud_fallback(self) -> str:
         """Who answers what belongs in the cloud when the cloud cannot: cloud.fallback, if it can."""
@@ -156,7 +216,15 @@ class Router:
         if reply.tier == LOCAL_LLM:
             yield from self._from_local_llm(text, stop)
         else:
-            yield OFFLINE_REPLY
+            yield CLOUD_FAILED_REPLY
+
+
+def _slots(match) -> dict[str, Any]:
+    return {name: _plain(entity.value) for name, entity in match.entities.items()}
+
+
+def _requires_context(match) -> bool:
+    return bool(match.intent_data is not None and match.intent_data.requires_context)
 
 
 def _plain(value: Any) -> Any:

@@ -564,6 +564,8 @@ def _intent_spec(intents: Intents, name: str, data: list[IntentData]) -> IntentS
     list_words: dict[str, set[str]] = {}
     first: tuple[Sentence, IntentData] | None = None
     for block in data:
+        if block.requires_context or (block.metadata or {}).get("not_mapped"):
+            continue  # an answer to a skill's question, or a refusal: nothing to map a free request onto
         rules = {**intents.expansion_rules, **block.expansion_rules}
         lists = {**intents.slot_lists, **block.slot_lists}
         for sentence in block.sentences:
@@ -594,6 +596,8 @@ def _intent_spec(intents: Intents, name: str, data: list[IntentData]) -> IntentS
                 log.warning("intent %s: slot %s has no list the model can fill; left out", name, slot_name)
                 return None
             continue
+        if slot.kind == "text" and slot.required:
+            return None  # free words the whole request turns on (a list's item, a reminder's message): templates only
         slots.append(slot)
     specs = {slot.name: slot for slot in slots}
     example, example_slots = _example(first[0].expression, {**intents.expansion_rules, **first[1].expansion_rules},

@@ -24,10 +24,11 @@ from .end_of_turn import PauseCheck
 from .errors import StageError
 from .events import Error, EventSink, Reply, Route, Transcript, TtsStart
 from .player import Player
+from .lists import ListStore
 from .reminders import ReminderStore
 from .router import RouteDecision
 from .sentences import split_sentences
-from .skills import SkillRequest
+from .skills import Awaiting, SkillRequest
 from .stages import Stages
 from .worker import in_thread, ms, stream_from_thread, timed
 
@@ -77,7 +78,13 @@ class Turn:
         self.last_reply: str | None = None
         """What the assistant said in the turn before, set by whoever starts this one."""
         self.reminders: ReminderStore | None = None
-        """The timers and alarms, set by whoever starts this turn."""
+        """The timers, alarms and reminders, set by whoever starts this turn."""
+        self.lists: ListStore | None = None
+        """The shopping and to-do lists, set by whoever starts this turn."""
+        self.answering: Awaiting | None = None
+        """The question this turn may answer (heard in that question's follow-up window)."""
+        self.awaiting: Awaiting | None = None
+        """The question this turn's reply asks, if any."""
         self.task: asyncio.Task | None = None
         """The task running `run`, set by whoever starts it."""
 
@@ -106,22 +113,24 @@ class Turn:
         if not text:
             return
         self.outcome_if_silent = "answered"
-        route, self.stages_ms["route"] = await timed(self.stages.router.route, text)
+        route, self.stages_ms["route"] = await timed(self.stages.router.route, text, self.answering)
         self.events.emit(Route(t=self.input_time(), tier=route.tier, intent=route.intent, fallback=route.fallback,
                                reason=route.reason, slots=route.slots))
         started = time.perf_counter()
-        whole = self.stages.router.whole_reply(route, self.skill_request())
+        whole = self.stages.router.skill_reply(route, self.skill_request())
         if whole is not None:
             self.stages_ms[route.answered_by] = ms(time.perf_counter() - started)
-            self._replied(whole, route)
-            for sentence in split_sentences(whole):
+            self.awaiting = whole.awaiting
+            self._replied(whole.text, route)
+            for sentence in split_sentences(whole.text):
                 await self._say(sentence)
         else:
             await self._stream(text, route)
 
     def skill_request(self) -> SkillRequest:
-        """What a skill may use: the time, the volume, the last reply, timers and alarms."""
-        return SkillRequest(now=self.now(), volume=self.player, last_reply=self.last_reply, reminders=self.reminders)
+        """What a skill may use: the time, the volume, the last reply, reminders and lists."""
+        return SkillRequest(now=self.now(), volume=self.player, last_reply=self.last_reply, reminders=self.reminders,
+                            lists=self.lists)
 
     async def _transcript(self) -> str:
         """What was said, reported: the speculative transcript when there is one, else one made now;

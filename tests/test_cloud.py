@@ -24,7 +24,7 @@ from assistant.errors import ConfigError
 from assistant.events import Event, Recorder
 from assistant.models import llm_model
 from assistant.pipeline import replay_pipeline
-from assistant.router import OFFLINE_REPLY, Router
+from assistant.router import CLOUD_FAILED_REPLY, Router
 from assistant.skills import SkillRequest, load_skills
 from assistant.stages import load_cloud, load_own_voice, load_wake
 from cloud_endpoint import (TEST_KEY, Endpoint, chunk, client_for, events, nothing_listening, stall, status,
@@ -207,7 +207,7 @@ def test_only_the_transcript_and_the_system_prompt_leave_the_device(endpoint, tm
 def test_a_server_that_is_down_costs_little_and_the_fallback_answers(tmp_path):
     router = cloud_router(client_for(nothing_listening(), tmp_path, first_words_s=2.0))
     started = time.monotonic()
-    assert ask(router) == ([OFFLINE_REPLY], "offline")
+    assert ask(router) == ([CLOUD_FAILED_REPLY], "offline")
     assert time.monotonic() - started < 2.0 + 2
 
 
@@ -217,7 +217,7 @@ def test_a_server_that_stalls_is_given_up_at_the_first_words_deadline(endpoint, 
     router = cloud_router(client_for(server.url, tmp_path, first_words_s=1.0))
     try:
         started = time.monotonic()
-        assert ask(router) == ([OFFLINE_REPLY], "offline")
+        assert ask(router) == ([CLOUD_FAILED_REPLY], "offline")
         assert time.monotonic() - started < 1.0 + 2
     finally:
         released.set()
@@ -232,7 +232,7 @@ def test_a_server_that_sends_only_keepalives_is_given_up_at_the_first_words_dead
     router = cloud_router(client_for(server.url, tmp_path, first_words_s=1.0))
     try:
         started = time.monotonic()
-        assert ask(router) == ([OFFLINE_REPLY], "offline")
+        assert ask(router) == ([CLOUD_FAILED_REPLY], "offline")
         assert time.monotonic() - started < 1.0 + 2
     finally:
         released.set()
@@ -270,7 +270,7 @@ def test_a_stopped_turn_ends_a_stalled_request_at_once_without_counting_it_as_a_
 def test_http_500s_are_retried_then_the_fallback_answers(endpoint, tmp_path):
     server = endpoint(status(500))
     router = cloud_router(client_for(server.url, tmp_path, retries=2))
-    assert ask(router) == ([OFFLINE_REPLY], "offline")
+    assert ask(router) == ([CLOUD_FAILED_REPLY], "offline")
     assert len(server.received) == 3
 
 
@@ -283,7 +283,7 @@ def test_a_500_then_an_answer_is_answered_by_the_cloud(endpoint, tmp_path):
 
 def test_a_refused_request_is_not_retried(endpoint, tmp_path):
     server = endpoint(status(401))
-    assert ask(cloud_router(client_for(server.url, tmp_path))) == ([OFFLINE_REPLY], "offline")
+    assert ask(cloud_router(client_for(server.url, tmp_path))) == ([CLOUD_FAILED_REPLY], "offline")
     assert len(server.received) == 1
 
 
@@ -296,14 +296,14 @@ def test_a_refused_request_is_not_retried(endpoint, tmp_path):
 ], ids=["bad_json", "wrong_shape", "content_not_text", "no_end", "not_a_stream"])
 def test_a_malformed_answer_falls_back_without_retrying(endpoint, tmp_path, answer):
     server = endpoint(answer)
-    assert ask(cloud_router(client_for(server.url, tmp_path))) == ([OFFLINE_REPLY], "offline")
+    assert ask(cloud_router(client_for(server.url, tmp_path))) == ([CLOUD_FAILED_REPLY], "offline")
     assert len(server.received) == 1
 
 
 def test_the_fallback_can_be_the_local_llm(stages, tmp_path):
     client = client_for(nothing_listening(), tmp_path, fallback="local_llm")
     sentences, tier = ask(cloud_router(client, llm=stages.llm))
-    assert tier == "local_llm" and sentences and sentences != [OFFLINE_REPLY]
+    assert tier == "local_llm" and sentences and sentences != [CLOUD_FAILED_REPLY]
 
 
 # The circuit breaker
@@ -315,7 +315,8 @@ def test_after_a_failure_the_breaker_sends_requests_straight_to_the_fallback(end
     tried = len(server.received)
     decision = router.route(QUESTION)
     assert (decision.tier, decision.fallback) == ("cloud", "offline") and "circuit breaker" in decision.reason
-    assert ask(router) == ([OFFLINE_REPLY], "offline")
+    assert ask(router) == (
+        ["I can't answer that on this device, and I can't reach the cloud right now."], "offline")
     assert len(server.received) == tried
 
 
@@ -359,7 +360,8 @@ def test_a_request_for_the_cloud_gets_the_offline_fallback_when_the_cloud_cannot
     decision = router.route(QUESTION)
     assert (decision.tier, decision.fallback) == ("cloud", "offline")
     assert decision.reason.startswith("a knowledge question; ")
-    assert ask(router) == ([OFFLINE_REPLY], "offline")
+    assert ask(router)[1] == "offline"
+    assert ask(router)[0][0].startswith("I can't answer that on this device, and ")
 
 
 def test_the_fallback_setting_can_prefer_a_local_try(stages, tmp_path):
@@ -376,7 +378,7 @@ def test_templates_still_come_first(tmp_path):
 def test_requests_that_do_not_belong_in_the_cloud_stay_local(stages, tmp_path):
     router = cloud_router(client_for("https://api.example.com/v1", tmp_path), llm=stages.llm,
                           belongs_in_cloud=lambda text: None)
-    assert (router.route("Tell me a joke").tier, router.route("Tell me a joke").fallback) == ("local_llm", None)
+    assert (router.route("How are you?").tier, router.route("How are you?").fallback) == ("local_llm", None)
 
 
 def test_with_the_cloud_disabled_a_whole_turn_opens_no_connection(stages, tmp_path):
@@ -393,7 +395,8 @@ def test_with_the_cloud_disabled_a_whole_turn_opens_no_connection(stages, tmp_pa
         with pytest.raises(BlockingIOError):
             listener.accept()  # nobody connected, not even briefly
     assert (named(events, "route")[0].tier, named(events, "route")[0].fallback) == ("cloud", "offline")
-    assert (named(events, "reply")[0].text, named(events, "reply")[0].tier) == (OFFLINE_REPLY, "offline")
+    assert (named(events, "reply")[0].text, named(events, "reply")[0].tier) == (
+        "I can't answer that on this device, and the cloud is turned off.", "offline")
     assert not (tmp_path / "state" / "audit.jsonl").exists()
 
 

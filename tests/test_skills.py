@@ -16,6 +16,7 @@ class Speaker:
     """Stands in for the player's volume control: a plain attribute, as on the real players."""
 
     volume = 0.5
+    volume_before_mute = None
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +69,7 @@ def test_volume_changes_the_players_level(router, text, level, answer):
 def test_volume_stays_between_silence_and_full(router):
     speaker = Speaker()
     speaker.volume = 1.0
-    assert reply(router, "Turn it up.", speaker) == "Volume 100 percent." and speaker.volume == 1.0
+    assert reply(router, "Turn it up.", speaker) == "The volume is already at its loudest." and speaker.volume == 1.0
 
 
 def test_a_new_skill_module_is_found_without_changes_elsewhere():

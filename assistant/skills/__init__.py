@@ -1,8 +1,9 @@
 """Deterministic skills: one module each, answering a recognised intent without a model.
 
-A skill module has `INTENTS`, a map from intent name to a handler, and a templates file of
-the same name (`clock.py` beside `clock.yaml`). A handler gets the matched slots and
-returns the reply text. A new skill is a new pair of files here and nothing else.
+A skill module has `INTENTS`, a map from intent name to a handler, a templates file of
+the same name (`clock.py` beside `clock.yaml`), and `ABILITY`, what it does in a few words
+("set timers"), for "what can you do?". A handler gets the matched slots and returns the
+reply text. A new skill is a new pair of files here and nothing else.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from hassil import Intents
 from hassil.util import merge_dict
 
 if TYPE_CHECKING:
+    from ..lists import ListStore
     from ..reminders import ReminderStore
 
 
@@ -28,6 +30,8 @@ class VolumeControl(Protocol):
     """The player's loudness, 0 to 1; a change is heard at once."""
 
     volume: float
+    volume_before_mute: float | None
+    """The loudness to come back to on "unmute"; None when not muted."""
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,11 @@ class SkillRequest:
     last_reply: str | None = None
     """What the assistant said last, for "repeat that"."""
     reminders: ReminderStore | None = None
-    """The timers and alarms."""
+    """The timers, alarms and reminders."""
+    lists: ListStore | None = None
+    """The shopping and to-do lists (in the same SQLite database as the reminders)."""
+    abilities: tuple[str, ...] = ()
+    """What the loaded skills can do, in words ("set timers")."""
 
     def local_time(self) -> datetime:
         """`now`, or else the clock's time, in the local time zone."""
@@ -51,7 +59,38 @@ class SkillRequest:
         return self.reminders
 
 
-Skill = Callable[[SkillRequest], str]
+    def list_store(self) -> ListStore:
+        assert self.lists is not None, "lists need the list store"
+        return self.lists
+
+
+@dataclass(frozen=True)
+class Awaiting:
+    """A question a skill asked ("For how long?"), whose answer comes in the follow-up window
+    without the wake word. Only then do the templates that require this context match: in a
+    templates file, `requires_context: {awaiting: CONTEXT}` on a data block."""
+
+    context: str
+    """The value of `awaiting` that the answer's templates require ("timer_duration")."""
+    slots: dict[str, Any] = field(default_factory=dict)
+    """What the question already knows, merged under the answer's slots ({"name": "pasta"})."""
+
+
+@dataclass(frozen=True)
+class SkillReply:
+    """What a handler did, in words made from its result; and the question it asks, if any."""
+
+    text: str
+    awaiting: Awaiting | None = None
+
+
+Skill = Callable[[SkillRequest], "str | SkillReply"]
+"""A handler: the reply, as text or as a SkillReply when it asks a question. It says that
+something was done only after doing it (the SQLite write returned)."""
+
+
+def as_reply(result: str | SkillReply) -> SkillReply:
+    return result if isinstance(result, SkillReply) else SkillReply(result)
 
 
 _NUMBER_HYPHEN = re.compile(r"(\d)-(?=[a-z])", re.IGNORECASE)
@@ -67,13 +106,24 @@ def template_text(transcript: str) -> str:
     return _RUN_TOGETHER_TIME.sub(r"\1 \2:\3", text)
 
 
+def _modules():
+    for module_info in pkgutil.iter_modules(__path__):
+        yield module_info.name, importlib.import_module(f"{__name__}.{module_info.name}")
+
+
+def abilities(handlers: dict[str, Skill]) -> tuple[str, ...]:
+    """What the skills among `handlers` can do, in words, in the modules' order of RANK."""
+    found = [(getattr(module, "RANK", 50), module.ABILITY) for _, module in _modules()
+             if getattr(module, "ABILITY", None) and set(module.INTENTS) & set(handlers)]
+    return tuple(ability for _, ability in sorted(found))
+
+
 def load_skills() -> tuple[Intents, dict[str, Skill]]:
     """Every skill in this package: the templates, merged, and the handler of each intent."""
     templates: dict[str, Any] = {}
     handlers: dict[str, Skill] = {}
-    for module_info in pkgutil.iter_modules(__path__):
-        module = importlib.import_module(f"{__name__}.{module_info.name}")
+    for name, module in _modules():
         handlers.update(module.INTENTS)
-        text = resources.files(__name__).joinpath(f"{module_info.name}.yaml").read_text(encoding="utf-8")
+        text = resources.files(__name__).joinpath(f"{name}.yaml").read_text(encoding="utf-8")
         merge_dict(templates, yaml.safe_load(text))
     return Intents.from_dict(templates), handlers

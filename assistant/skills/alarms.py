@@ -130,5 +130,7 @@ def _listed(alarms: list[Reminder], now: datetime) -> str:
     return ", ".join(whens[:-1]) + " and " + whens[-1]
 
 
+ABILITY = "set alarms"
+RANK = 35
 INTENTS = {"SetAlarm": set_alarm, "ListAlarms": list_alarms, "CancelAlarm": cancel_alarm,
            "CancelAllAlarms": cancel_all_alarms}

@@ -27,4 +27,6 @@ def _number(value: float) -> str:
     return f"{value:.2f}".rstrip("0")
 
 
+ABILITY = "do sums"
+RANK = 45
 INTENTS = {"Calculate": calculate}

@@ -26,4 +26,6 @@ def local_now() -> datetime:
     return datetime.now().astimezone()
 
 
+ABILITY = "tell you the time and date"
+RANK = 40
 INTENTS = {"GetTime": time_reply, "GetDate": date_reply}

@@ -14,11 +14,17 @@ def name_reply(_request: SkillRequest) -> str:
     return "I am your assistant. To wake me, just say: Hey Jarvis!"
 
 
-def help_reply(_request: SkillRequest) -> str:
-    """Ends in a question, so the assistant listens for the answer without the wake word."""
-    return ("I can tell you the time and the date, and answer simple questions. "
-            "What would you like to know?")
+def help_reply(request: SkillRequest) -> str:
+    """What the loaded skills can do; ends in a question, so the assistant listens for the
+    answer without the wake word."""
+    if not request.abilities:
+        return "I can only talk a little for now. What would you like?"
+    return f"I can {spoken_list(list(request.abilities))}. What would you like?"
 
+
+def spoken_list(items: list[str]) -> str:
+    """ "a, b and c" """
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def repeat_reply(request: SkillRequest) -> str:

@@ -1,4 +1,6 @@
-"""Kitchen timers: several at once, each with an optional name; how long is left; cancel one or all.
+"""Kitchen timers: several at once, each with an optional name; how long is left; more time;
+cancel one or all. A timer asked for with no length gets "For how long?", answered in the
+follow-up window; a cancel that could mean several asks which one.
 
 The timers themselves live in the reminder store (SQLite), so they survive a restart;
 the pipeline rings them when they are due.
@@ -6,22 +8,41 @@ the pipeline rings them when they are due.
 
 from __future__ import annotations
 
+import re
+
+from rapidfuzz import fuzz
+
 from ..reminders import TIMER, Reminder
-from . import SkillRequest
+from . import Awaiting, SkillReply, SkillRequest
 
 LONGEST_S = 24 * 3600
+_SAME_NAME = 80
+"""rapidfuzz ratio at which a said name is a timer's ("egg" and "eggs", "pasta" and "pastor")."""
 
 
-def set_timer(request: SkillRequest) -> str:
-    slots = request.slots
-    length_s = slots.get("hours", 0) * 3600 + slots.get("minutes", 0) * 60 + slots.get("seconds", 0)
+def set_timer(request: SkillRequest) -> str | SkillReply:
+    length_s = _length_s(request.slots) + _length_in_name_s(request)
+    name = _name(request)
     if length_s <= 0:
-        return "A timer needs a length, like 5 minutes."
+        return SkillReply("For how long?", Awaiting("timer_duration", {"name": name} if name else {}))
     if length_s > LONGEST_S:
         return "Timers can be up to 24 hours long; for longer, set an alarm."
-    name = _name(request)
     request.reminder_store().add_timer(request.local_time(), length_s, name)
     return f"{_titled(name)} set for {duration_text(length_s)}."
+
+
+def add_time(request: SkillRequest) -> str | SkillReply:
+    more_s = _length_s(request.slots)
+    timers = _matching(request)
+    if not timers:
+        return _none_reply(request)
+    if len(timers) > 1:
+        return _which_one(timers, "add time to")
+    extended = request.reminder_store().extend(timers[0], more_s)
+    if extended is None:
+        return _none_reply(request)
+    left = duration_text(extended.left_s(request.local_time()))
+    return f"I added {duration_text(more_s)} to {_label(timers[0])}. It has {left} left."
 
 
 def timer_status(request: SkillRequest) -> str:
@@ -35,15 +56,21 @@ def timer_status(request: SkillRequest) -> str:
     return f"You have {len(timers)} timers: {listed}."
 
 
-def cancel_timer(request: SkillRequest) -> str:
+def cancel_timer(request: SkillRequest) -> str | SkillReply:
     timers = _matching(request)
     if not timers:
         return _none_reply(request)
     if len(timers) > 1:
-        names = " and ".join(_label(t) for t in timers)
-        return f"You have {len(timers)} timers, {names}. Say which one to cancel, or say cancel all timers."
-    request.reminder_store().remove(timers[0])
+        return _which_one(timers, "cancel")
+    if not request.reminder_store().remove(timers[0]):
+        return _none_reply(request)
     return f"{_the(timers[0])} is cancelled."
+
+
+def _which_one(timers: list[Reminder], doing: str) -> SkillReply:
+    names = " and ".join(_label(t) for t in timers)
+    question = f"You have {len(timers)} timers, {names}. Which one should I {doing}?"
+    return SkillReply(question, Awaiting("timer_which") if doing == "cancel" else None)
 
 
 def cancel_all_timers(request: SkillRequest) -> str:
@@ -69,10 +96,32 @@ def duration_text(seconds: float, plural: bool = True) -> str:
     return " and ".join(said) or ("0 seconds" if plural else "0 second")
 
 
+_LENGTH_IN_NAME = re.compile(r"\b(\d+)\s*(hour|minute|second)s?\b")
+_UNIT_S = {"hour": 3600, "minute": 60, "second": 1}
+
+
+def _length_in_name_s(request: SkillRequest) -> float:
+    """A length the name slot took in ("a timer for 1 hour in 10 minutes": Whisper's "in" for "and")."""
+    found = _LENGTH_IN_NAME.findall(str(request.slots.get("name") or ""))
+    return sum(int(n) * _UNIT_S[unit] for n, unit in found)
+
+
+def _length_s(slots: dict) -> float:
+    return slots.get("hours", 0) * 3600 + slots.get("minutes", 0) * 60 + slots.get("seconds", 0)
+
+
 def _matching(request: SkillRequest) -> list[Reminder]:
+    """The timers the request names: by name, tolerating a misheard or plural name; all when it names none."""
     timers = request.reminder_store().pending(TIMER)
     name = _name(request)
-    return timers if name is None else [t for t in timers if t.name == name]
+    if name is None:
+        return timers
+    exact = [t for t in timers if t.name == name]
+    return exact or [t for t in timers if t.name and fuzz.ratio(_singular(t.name), _singular(name)) >= _SAME_NAME]
+
+
+def _singular(name: str) -> str:
+    return " ".join(word[:-1] if len(word) > 3 and word.endswith("s") else word for word in name.split())
 
 
 def _none_reply(request: SkillRequest) -> str:
@@ -95,10 +144,24 @@ def _titled(name: str | None) -> str:
     return f"{name.capitalize()} timer" if name else "Timer"
 
 
+_NOT_NAMES = frozenset({"a", "an", "the", "my", "new", "another", "kitchen timer"})
+
+
 def _name(request: SkillRequest) -> str | None:
+    """The timer's name as said, without an article or a trailing "timer"; None when none was given."""
     name = request.slots.get("name")
-    return " ".join(str(name).lower().split()) or None if name else None
+    words = str(name or "").lower().replace(",", " ").split()
+    while words and words[0] in ("a", "an", "the", "my"):
+        words = words[1:]
+    if words and words[-1] == "timer":
+        words = words[:-1]
+    said = " ".join(words)
+    if _LENGTH_IN_NAME.search(said):
+        return None  # a length, not a name
+    return said if said and said not in _NOT_NAMES else None
 
 
+ABILITY = "set timers"
+RANK = 10
 INTENTS = {"SetTimer": set_timer, "TimerStatus": timer_status, "CancelTimer": cancel_timer,
-           "CancelAllTimers": cancel_all_timers}
+           "CancelAllTimers": cancel_all_timers, "AddTimeToTimer": add_time}

@@ -1,10 +1,14 @@
-"""The speaker's loudness: set, up, down, mute. A change is heard at once, this reply included."""
+"""The speaker's loudness: set, up or down by a little or a lot, half, full, mute and unmute.
+A change is heard at once, this reply included."""
 
 from __future__ import annotations
 
 from . import SkillRequest, VolumeControl
 
 STEP = 0.1
+"""A plain "louder"; "a little" is the same, "a lot" three times it."""
+UNMUTED = 0.5
+"""The level "unmute" gives when the level before the mute is not known."""
 
 
 def set_volume(request: SkillRequest) -> str:
@@ -12,21 +16,48 @@ def set_volume(request: SkillRequest) -> str:
 
 
 def volume_up(request: SkillRequest) -> str:
-    return _set(request, _control(request).volume + STEP)
+    control = _control(request)
+    if control.volume >= 1.0:
+        return "The volume is already at its loudest."
+    return _set(request, _unmuted(control) + STEP * request.slots.get("steps", 1))
 
 
 def volume_down(request: SkillRequest) -> str:
-    return _set(request, _control(request).volume - STEP)
+    control = _control(request)
+    if control.volume <= 0.0:
+        return ""  # muted: nobody would hear it
+    return _set(request, control.volume - STEP * request.slots.get("steps", 1), floor=STEP / 2)
 
 
 def mute(request: SkillRequest) -> str:
-    _set(request, 0.0)
+    control = _control(request)
+    if control.volume > 0:
+        control.volume_before_mute = control.volume
+    control.volume = 0.0
     return ""  # nobody would hear it
 
 
-def _set(request: SkillRequest, level: float) -> str:
+def unmute(request: SkillRequest) -> str:
     control = _control(request)
-    control.volume = min(max(round(level, 2), 0.0), 1.0)
+    if control.volume > 0:
+        return f"I'm not muted. The volume is {round(control.volume * 100)} percent."
+    return _set(request, _unmuted(control))
+
+
+def _unmuted(control: VolumeControl) -> float:
+    """The level to go on from: the current one, or the one before a mute."""
+    if control.volume > 0:
+        return control.volume
+    return control.volume_before_mute or UNMUTED
+
+
+def _set(request: SkillRequest, level: float, floor: float = 0.0) -> str:
+    """Set the level (a step down stops at `floor`, so "quieter" never mutes) and say it."""
+    control = _control(request)
+    control.volume = min(max(round(level, 2), floor, 0.0), 1.0)
+    control.volume_before_mute = None
+    if control.volume == 0.0:
+        return ""
     return f"Volume {round(control.volume * 100)} percent."
 
 
@@ -35,4 +66,7 @@ def _control(request: SkillRequest) -> VolumeControl:
     return request.volume
 
 
-INTENTS = {"SetVolume": set_volume, "VolumeUp": volume_up, "VolumeDown": volume_down, "Mute": mute}
+ABILITY = "change my volume"
+RANK = 50
+INTENTS = {"SetVolume": set_volume, "VolumeUp": volume_up, "VolumeDown": volume_down, "Mute": mute,
+           "Unmute": unmute}
