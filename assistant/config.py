@@ -173,7 +173,7 @@ class AsrSettings:
 class LlmSettings:
     """The local language model (llama.cpp)."""
 
-    enabled: bool = setting(True, "answer open questions with the local model")
+    enabled: bool = setting(True, "answer small talk with the local model (greetings, thanks, how are you); it answers nothing else, and a sentence of its that claims an action is not spoken")
     model: str = setting(BUNDLED, "GGUF model file; or \"gemma3-270m\" (the optional extra `gemma`)", path=True,
                          names=(GEMMA3_270M,))
     context_tokens: int = setting(1024, "context window, in tokens", min=256, max=32768)
@@ -181,8 +181,9 @@ class LlmSettings:
     temperature: float = setting(0.2, "sampling temperature", min=0.0, max=2.0)
     threads: int = setting(2, "llama.cpp threads", min=1, max=16)
     skill_mapping: bool = setting(
-        False, "map requests the templates miss onto skills with the local LLM before it answers "
-        "(off: on the labelled set SmolLM2 maps half the free phrasings and mistakes a fifth of the rest for a skill)")
+        False, "map requests the templates miss onto skills with the local LLM before it answers; needs "
+        "context_tokens = 2048 with the shipped skills (off: on the labelled set SmolLM2 maps half the free phrasings "
+        "and mistakes a fifth of the rest for a skill)")
     system_prompt: str = setting(
         "You are a voice assistant on a small home speaker. Answer in one or two short, plain "
         "sentences that sound natural when spoken. Never use lists, markdown or emoji.",

@@ -28,9 +28,9 @@ NOT_UNDERSTOOD = ("Sorry, I can't help with that. I can set timers and reminders
 # What a small-talk answer never needs: a claim that something was done or is being done,
 # an offer to act, or the skills' domains (a model that mentions a timer is inventing one).
 _CLAIM = re.compile(
-    r"\b(i'?ve|i have|i'?ll|i will|i'?m going to|i am going to|i'?m now|i am now|let me|i can|i'?d be happy to"
-    r"|i just|i already|i've just|done|okay,? i|sure,? i|ok,? i)\b.{0,40}\b(set|added|add|put|turn|turned|switch"
-    r"|switched|start|started|play|playing|order|ordered|call|calling|send|sent|remind|book|booked|cancel"
+    r"\b(i'?ve|i have|i'?ll|i will|i'?m|i am|let me|i can|i'?d|i would|i just|i already|i did|done|okay,? i"
+    r"|sure,? i|ok,? i|ready to|happy to|about to|going to)\b.{0,40}\b(set|added|add|put|turn|turned|switch"
+    r"|switched|start|started|play|playing|order|ordered|call|called|calling|send|sent|remind|book|booked|cancel"
     r"|cancelled|canceled|remove|removed|clear|cleared|lock|locked|open|opened|schedule|scheduled|buy|bought"
     r"|create|created|make|made|save|saved|note|noted|dim|dimmed|mute|muted|change|changed|check|checked)\b"
     r"|\b(timer|timers|alarm|alarms|reminder|reminders|remind|shopping list|to-?do list|volume|music|song|playlist"

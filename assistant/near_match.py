@@ -11,7 +11,8 @@ name a skill the templates would not.
 
 Guards, because a skill run by mistake is worse than a plain "I can't help with that":
 a close score (NEAR, measured on `bench routing`'s labelled set, where small talk and
-questions stay unmatched), a shared distinctive word, and at most two words changed.
+questions stay unmatched), a shared distinctive word, and at most two words changed, each a
+small word or one spelt nearly alike (no word that names a skill is added or dropped).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from rapidfuzz import fuzz, process
 NEAR = 86
 """The least rapidfuzz ratio (0-100) between the transcript and a template's sentence."""
 MOST_CHANGED_WORDS = 2
+ALIKE = 60
+"""The least rapidfuzz ratio between a replaced word (not a small one) and its replacement."""
 _PER_TEMPLATE = 1000
 """Sentences written out per template at most (the rest differ only in optional words)."""
 _NUMBER, _WILDCARD = "#", "*"
@@ -96,10 +99,20 @@ def _aligned(said: list[str], abstract: list[str], sentence: list[str]) -> str |
             out += ours  # the transcript's words fill the wildcard
         elif _NUMBER in theirs or _WILDCARD in theirs or _NUMBER in abstract[i1:i2]:
             return None  # a number or a name that cannot be placed is not guessed
+        elif not _sounds_alike(ours, theirs):
+            return None  # "colour" is not a misheard "joke"
         else:
             changed += max(len(ours), len(theirs))
             out += theirs
     return " ".join(out) if changed <= MOST_CHANGED_WORDS else None
+
+
+def _sounds_alike(ours: list[str], theirs: list[str]) -> bool:
+    """Words put in, left out or replaced are small ones ("in" for "and"), or spelt nearly
+    alike ("cancelled" for "cancel", "value" for "volume")."""
+    if set(ours) <= _FILLER and set(theirs) <= _FILLER:
+        return True
+    return bool(ours and theirs) and fuzz.ratio(" ".join(ours), " ".join(theirs)) >= ALIKE
 
 
 def _written(expression: Expression, rules: Mapping[str, Sentence], lists: Mapping[str, object],

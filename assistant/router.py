@@ -90,13 +90,18 @@ class Router:
         """What the loaded skills can do, in words ("set timers"), for "what can you do?"."""
         self.near = NearMatcher(intents, skills)
         """Matches a transcript that misses the templates by a misheard word."""
+        self._questions = sorted({str(block.requires_context["awaiting"]) for intent in intents.intents.values()
+                                  for block in intent.data if "awaiting" in block.requires_context})
+        """Every question's context that some templates answer ("timer_duration")."""
 
     def route(self, text: str, awaiting: Awaiting | None = None) -> RouteDecision:
         """Who answers `text`; `awaiting`: the question the last reply asked, if this answers it."""
+        plain = self._template_match(text)
         if awaiting is not None and (match := self._template_match(text, awaiting)) is not None:
-            slots = {**awaiting.slots, **_slots(match)}
-            return RouteDecision(FAST_PATH, match.intent.name, None, "answered the question asked", slots)
-        if (match := self._template_match(text)) is not None:
+            if not (_has_wildcard(match) and plain is not None):  # "never mind" is not a timer's name
+                slots = {**awaiting.slots, **_slots(match)}
+                return RouteDecision(FAST_PATH, match.intent.name, None, "answered the question asked", slots)
+        if (match := plain) is not None:
             return RouteDecision(FAST_PATH, match.intent.name, None, "matched an intent template", _slots(match))
         if (near := self._near_match(text)) is not None:
             return near
@@ -125,8 +130,14 @@ class Router:
                              _slots(match))
 
     def matches_template(self, text: str) -> bool:
-        """Whether a skill's template matches the text (cheap: no model)."""
-        return self._template_match(text) is not None
+        """Whether a skill's template matches the text, or an answer to a skill's question
+        ("five minutes") does: a whole request, for the end-of-turn judge (cheap: no model).
+        A wildcard that holds only small words ("we need some ...") is a request still being said."""
+        if (match := self._template_match(text)) is not None:
+            return not any(entity.is_wildcard and _only_small_words(str(entity.value))
+                           for entity in match.entities.values())
+        answers = (self._template_match(text, Awaiting(question)) for question in self._questions)
+        return any(match is not None and not _has_wildcard(match) for match in answers)
 
     def _template_match(self, text: str, awaiting: Awaiting | None = None):
         """The best template match (most literal words, fewest wildcards); with `awaiting`, only
@@ -221,6 +232,17 @@ class Router:
 
 def _slots(match) -> dict[str, Any]:
     return {name: _plain(entity.value) for name, entity in match.entities.items()}
+
+
+_SMALL_WORDS = frozenset("a an the some more of to it that this uh um er erm like for my our".split())
+
+
+def _only_small_words(text: str) -> bool:
+    return all(word.strip(".,?!").lower() in _SMALL_WORDS for word in text.split())
+
+
+def _has_wildcard(match) -> bool:
+    return any(entity.is_wildcard for entity in match.entities.values())
 
 
 def _requires_context(match) -> bool:

@@ -9,6 +9,8 @@ from datetime import datetime, timedelta
 import numpy as np
 import pytest
 
+from assistant.reminders import TIMER, ReminderStore
+
 from conftest import FIXTURES, MANIFEST
 
 NAMES = sorted(MANIFEST)
@@ -135,6 +137,16 @@ def test_a_reply_ending_in_a_question_hears_the_answer_without_the_wake_word(rep
     assert [t.outcome for t in result.named("turn")] == ["answered", "answered"]
 
 
+def test_a_timer_with_no_length_asks_for_one_and_the_answer_sets_it(replay):
+    reminders = ReminderStore(":memory:")
+    result = replay(FIXTURES / "wake_timer_follow_up.wav", reminders=reminders)
+    assert [r.text for r in result.named("reply")] == ["For how long?", "Timer set for 5 minutes."]
+    assert len(result.named("wake")) == 1 and len(result.named("follow_up")) == 1
+    assert [(r.intent, r.reason) for r in result.named("route")] == [
+        ("SetTimer", "matched an intent template"), ("SetTimer", "answered the question asked")]
+    assert [t.duration_s for t in reminders.pending(TIMER)] == [300]
+
+
 def test_a_follow_up_window_that_hears_nothing_closes_quietly(replay):
     result = replay(FIXTURES / "follow_up_timeout.wav")
     names = [e.name for e in result.events]
@@ -221,4 +233,4 @@ def test_by_default_a_question_for_the_cloud_is_declined_plainly_offline(replay)
     result = replay(FIXTURES / "ptt_llm.wav", ptt=True)
     [route] = result.named("route")
     assert (route.tier, route.fallback) == ("cloud", "offline")
-    assert result.named("reply")[0].text == "Sorry, I can't answer that on this device."
+    assert result.named("reply")[0].text == "I can't answer that on this device, and the cloud is turned off."

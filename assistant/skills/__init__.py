@@ -99,10 +99,18 @@ _RUN_TOGETHER_TIME = re.compile(r"\b(at|for|until|to)\s+([1-9]|1[0-2])([0-5]\d)\
 """Whisper writes "six thirty" as "630" ("wake me up at 630")."""
 
 
+_THOUSANDS = re.compile(r"(\d),(\d{3})\b")
+_FRACTIONS = {"\u00bd": " 1/2", "\u00bc": " 1/4", "\u00be": " 3/4", "\u2153": " 1/3", "\u2154": " 2/3"}
+
+
 def template_text(transcript: str) -> str:
-    """The transcript in the forms the templates spell: Whisper writes "a 5-minute timer" and,
-    at times, "7.30 pm" or "at 630"; the templates say "5 minute", "7:30" and "6:30"."""
+    """The transcript in the forms the templates spell: Whisper writes "a 5-minute timer",
+    "1,000 grams", "½ cup" and, at times, "7.30 pm" or "at 630"; the templates say "5 minute",
+    "1000", "1/2", "7:30" and "6:30"."""
     text = _DOTTED_TIME.sub(r"\1:\2", _NUMBER_HYPHEN.sub(r"\1 ", transcript))
+    text = _THOUSANDS.sub(r"\1\2", _THOUSANDS.sub(r"\1\2", text))
+    for fraction, written in _FRACTIONS.items():
+        text = text.replace(fraction, written)
     return _RUN_TOGETHER_TIME.sub(r"\1 \2:\3", text)
 
 

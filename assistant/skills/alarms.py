@@ -131,6 +131,6 @@ def _listed(alarms: list[Reminder], now: datetime) -> str:
 
 
 ABILITY = "set alarms"
-RANK = 35
+RANK = 16
 INTENTS = {"SetAlarm": set_alarm, "ListAlarms": list_alarms, "CancelAlarm": cancel_alarm,
            "CancelAllAlarms": cancel_all_alarms}

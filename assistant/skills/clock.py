@@ -26,6 +26,6 @@ def local_now() -> datetime:
     return datetime.now().astimezone()
 
 
-ABILITY = "tell you the time and date"
+ABILITY = "tell the time"
 RANK = 40
 INTENTS = {"GetTime": time_reply, "GetDate": date_reply}

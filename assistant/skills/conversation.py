@@ -19,7 +19,19 @@ def help_reply(request: SkillRequest) -> str:
     answer without the wake word."""
     if not request.abilities:
         return "I can only talk a little for now. What would you like?"
-    return f"I can {spoken_list(list(request.abilities))}. What would you like?"
+    return f"I can {spoken_list(_merged(list(request.abilities)))}. What would you like?"
+
+
+def _merged(abilities: list[str]) -> list[str]:
+    """Neighbours with the same verb said once: "set timers", "set reminders" -> "set timers, reminders"."""
+    merged: list[list[str]] = []
+    for ability in abilities:
+        verb, _, rest = ability.partition(" ")
+        if merged and merged[-1][0] == verb and rest:
+            merged[-1].append(rest)
+        else:
+            merged.append([verb, rest] if rest else [ability])
+    return [f"{group[0]} {spoken_list(group[1:])}" if len(group) > 1 else group[0] for group in merged]
 
 
 def spoken_list(items: list[str]) -> str:

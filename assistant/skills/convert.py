@@ -215,5 +215,5 @@ def _capitalised(text: str) -> str:
 
 
 INTENTS = {"ConvertUnits": convert}
-ABILITY = "convert kitchen measurements"
+ABILITY = "convert measurements"
 RANK = 47

@@ -5,10 +5,12 @@ restart. Every reply is made from what the store did: "I added milk" only once t
 returned, "already on your list" only when the store said so. When the database fails, the
 reply says so and claims nothing that was not done.
 
-A shopping item said with "and" or commas is several items ("add bread and butter to the
-shopping list" adds bread and butter; "milk, eggs and bread" three): on a shopping list that
-is nearly always what is meant, and the rare dish ("mac and cheese") reads fine split. A to-do
-item is kept whole ("call the plumber and the electrician" is one task).
+A shopping item said with "and" is several items ("add bread and butter to the shopping list"
+adds bread and butter): on a shopping list that is nearly always what is meant, and the rare
+dish ("mac and cheese") reads fine split. Commas would split too, but hassil drops them from a
+wildcard's value ("milk, eggs and bread" arrives as "milk eggs and bread": two items, "milk
+eggs" and "bread"). A to-do item is kept whole ("call the plumber and the electrician" is one
+task).
 """
 
 from __future__ import annotations
@@ -34,7 +36,11 @@ _TRAILING_WORDS = re.compile(r"(?:\s+(?:please|thanks|thank you|too|as well))+$"
 _SPLIT = re.compile(r"\s*(?:,|;|&|\band\b|\bplus\b)\s*")
 _EVERYTHING = {"everything", "all", "it all", "all of it", "all items", "all the items", "all of the items",
                "every item", "the lot"}
-_NOT_AN_ITEM = {"it", "that", "this", "them", "something", "anything", "stuff", "things"}
+_NOT_AN_ITEM = {"it", "that", "this", "them", "something", "anything", "stuff", "things",
+                "a", "an", "the", "some", "more", "any", "to", "of", "um", "uh", "er", "erm",
+                "time", "luck", "ideas", "options", "patience", "space", "here", "there", "help"}
+"""Words that are no item: a pronoun, the start of one cut off at a hesitation ("we need some..."),
+or what "we need ..." and "we're out of ..." say when no shopping is meant ("we're out of time")."""
 
 
 def add_to_list(request: SkillRequest) -> str:
@@ -188,3 +194,5 @@ def _capital(text: str) -> str:
 
 INTENTS = {"AddToList": add_to_list, "RemoveFromList": remove_from_list, "ReadList": read_list,
            "ClearList": clear_list, "ConfirmClearList": confirm_clear_list, "KeepList": keep_list}
+ABILITY = "keep lists"
+RANK = 20

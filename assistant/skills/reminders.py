@@ -52,9 +52,11 @@ def list_reminders(request: SkillRequest) -> str:
 
 
 def cancel_reminder(request: SkillRequest) -> str:
+    if not request.reminder_store().pending(REMINDER):
+        return "You have no reminders."
     reminders = _matching(request)
     if not reminders:
-        return "You have no reminders." if not request.slots.get("message") else "You have no reminder like that."
+        return "You have no reminder like that."
     if len(reminders) > 1:
         about = spoken_list([f"to {r.message}" for r in reminders])
         return f"You have {len(reminders)} reminders, {about}. Say which one to cancel."

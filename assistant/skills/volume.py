@@ -66,7 +66,7 @@ def _control(request: SkillRequest) -> VolumeControl:
     return request.volume
 
 
-ABILITY = "change my volume"
+ABILITY = "change the volume"
 RANK = 50
 INTENTS = {"SetVolume": set_volume, "VolumeUp": volume_up, "VolumeDown": volume_down, "Mute": mute,
            "Unmute": unmute}
