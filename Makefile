@@ -24,3 +24,4 @@ bench: setup
 	@command -v espeak-ng >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq --no-install-recommends espeak-ng >&2; } \
 	  || { echo "bench wake needs espeak-ng (Debian: apt-get install espeak-ng)" >&2; exit 1; }
 	.venv/bin/python -m bench wake
+	.venv/bin/python -m bench household

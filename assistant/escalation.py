@@ -213,16 +213,23 @@ def live_data_topic(text: str) -> str | None:
     return None
 
 
+_FEELING = (r"(bored|tired|exhausted|sad|happy|hungry|back|home|sleepy|cold|hot|fine|good|ok|okay|great|excited"
+            r"|going to bed|off|leaving|stressed|lonely|sick|ill|grumpy|busy|done|knackered|shattered|worn out)")
 _SMALL_TALK = re.compile(
     r"^(how are you|how is it going|how are things|how have you been|what is up|how do you do|are you (ok|okay|well"
-    r"|there|awake|listening|happy|real|a robot|human|alive|smart|clever)|good job|well done|nice job|great job"
-    r"|you are (great|funny|smart|clever|awesome|amazing|the best|welcome|kind|nice|silly|a good)|i love you|i like you"
-    r"|love you|nice to meet you|pleased to meet you|nice talking|i am (bored|tired|sad|happy|hungry|back|home|"
-    r"sleepy|cold|hot|fine|good|ok|okay|great|excited|going to bed|off|leaving)|we are (home|back|leaving)"
-    r"|i am home|good (morning|afternoon|evening|night)|night night|sweet dreams|see you|talk to you later"
-    r"|how old are you|where are you from|what are you|do you (like|love|have|dream|sleep|eat|know me)"
-    r"|can we be friends|will you be my friend|are we friends|what is your favou?rite|who made you|who built you"
-    r"|are you (a boy|a girl|male|female))\b")
+    r"|there|awake|listening|happy|real|a robot|human|alive|smart|clever|a boy|a girl|male|female)"
+    r"|(good|nice|great) (job|work|one)|well done|(you are|you have been|you were) (really |so |very |such |being )?"
+    r"(a |an |the )?(great|funny|smart|clever|awesome|amazing|best|welcome|kind|nice|silly|good|right|brilliant"
+    r"|lovely|helpful|star|help|legend|genius|sweet|cute)"
+    r"|i (really )?(love|like|hate) you|love you|nice to (meet|talk|chat)|pleased to meet you|nice talking"
+    r"|(i am|we are|i feel|i am feeling|i am getting) (so |really |very |a bit |quite |a little |feeling )?" + _FEELING +
+    r"|i am (home|back)|good (morning|afternoon|evening|night)|night night|sweet dreams|see you|talk to you later"
+    r"|how old are you|where are you from|what are you|do you (ever |still |really )?(like|love|have|dream|sleep|eat"
+    r"|know me|get|feel|think|want|miss|remember)|can we be friends|will you be my friend|are we friends"
+    r"|what is your favou?rite|who (made|built|created) you|it is (nice|good|lovely|great) (to|talking|that|having)"
+    r"|that is (funny|great|nice|lovely|cool|brilliant|hilarious|helpful|kind|sweet|awesome|amazing)"
+    r"|i (had|have had|have got|am having) (a|such a) (long|hard|good|great|bad|busy|rough|lovely|tough)"
+    r"|(thanks|thank you|cheers|sorry))\b")
 
 
 def is_small_talk(text: str) -> bool:
@@ -237,6 +244,8 @@ def is_small_talk(text: str) -> bool:
         return bool(said)  # only "hi", "hey jarvis", "okay"
     if _skill_domain(request, words) or _creative(request, words):
         return False
-    if (_GREETING.match(request) or _GREETING.match(said)) and len(words) <= 6:
+    if (_GREETING.match(request) or _GREETING.match(said)) and len(words) <= 10:
         return True
-    return bool(_SMALL_TALK.match(request))
+    if _SMALL_TALK.match(request):
+        return True
+    return _about_the_assistant(request, words) and len(words) <= 14  # "do you ever get bored?"

@@ -17,6 +17,7 @@ require that question's context are tried first, with what the question knew.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -141,17 +142,23 @@ class Router:
 
     def _template_match(self, text: str, awaiting: Awaiting | None = None):
         """The best template match (most literal words, fewest wildcards); with `awaiting`, only
-        the templates that answer that question."""
+        the templates that answer that question. The whole text first, then without a misheard
+        wake-word tail, then what follows a preamble ("I've put the rice on, so can you ...")."""
         context = None if awaiting is None else {"awaiting": awaiting.context}
-        for candidate in (text, without_misheard_tail(text)):
+        found = None
+        clauses = [] if looks_like_injection(text) else request_clauses(text)  # no skill from a clause of one
+        for candidate in (text, without_misheard_tail(text), *clauses):
             if candidate is None:
                 continue
             match = recognize_best(template_text(candidate), self.intents, intent_context=context)
             if match is None or match.intent.name not in self.skills:
                 continue
-            if awaiting is None or _requires_context(match):
+            if awaiting is not None and not _requires_context(match):
+                continue
+            if not _long_wildcard(match):
                 return match
-        return None
+            found = found or match  # a name that swallowed a preamble: a shorter clause may do better
+        return found
 
     def whole_reply(self, decision: RouteDecision, context: SkillRequest) -> str | None:
         """The reply's text when it is known at once (a skill, given `context` and the matched
@@ -239,6 +246,32 @@ _SMALL_WORDS = frozenset("a an the some more of to it that this uh um er erm lik
 
 def _only_small_words(text: str) -> bool:
     return all(word.strip(".,?!").lower() in _SMALL_WORDS for word in text.split())
+
+
+_CLAUSE_START = re.compile(r"(?:[.,;:!?]\s+|\s+(?:so|but|and|then)\s+)(?=\S)", re.IGNORECASE)
+_OPENER = re.compile(r"^(?:(?:so|but|and|then|oh|okay|ok|right|now|just|well|you can|please|hey|jarvis"
+                     r"|(?:can|could|would|will) you|i want you to|i'd like you to)[,\s]+)+", re.IGNORECASE)
+_CLOSER = re.compile(r"(?:[,\s]+(?:for me|for us|please|thanks|thank you|if you can|if you could|will you|would you"
+                     r"|could you))+[.!?]*$", re.IGNORECASE)
+
+
+def request_clauses(text: str) -> list[str]:
+    """What may be the request in a longer sentence: each clause to the end, the first one
+    after a comma, a full stop, "so", "but" or "and", without a leading "oh", "just" or
+    "you can", and without a closing "for me" or "please" ("Okay, so I've just put the rice
+    on. Can you set a timer for 20 minutes for me?" -> "Can you set a timer for 20 minutes")."""
+    starts = [0] + [m.end() for m in _CLAUSE_START.finditer(text)]
+    clauses = [_OPENER.sub("", text[start:]).strip() for start in starts]
+    found = [_CLOSER.sub("", clause).strip() for clause in [text, *clauses]]
+    return [clause for clause in dict.fromkeys(found) if len(clause.split()) >= 2 and clause != text]
+
+
+_LONG_WILDCARD_WORDS = 5
+
+
+def _long_wildcard(match) -> bool:
+    return any(entity.is_wildcard and len(str(entity.value).split()) >= _LONG_WILDCARD_WORDS
+               for entity in match.entities.values())
 
 
 def _has_wildcard(match) -> bool:

@@ -370,6 +370,23 @@ def test_the_fallback_setting_can_prefer_a_local_try(stages, tmp_path):
     assert cloud_router(client, llm=None).route(QUESTION).fallback == "offline"
 
 
+def test_a_live_data_question_goes_to_the_cloud_when_it_is_on(endpoint, tmp_path):
+    server = endpoint(streamed("Light rain this afternoon."))
+    router = cloud_router(client_for(server.url, tmp_path), belongs_in_cloud=lambda text: None)
+    decision = router.route("What's the weather like this afternoon?")
+    assert (decision.tier, decision.fallback, decision.slots) == ("cloud", None, {"topic": "the weather"})
+    assert ask(router, "What's the weather like this afternoon?") == (["Light rain this afternoon."], "cloud")
+    assert json.loads(server.received[0].body)["messages"][-1]["content"] == "What's the weather like this afternoon?"
+
+
+def test_a_live_data_question_says_why_it_cannot_be_answered_when_the_cloud_is_off(endpoint, tmp_path):
+    server = endpoint(streamed("Light rain."))
+    router = cloud_router(client_for(server.url, tmp_path, enabled=False))
+    assert ask(router, "Will it rain today?") == (
+        ["I can't check the weather without an internet connection, and the cloud is turned off."], "offline")
+    assert server.received == []
+
+
 def test_templates_still_come_first(tmp_path):
     router = cloud_router(client_for("https://api.example.com/v1", tmp_path))
     assert router.route("What time is it?").tier == "fast_path"

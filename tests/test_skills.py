@@ -86,3 +86,58 @@ def test_repeat_says_the_last_reply_again(router, text):
 
 def test_repeat_with_nothing_said_yet_says_so(router):
     assert reply(router, "Repeat that.") == "I haven't said anything yet."
+
+
+@pytest.mark.parametrize("text, level", [
+    ("Turn the volume up a little.", 0.6), ("A bit louder, please.", 0.6), ("Turn it up a lot.", 0.8),
+    ("Much louder!", 0.8), ("Turn the volume down a little.", 0.4), ("Turn it down a lot.", 0.2),
+    ("Volume to half.", 0.5), ("Set the volume to maximum.", 1.0), ("Full volume.", 1.0),
+])
+def test_volume_changes_by_the_degree_asked(router, text, level):
+    speaker = Speaker()
+    reply(router, text, speaker)
+    assert speaker.volume == pytest.approx(level)
+
+
+def test_quieter_never_mutes():
+    speaker = Speaker()
+    speaker.volume = 0.1
+    assert reply(Router(*load_skills(), llm=None), "Turn it down a lot.", speaker) == "Volume 5 percent."
+
+
+def test_unmute_comes_back_to_the_level_before_the_mute(router):
+    speaker = Speaker()
+    speaker.volume = 0.7
+    assert reply(router, "Mute the speaker.", speaker) == "" and speaker.volume == 0.0
+    assert reply(router, "Unmute.", speaker) == "Volume 70 percent." and speaker.volume == pytest.approx(0.7)
+
+
+@pytest.mark.parametrize("text, says", [
+    ("Play some music.", "I can't play music"), ("Play the Beatles.", "I can't play music"),
+    ("Turn on the kitchen light.", "I can't control lights"), ("Switch the heating off.", "I can't control lights"),
+    ("Lock the front door.", "I can't control lights"),
+    ("Order a pizza.", "I can't order or buy things. I can put a pizza on your shopping list"),
+    ("Buy more milk online.", "I can't order or buy things"),
+    ("Call mum.", "I can't make calls or send messages. I can remind you to call mum"),
+    ("Send a text to Dad.", "I can't make calls"), ("Read my email.", "I can't read email"),
+])
+def test_an_action_no_skill_can_take_is_refused_plainly(router, text, says):
+    decision = router.route(text)
+    assert (decision.tier, decision.intent) == ("fast_path", "CannotDo")
+    assert reply(router, text).startswith(says)
+
+
+@pytest.mark.parametrize("text, intent", [
+    ("Turn off the timer.", "CancelTimer"), ("Turn the volume up.", "VolumeUp"), ("Turn off the alarm.", "CancelAlarm"),
+    ("Turn off the sound.", "Mute"),
+])
+def test_a_skill_that_can_do_it_wins_over_the_refusal(router, text, intent):
+    assert router.route(text).intent == intent
+
+
+def test_what_it_can_do_is_said_from_the_skills_loaded():
+    only_clock = {name: handler for name, handler in load_skills()[1].items() if name in ("GetTime", "GetHelp")}
+    router = Router(load_skills()[0], only_clock, llm=None)
+    assert reply(router, "What can you do?") == "I can tell the time. What would you like?"
+    full = reply(Router(*load_skills(), llm=None), "What can you do?")
+    assert full.startswith("I can set timers, reminders and alarms, keep lists") and full.endswith("?")

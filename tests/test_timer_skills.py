@@ -145,3 +145,68 @@ def test_all_alarms_can_be_cancelled_at_once(router, store):
     say(router, store, "Set an alarm for Monday at 7.")
     assert say(router, store, "Cancel all alarms.") == "All 2 alarms are cancelled."
     assert store.pending(ALARM) == []
+
+
+def ask(router: Router, store: ReminderStore, text: str, awaiting=None):
+    decision = router.route(text, awaiting)
+    assert decision.tier == "fast_path", text
+    return router.skill_reply(decision, SkillRequest(now=NOW, reminders=store))
+
+
+@pytest.mark.parametrize("text, name, seconds", [
+    ("Set a timer for the eggs, five minutes.", "eggs", 300), ("A pasta timer, ten minutes.", "pasta", 600),
+    ("Start a rice timer for twenty minutes.", "rice", 1200), ("Set a timer called bread for 45 minutes.", "bread", 2700),
+])
+def test_a_named_timer_in_many_phrasings(router, store, text, name, seconds):
+    ask(router, store, text)
+    assert [(t.name, t.duration_s) for t in store.pending(TIMER)] == [(name, seconds)]
+
+
+@pytest.mark.parametrize("text", ["Set a timer.", "Start a timer, please.", "Set a pasta timer."])
+def test_a_timer_with_no_length_asks_for_how_long_and_sets_none(router, store, text):
+    asked = ask(router, store, text)
+    assert asked.text == "For how long?" and asked.awaiting.context == "timer_duration"
+    assert store.pending(TIMER) == []
+
+
+@pytest.mark.parametrize("answer, seconds", [("Five minutes.", 300), ("For 90 seconds.", 90), ("An hour.", 3600),
+                                             ("Make it ten minutes.", 600)])
+def test_the_answer_to_for_how_long_sets_the_timer_with_its_name(router, store, answer, seconds):
+    asked = ask(router, store, "Set a pasta timer.")
+    done = ask(router, store, answer, asked.awaiting)
+    assert [(t.name, t.duration_s) for t in store.pending(TIMER)] == [("pasta", seconds)]
+    assert done.text.startswith("Pasta timer set for ")
+
+
+def test_a_length_alone_sets_nothing_out_of_its_question(router):
+    assert router.route("Five minutes.").intent is None
+
+
+@pytest.mark.parametrize("text", ["Add two minutes to the pasta timer.", "Put another 2 minutes on the pasta timer.",
+                                  "Give the pasta timer 2 more minutes."])
+def test_time_is_added_to_a_timer_by_name(router, store, text):
+    ask(router, store, "Set a pasta timer for 8 minutes.")
+    reply = ask(router, store, text).text
+    [timer] = store.pending(TIMER)
+    assert timer.duration_s == 600 and (timer.due - NOW).total_seconds() == 600
+    assert reply == "I added 2 minutes to the pasta timer. It has 10 minutes left."
+
+
+def test_a_timer_is_found_by_a_name_said_a_little_differently(router, store):
+    ask(router, store, "Set a timer for the eggs, five minutes.")
+    assert ask(router, store, "Cancel the egg timer.").text == "The eggs timer is cancelled."
+    assert store.pending(TIMER) == []
+
+
+def test_which_one_is_answered_by_name_without_the_wake_word(router, store):
+    ask(router, store, "Set a pasta timer for 8 minutes.")
+    ask(router, store, "Set a tea timer for 3 minutes.")
+    asked = ask(router, store, "Cancel the timer.")
+    assert asked.text.endswith("Which one should I cancel?")
+    assert ask(router, store, "The pasta one.", asked.awaiting).text == "The pasta timer is cancelled."
+    assert [t.name for t in store.pending(TIMER)] == ["tea"]
+
+
+def test_whisper_writing_in_for_and_still_gives_the_whole_length(router, store):
+    ask(router, store, "Set a timer for 1 hour in 10 minutes.")
+    assert [(t.name, t.duration_s) for t in store.pending(TIMER)] == [(None, 4200)]

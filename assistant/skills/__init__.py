@@ -100,15 +100,31 @@ _RUN_TOGETHER_TIME = re.compile(r"\b(at|for|until|to)\s+([1-9]|1[0-2])([0-5]\d)\
 
 
 _THOUSANDS = re.compile(r"(\d),(\d{3})\b")
+_DOTTED_AFTER = re.compile(r"\b(at|for|until|by|to)\s+(\d{1,2})\.(\d{2})\b", re.IGNORECASE)
+_HOURS = {w: n for n, w in enumerate("twelve one two three four five six seven eight nine ten eleven".split())}
+_HOUR = r"(\d{1,2}|" + "|".join(_HOURS) + ")"
+_PAST = re.compile(r"\b(half|quarter|a quarter|twenty|ten|five|twenty-five|twenty five) past " + _HOUR + r"\b",
+                   re.IGNORECASE)
+_TO = re.compile(r"\b(quarter|a quarter|twenty|ten|five) to " + _HOUR + r"\b", re.IGNORECASE)
+_MINUTES = {"half": 30, "quarter": 15, "a quarter": 15, "twenty": 20, "ten": 10, "five": 5, "twenty-five": 25,
+            "twenty five": 25}
+_PERCENT = re.compile(r"(\d)\s?%")
+_A_HUNDRED = re.compile(r"\ba (hundred|thousand)\b", re.IGNORECASE)
 _FRACTIONS = {"\u00bd": " 1/2", "\u00bc": " 1/4", "\u00be": " 3/4", "\u2153": " 1/3", "\u2154": " 2/3"}
 
 
 def template_text(transcript: str) -> str:
     """The transcript in the forms the templates spell: Whisper writes "a 5-minute timer",
-    "1,000 grams", "½ cup" and, at times, "7.30 pm" or "at 630"; the templates say "5 minute",
-    "1000", "1/2", "7:30" and "6:30"."""
+    "1,000 grams", "½ cup", "a hundred", "half past 7", "quarter to eight" and, at times,
+    "7.30 pm", "at 6.30" or "at 630"; the templates say "5 minute", "1000", "1/2", "100",
+    "7:30", "7:45" and "6:30"."""
     text = _DOTTED_TIME.sub(r"\1:\2", _NUMBER_HYPHEN.sub(r"\1 ", transcript))
     text = _THOUSANDS.sub(r"\1\2", _THOUSANDS.sub(r"\1\2", text))
+    text = _DOTTED_AFTER.sub(r"\1 \2:\3", text)
+    text = _PAST.sub(lambda m: _clock(_hour(m.group(2)), _MINUTES[m.group(1).lower()]), text)
+    text = _TO.sub(lambda m: _clock(_hour(m.group(2)) - 1 or 12, 60 - _MINUTES[m.group(1).lower()]), text)
+    text = _PERCENT.sub(r"\1 percent", text)
+    text = _A_HUNDRED.sub(lambda m: "100" if m.group(1).lower() == "hundred" else "1000", text)
     for fraction, written in _FRACTIONS.items():
         text = text.replace(fraction, written)
     return _RUN_TOGETHER_TIME.sub(r"\1 \2:\3", text)
@@ -124,6 +140,14 @@ def abilities(handlers: dict[str, Skill]) -> tuple[str, ...]:
     found = [(getattr(module, "RANK", 50), module.ABILITY) for _, module in _modules()
              if getattr(module, "ABILITY", None) and set(module.INTENTS) & set(handlers)]
     return tuple(ability for _, ability in sorted(found))
+
+
+def _hour(said: str) -> int:
+    return int(said) if said.isdigit() else (_HOURS[said.lower()] or 12)
+
+
+def _clock(hour: int, minute: int) -> str:
+    return f"{hour}:{minute:02d}"
 
 
 def load_skills() -> tuple[Intents, dict[str, Skill]]:

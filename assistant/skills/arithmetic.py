@@ -7,7 +7,8 @@ import operator
 
 from . import SkillRequest
 
-_OPERATIONS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv}
+_OPERATIONS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
+               "%": lambda a, b: a * b / 100}
 
 
 def calculate(request: SkillRequest) -> str:
@@ -17,7 +18,7 @@ def calculate(request: SkillRequest) -> str:
     return f"{_number(a)} {_SAID[sign]} {_number(b)} is {_number(_OPERATIONS[sign](a, b))}."
 
 
-_SAID = {"+": "plus", "-": "minus", "*": "times", "/": "divided by"}
+_SAID = {"+": "plus", "-": "minus", "*": "times", "/": "divided by", "%": "percent of"}
 
 
 def _number(value: float) -> str:

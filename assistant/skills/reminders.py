@@ -97,7 +97,7 @@ def _when(due: datetime, now: datetime, duration_s: float | None) -> str:
 def _matching(request: SkillRequest) -> list[Reminder]:
     reminders = request.reminder_store().pending(REMINDER)
     said = reminder_message(request.slots.get("message"))
-    if not said:
+    if not said or said in ("that", "it", "this", "the", "that one", "this one"):
         return reminders
     scored = [(fuzz.token_set_ratio(said, r.message or ""), r) for r in reminders]
     best = max((score for score, _ in scored), default=0)

@@ -96,14 +96,19 @@ def duration_text(seconds: float, plural: bool = True) -> str:
     return " and ".join(said) or ("0 seconds" if plural else "0 second")
 
 
-_LENGTH_IN_NAME = re.compile(r"\b(\d+)\s*(hour|minute|second)s?\b")
+_NUMBER_WORDS = {word: n for n, word in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen "
+    "eighteen nineteen twenty".split())} | {"thirty": 30, "forty": 40, "forty-five": 45, "fifty": 50, "sixty": 60,
+                                           "an": 1, "a": 1}
+_LENGTH_IN_NAME = re.compile(r"\b(\d+|" + "|".join(_NUMBER_WORDS) + r")\s*(hour|minute|second)s?\b", re.IGNORECASE)
 _UNIT_S = {"hour": 3600, "minute": 60, "second": 1}
 
 
 def _length_in_name_s(request: SkillRequest) -> float:
-    """A length the name slot took in ("a timer for 1 hour in 10 minutes": Whisper's "in" for "and")."""
+    """A length the name slot took in ("a timer for 1 hour in 10 minutes": Whisper's "in" for "and";
+    "a timer for three minutes for brushing my teeth")."""
     found = _LENGTH_IN_NAME.findall(str(request.slots.get("name") or ""))
-    return sum(int(n) * _UNIT_S[unit] for n, unit in found)
+    return sum((int(n) if n.isdigit() else _NUMBER_WORDS[n.lower()]) * _UNIT_S[unit.lower()] for n, unit in found)
 
 
 def _length_s(slots: dict) -> float:
@@ -144,7 +149,8 @@ def _titled(name: str | None) -> str:
     return f"{name.capitalize()} timer" if name else "Timer"
 
 
-_NOT_NAMES = frozenset({"a", "an", "the", "my", "new", "another", "kitchen timer"})
+_NOT_NAMES = frozenset({"a", "an", "the", "my", "new", "another", "kitchen timer", "me", "us", "you", "it", "that",
+                        "this", "them", "him", "her"})
 
 
 def _name(request: SkillRequest) -> str | None:
