@@ -16,6 +16,7 @@ require that question's context are tried first, with what the question knew.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
@@ -143,8 +144,13 @@ class Router:
     def _template_match(self, text: str, awaiting: Awaiting | None = None):
         """The best template match (most literal words, fewest wildcards); with `awaiting`, only
         the templates that answer that question. The whole text first, then without a misheard
-        wake-word tail, then what follows a preamble ("I've put the rice on, so can you ...")."""
-        context = None if awaiting is None else {"awaiting": awaiting.context}
+        wake-word tail, then what follows a preamble ("I've put the rice on, so can you ...").
+        Kept for the last few hundred texts: the end-of-turn judge and the route ask about the same one."""
+        return self._cached_match(text, None if awaiting is None else awaiting.context)
+
+    @functools.lru_cache(maxsize=256)  # noqa: B019 (the router lives as long as the process)
+    def _cached_match(self, text: str, question: str | None):
+        context = None if question is None else {"awaiting": question}
         found = None
         clauses = [] if looks_like_injection(text) else request_clauses(text)  # no skill from a clause of one
         for candidate in (text, without_misheard_tail(text), *clauses):
@@ -153,7 +159,7 @@ class Router:
             match = recognize_best(template_text(candidate), self.intents, intent_context=context)
             if match is None or match.intent.name not in self.skills:
                 continue
-            if awaiting is not None and not _requires_context(match):
+            if question is not None and not _requires_context(match):
                 continue
             if not _long_wildcard(match):
                 return match
@@ -248,21 +254,24 @@ def _only_small_words(text: str) -> bool:
     return all(word.strip(".,?!").lower() in _SMALL_WORDS for word in text.split())
 
 
-_CLAUSE_START = re.compile(r"(?:[.,;:!?]\s+|\s+(?:so|but|and|then)\s+)(?=\S)", re.IGNORECASE)
+_CLAUSE_START = re.compile(r"(?:[.,;:!?]\s+|\s+(?:so|but|then)\s+)(?=\S)", re.IGNORECASE)
 _OPENER = re.compile(r"^(?:(?:so|but|and|then|oh|okay|ok|right|now|just|well|you can|please|hey|jarvis"
-                     r"|(?:can|could|would|will) you|i want you to|i'd like you to)[,\s]+)+", re.IGNORECASE)
+                     r"|(?:can|could|would|will) you|i want you to|i'd like you to|i'd like to|i would like to|i want to|i can't remember"
+                     r"|i forget|i forgot|do you know|i wonder|i was wondering)[,\s]+)+", re.IGNORECASE)
 _CLOSER = re.compile(r"(?:[,\s]+(?:for me|for us|please|thanks|thank you|if you can|if you could|will you|would you"
                      r"|could you))+[.!?]*$", re.IGNORECASE)
 
 
 def request_clauses(text: str) -> list[str]:
-    """What may be the request in a longer sentence: each clause to the end, the first one
-    after a comma, a full stop, "so", "but" or "and", without a leading "oh", "just" or
-    "you can", and without a closing "for me" or "please" ("Okay, so I've just put the rice
-    on. Can you set a timer for 20 minutes for me?" -> "Can you set a timer for 20 minutes")."""
-    starts = [0] + [m.end() for m in _CLAUSE_START.finditer(text)]
-    clauses = [_OPENER.sub("", text[start:]).strip() for start in starts]
-    found = [_CLOSER.sub("", clause).strip() for clause in [text, *clauses]]
+    """What may be the request in a longer sentence: from each clause to the end (a clause
+    begins after a comma, a full stop, "so", "but" or "then"), then up to each clause's end;
+    without a leading "oh", "just", "you can" or "I'd like to", and without a closing "for
+    me" or "please" ("Okay, so I've just put the rice on. Can you set a timer for 20 minutes
+    for me?" -> "Can you set a timer for 20 minutes"). Not at "and": "a hundred and forty-four"."""
+    bounds = list(_CLAUSE_START.finditer(text))
+    clauses = [_OPENER.sub("", text[start:]).strip() for start in [0] + [m.end() for m in bounds]]
+    leading = [_OPENER.sub("", text[:m.start()]).strip() for m in bounds]  # "We need milk, but ..."
+    found = [_CLOSER.sub("", clause).strip() for clause in [text, *clauses, *leading]]
     return [clause for clause in dict.fromkeys(found) if len(clause.split()) >= 2 and clause != text]
 
 

@@ -18,6 +18,8 @@ from assistant.config import Settings, with_changes
 from assistant.events import Event, Recorder
 from assistant.pipeline import replay_pipeline
 from assistant.reminders import ReminderStore
+from assistant.router import Router
+from assistant.skills import load_skills
 from assistant.stages import Stages, for_a_run, load_stages
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +39,18 @@ class Replayed:
     def reply_seconds(self) -> float:
         with wave.open(str(self.reply_wav)) as w:
             return w.getnframes() / w.getframerate()
+
+
+@pytest.fixture(scope="session")
+def router() -> Router:
+    """The skills' router alone: templates and handlers, no model."""
+    return Router(*load_skills(), llm=None)
+
+
+@pytest.fixture
+def store() -> ReminderStore:
+    """A fresh reminder store in memory."""
+    return ReminderStore(":memory:")
 
 
 @pytest.fixture(scope="session")

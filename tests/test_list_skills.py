@@ -13,15 +13,10 @@ from hassil import recognize, recognize_all
 from assistant.lists import SHOPPING, TODO, ListStore
 from assistant.reminders import TIMER, ReminderStore
 from assistant.router import Router
-from assistant.skills import Awaiting, SkillReply, SkillRequest, load_skills, template_text
+from assistant.skills import Awaiting, SkillReply, SkillRequest, template_text
 from assistant.skills.lists import split_items
 
 LIST_INTENTS = {"AddToList", "RemoveFromList", "ReadList", "ClearList", "ConfirmClearList", "KeepList"}
-
-
-@pytest.fixture(scope="module")
-def router():
-    return Router(*load_skills(), llm=None)
 
 
 @pytest.fixture

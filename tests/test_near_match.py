@@ -7,14 +7,7 @@ import json
 
 import pytest
 
-from assistant.router import Router
-from assistant.skills import load_skills
 from conftest import FIXTURES
-
-
-@pytest.fixture(scope="module")
-def router():
-    return Router(*load_skills(), llm=None)
 
 
 @pytest.mark.parametrize("heard, intent, slots", [

@@ -10,20 +10,10 @@ import pytest
 
 from assistant.reminders import REMINDER, TIMER, ReminderStore
 from assistant.router import Router
-from assistant.skills import Awaiting, SkillRequest, load_skills
+from assistant.skills import Awaiting, SkillRequest
 from conftest import FIXTURES
 
 NOW = datetime(2026, 11, 27, 19, 5).astimezone()  # a Friday evening
-
-
-@pytest.fixture(scope="module")
-def router():
-    return Router(*load_skills(), llm=None)
-
-
-@pytest.fixture
-def store():
-    return ReminderStore(":memory:")
 
 
 def say(router: Router, store: ReminderStore, text: str, awaiting: Awaiting | None = None):

@@ -19,11 +19,6 @@ class Speaker:
     volume_before_mute = None
 
 
-@pytest.fixture(scope="module")
-def router():
-    return Router(*load_skills(), llm=None)
-
-
 def reply(router: Router, text: str, speaker: Speaker | None = None, last_reply: str | None = None) -> str:
     decision = router.route(text)
     assert decision.tier == "fast_path", text
@@ -141,3 +136,14 @@ def test_what_it_can_do_is_said_from_the_skills_loaded():
     assert reply(router, "What can you do?") == "I can tell the time. What would you like?"
     full = reply(Router(*load_skills(), llm=None), "What can you do?")
     assert full.startswith("I can set timers, reminders and alarms, keep lists") and full.endswith("?")
+
+
+@pytest.mark.parametrize("text, intent", [
+    ("What is seventeen times three?", "Calculate"), ("Set a timer for 10 minutes.", "SetTimer"),
+    ("Set the volume to 50 percent.", "SetVolume"), ("Add 2 cups of flour to the shopping list.", "AddToList"),
+    ("What time is it?", "GetTime"), ("Say that again, please.", "Repeat"), ("Stop.", "Stop"),
+    ("How many grams in a pound?", "ConvertUnits"), ("Tell me a joke.", "TellJoke"),
+    ("Remind me to call mum in an hour.", "SetReminder"), ("Wake me up at seven.", "SetAlarm"),
+])
+def test_each_skill_keeps_its_own_requests(router, text, intent):
+    assert router.route(text).intent == intent

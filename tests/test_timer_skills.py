@@ -8,19 +8,9 @@ import pytest
 
 from assistant.reminders import ALARM, TIMER, ReminderStore
 from assistant.router import Router
-from assistant.skills import SkillRequest, load_skills
+from assistant.skills import SkillRequest
 
 NOW = datetime(2026, 11, 27, 19, 5).astimezone()  # a Friday evening
-
-
-@pytest.fixture(scope="module")
-def router():
-    return Router(*load_skills(), llm=None)
-
-
-@pytest.fixture
-def store():
-    return ReminderStore(":memory:")
 
 
 def say(router: Router, store: ReminderStore, text: str, now: datetime = NOW) -> str:

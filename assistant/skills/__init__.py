@@ -124,7 +124,7 @@ def template_text(transcript: str) -> str:
     text = _PAST.sub(lambda m: _clock(_hour(m.group(2)), _MINUTES[m.group(1).lower()]), text)
     text = _TO.sub(lambda m: _clock(_hour(m.group(2)) - 1 or 12, 60 - _MINUTES[m.group(1).lower()]), text)
     text = _PERCENT.sub(r"\1 percent", text)
-    text = _A_HUNDRED.sub(lambda m: "100" if m.group(1).lower() == "hundred" else "1000", text)
+    text = _A_HUNDRED.sub(r"one \1", text)
     for fraction, written in _FRACTIONS.items():
         text = text.replace(fraction, written)
     return _RUN_TOGETHER_TIME.sub(r"\1 \2:\3", text)

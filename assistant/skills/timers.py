@@ -21,6 +21,8 @@ _SAME_NAME = 80
 
 
 def set_timer(request: SkillRequest) -> str | SkillReply:
+    if " timer " in f" {request.slots.get('name') or ''} ":  # "a rice timer for 18 minutes and a fish timer ..."
+        return "I can set one timer at a time. Say the first, then the next."
     length_s = _length_s(request.slots) + _length_in_name_s(request)
     name = _name(request)
     if length_s <= 0:
