@@ -71,6 +71,11 @@ class Recognition:
     avg_logprob: float
     """Mean log-probability of the transcript's tokens: low when Whisper was guessing."""
 
+    @property
+    def guessed(self) -> bool:
+        """Whisper was guessing at the words (a command cut mid-word is often heard as another)."""
+        return self.avg_logprob <= _GUESSING_LOGPROB
+
     def hallucinated(self, speech_s: float | None = None) -> str | None:
         """Why this transcript is not what someone said (no_speech, usual_hallucination,
         repetition, more_than_said), or None when it is. `speech_s`: how much speech the

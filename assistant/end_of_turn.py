@@ -68,7 +68,8 @@ class SmartTurnJudge:
 
 class TranscriptJudge:
     """The transcript so far is complete when a skill's template matches it, or when it ends
-    a sentence on a word a finished request can end on."""
+    a sentence on a word a finished request can end on and Whisper was not guessing at it
+    ("Wake me up at," cut at a hesitation was heard as "Wait to need that.", log-prob -1.5)."""
 
     name = "transcript"
     needs_transcript = True
@@ -82,7 +83,7 @@ class TranscriptJudge:
         text = "" if heard is None or heard.hallucinated() else heard.text
         if text and self.matches_template(text):
             return "template"
-        if _SKILL_OPENINGS.match(text.strip()):
+        if _SKILL_OPENINGS.match(text.strip()) or heard is None or heard.guessed:
             return None
         return "sentence" if text and ends_a_sentence(text) else None
 

@@ -69,3 +69,9 @@ def test_a_skill_template_makes_a_transcript_complete_even_without_punctuation(s
     assert judge.reading(_heard("set a timer for")) is None
     assert judge.reading(_heard("Set an alarm for it.")) is None  # begins like a skill's command, matches none
     assert judge.reading(Recognition("You", no_speech_prob=0.9, avg_logprob=-2.0)) is None
+
+
+def test_a_sentence_whisper_guessed_at_is_not_taken_as_finished(stages):
+    judge = TranscriptJudge(stages.router.matches_template)
+    assert judge.reading(Recognition("Wait to need that.", no_speech_prob=0.49, avg_logprob=-1.53)) is None
+    assert judge.reading(Recognition("Wait to need that.", no_speech_prob=0.1, avg_logprob=-0.3)) == "sentence"
