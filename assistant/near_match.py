@@ -38,8 +38,9 @@ _PER_TEMPLATE = 1000
 """Sentences written out per template at most (the rest differ only in optional words)."""
 _NUMBER, _WILDCARD = "#", "*"
 _WORD = re.compile(r"[a-z0-9']+|#|\*")
-_SKIPPED_RULES = frozenset({"courtesy", "please"})
-"""Politeness before a request: left out of the sentences, and taken off the transcript."""
+_SKIPPED_RULES = ("courtesy", "please")
+"""Politeness before a request (rules named so, or ending so): left out of the sentences, and
+taken off the transcript."""
 _POLITE = re.compile(r"^((hey|okay|ok|jarvis|please|can you|could you|would you|will you)\s+)+")
 # Words that name no skill: a match must share another.
 _FILLER = frozenset("""
@@ -67,23 +68,40 @@ class NearMatcher:
                         sentences.setdefault(" ".join(text.split()), name)
         self.sentences = list(sentences)
         self.intent_of = sentences
+        self.first_words = sorted({text.split()[0] for text in sentences if text.split()[0] not in _FILLER
+                                   and text.split()[0] not in (_NUMBER, _WILDCARD)})
+        """The words a request begins with ("add", "cancel", "remind"), for a misheard first word."""
 
-    def correct(self, transcript: str) -> tuple[str, str] | None:
-        """(the corrected transcript, the intent of the sentence it was corrected to), or None
-        when no sentence is near enough."""
+    def first_word_corrections(self, transcript: str) -> list[str]:
+        """The transcript with its first word replaced by each request's first word spelt
+        alike ("but renew the insurance on the to-do list" -> "put renew ..."; "council the
+        reminder" -> "cancel the reminder"), best first; none when the first word is one."""
+        words = _POLITE.sub("", " ".join(_words(transcript))).split()
+        if len(words) < 3 or words[0] in self.first_words or _is_number(words[0]):
+            return []
+        alike = process.extract(words[0], self.first_words, scorer=fuzz.ratio, score_cutoff=ALIKE, limit=3)
+        return [" ".join([word, *words[1:]]) for word, _score, _index in alike]
+
+    def corrections(self, transcript: str, most: int = 5) -> list[tuple[str, str]]:
+        """(the corrected transcript, the intent of the sentence it was corrected to) for the
+        nearest few sentences that are near enough, nearest first."""
         said = _POLITE.sub("", " ".join(_words(transcript)))
         abstract = [_NUMBER if _is_number(w) else w for w in said.split()]
         if not abstract:
-            return None
-        found = process.extractOne(" ".join(abstract), self.sentences, scorer=fuzz.ratio, score_cutoff=NEAR)
-        if found is None:
-            return None
-        sentence = found[0]
-        shared = (set(abstract) & set(sentence.split())) - _FILLER - {_NUMBER, _WILDCARD}
-        if not shared:
-            return None
-        corrected = _aligned(said.split(), abstract, sentence.split())
-        return None if corrected is None else (corrected, self.intent_of[sentence])
+            return []
+        found = []
+        for sentence, _score, _index in process.extract(" ".join(abstract), self.sentences, scorer=fuzz.ratio,
+                                                        score_cutoff=NEAR, limit=most):
+            shared = (set(abstract) & set(sentence.split())) - _FILLER - {_NUMBER, _WILDCARD}
+            corrected = _aligned(said.split(), abstract, sentence.split()) if shared else None
+            if corrected is not None:
+                found.append((corrected, self.intent_of[sentence]))
+        return found
+
+    def correct(self, transcript: str) -> tuple[str, str] | None:
+        """The nearest correction, or None."""
+        found = self.corrections(transcript, most=1)
+        return found[0] if found else None
 
 
 def _aligned(said: list[str], abstract: list[str], sentence: list[str]) -> str | None:
@@ -124,7 +142,7 @@ def _written(expression: Expression, rules: Mapping[str, Sentence], lists: Mappi
         yield from _list_words(lists.get(expression.list_name))
     elif isinstance(expression, RuleReference):
         rule = rules.get(expression.rule_name)
-        if rule is None or depth > 16 or expression.rule_name in _SKIPPED_RULES:
+        if rule is None or depth > 16 or expression.rule_name.endswith(_SKIPPED_RULES):
             yield ""
         else:
             yield from _written(rule.expression, rules, lists, depth + 1)

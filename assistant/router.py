@@ -122,14 +122,17 @@ class Router:
 
     def _near_match(self, text: str) -> RouteDecision | None:
         """A skill's template matched once a misheard word is corrected; never small talk."""
-        if is_small_talk(text) or (corrected := self.near.correct(text)) is None:
+        if is_small_talk(text):
             return None
-        corrected_text, intent = corrected
-        match = self._template_match(corrected_text)
-        if match is None or match.intent.name != intent:
-            return None
-        return RouteDecision(FAST_PATH, intent, None, f"matched an intent template as \"{corrected_text}\"",
-                             _slots(match))
+        for corrected_text, intent in self.near.corrections(text):
+            match = self._template_match(corrected_text)
+            if match is not None and match.intent.name == intent:
+                return _corrected(corrected_text, match)
+        for corrected_text in self.near.first_word_corrections(text):
+            match = self._template_match(corrected_text)
+            if match is not None and not (match.intent_metadata or {}).get("not_mapped"):
+                return _corrected(corrected_text, match)  # never a refusal from a guessed word
+        return None
 
     def matches_template(self, text: str) -> bool:
         """Whether a skill's template matches the text, or an answer to a skill's question
@@ -241,6 +244,11 @@ class Router:
             yield from self._from_local_llm(text, stop)
         else:
             yield CLOUD_FAILED_REPLY
+
+
+def _corrected(text: str, match) -> RouteDecision:
+    return RouteDecision(FAST_PATH, match.intent.name, None, f"matched an intent template as \"{text}\"",
+                         _slots(match))
 
 
 def _slots(match) -> dict[str, Any]:

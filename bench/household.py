@@ -96,7 +96,11 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 SET_PATH = ROOT / "fixtures" / "household_set.json"
-CONFIGURATIONS = ("defaults",)
+CONFIGURATIONS = ("defaults", "skill_words_prompt")
+SKILL_WORDS_PROMPT = ("Timer, alarm, reminder, remind me, shopping list, to-do list, volume, louder, quieter, mute, "
+                      "unmute, cancel, minutes, hours, seconds, grams, ounces, pounds, cups, tablespoons, "
+                      "Fahrenheit, Celsius.")
+"""`skill_words_prompt`: Whisper told that the skills' words came before each command (`asr.prompt`)."""
 START = datetime(2025, 3, 14, 19, 5, 0)
 """The time of day every conversation begins at (local time): a Friday evening."""
 KINDS = ("state", "answer", "refuse", "chat", "silent")
@@ -860,14 +864,16 @@ def voice_to_voice(events: list, spoken: list[dict]) -> list[dict]:
 
 
 def run_set(conversations: list[dict], indices: list[int] | None = None,
-            progress: bool = True) -> tuple[list[dict], dict]:
+            progress: bool = True, configuration: str = "defaults") -> tuple[list[dict], dict]:
     """Load the models once and run each conversation (by its index in the whole set)."""
-    from assistant.config import Settings
+    from assistant.config import Settings, with_changes
     from assistant.stages import load_stages
 
     from .household_voices import Clips
 
     settings = Settings()
+    if configuration == "skill_words_prompt":
+        settings = with_changes(settings, {"asr": {"prompt": SKILL_WORDS_PROMPT}})
     loading = time.perf_counter()
     stages = load_stages(settings)
     loaded_s = time.perf_counter() - loading
@@ -963,7 +969,7 @@ def measure(configuration: str) -> dict:
 
     conversations = load_set()
     started = time.perf_counter()
-    runs, info = run_set(conversations)
+    runs, info = run_set(conversations, configuration=configuration)
     result = summarise(conversations, runs)
     result.update({"configuration": configuration, "start": START.isoformat(), "models_load_s": info["load_s"],
                    "clips_made": info["clips_made"], "wall_s": round(time.perf_counter() - started, 1),

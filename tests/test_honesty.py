@@ -97,3 +97,11 @@ def test_live_data_is_named_by_topic(text, topic):
                                   "How are you?", "What time is it?"])
 def test_what_needs_no_live_data_is_not_sent_for_it(text):
     assert live_data_topic(text) is None
+
+
+@pytest.mark.parametrize("text", ["Thank you!", "How are you today?", "You're really clever."])
+def test_the_real_chat_model_answers_small_talk_briefly_and_claims_nothing(stages, text):
+    decision = stages.router.route(text)
+    assert (decision.tier, decision.fallback) == ("local_llm", None)
+    said = list(stages.router.streamed_reply(text, threading.Event(), decision))
+    assert 1 <= len(said) <= 2 and not any(claims_action(sentence) for sentence in said)

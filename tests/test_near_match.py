@@ -15,6 +15,10 @@ from conftest import FIXTURES
     ("Set the value to 4.", "SetVolume", {"percent": 4}),
     ("Turn the volume don.", "VolumeDown", {}),
     ("Turn it up a lit.", "VolumeUp", {}),
+    ("Clear in the shopping list.", "ClearList", {"list": "shopping"}),
+    ("Council the reminder about calling mum.", "CancelReminder", {"message": "calling mum"}),
+    ("But renew the car insurance on the to-do list.", "AddToList", {"item": "renew the car insurance",
+                                                                      "list": "todo"}),
 ])
 def test_a_misheard_word_is_corrected_to_the_nearest_template(router, heard, intent, slots):
     decision = router.route(heard)
@@ -39,3 +43,9 @@ ROUTING_SET = json.loads((FIXTURES / "routing_set.json").read_text())
 def test_no_question_or_small_talk_of_the_routing_set_is_corrected_into_a_skill(router, item):
     if not router.matches_template(item["text"]):  # "tell me a joke" is a skill's request now
         assert router.near.correct(item["text"]) is None
+        assert not router.route(item["text"]).reason.startswith("matched an intent template as")
+
+
+def test_a_misheard_first_word_is_never_corrected_into_a_refusal(router):
+    decision = router.route("Bye renew the car insurance.")
+    assert decision.intent != "CannotDo"
