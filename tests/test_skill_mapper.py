@@ -69,7 +69,7 @@ def test_a_slot_every_template_fills_is_required():
     intents, handlers = load_skills()
     specs = {spec.name: spec for spec in intent_specs(intents, handlers)}
     assert [(s.name, s.required, s.minimum, s.maximum) for s in specs["SetVolume"].slots] == [("percent", True, 0, 100)]
-    assert {s.name: s.values for s in specs["Calculate"].slots}["operator"] == ("+", "-", "*", "/")
+    assert {s.name: s.values for s in specs["Calculate"].slots}["operator"] == ("+", "-", "*", "/", "%")
 
 
 def test_answers_outside_the_allow_list_cannot_be_written(kettle):
