@@ -154,8 +154,9 @@ class Router:
     @functools.lru_cache(maxsize=256)  # noqa: B019 (the router lives as long as the process)
     def _cached_match(self, text: str, question: str | None):
         context = None if question is None else {"awaiting": question}
-        found = None
         clauses = [] if looks_like_injection(text) else request_clauses(text)  # no skill from a clause of one
+        fallback = None
+        in_clauses = []
         for candidate in (text, without_misheard_tail(text), *clauses):
             if candidate is None:
                 continue
@@ -164,10 +165,15 @@ class Router:
                 continue
             if question is not None and not _requires_context(match):
                 continue
-            if not _long_wildcard(match):
+            if _long_wildcard(match):
+                fallback = fallback or match  # a name that swallowed a preamble: a shorter clause may do better
+            elif candidate in (text, without_misheard_tail(text)):
                 return match
-            found = found or match  # a name that swallowed a preamble: a shorter clause may do better
-        return found
+            else:
+                in_clauses.append((len(candidate.split()), match))
+        if in_clauses:  # the longest clause that is a request: "I don't need the 6:30 alarm, cancel it"
+            return max(in_clauses, key=lambda found: found[0])[1]
+        return fallback
 
     def whole_reply(self, decision: RouteDecision, context: SkillRequest) -> str | None:
         """The reply's text when it is known at once (a skill, given `context` and the matched

@@ -147,3 +147,32 @@ def test_what_it_can_do_is_said_from_the_skills_loaded():
 ])
 def test_each_skill_keeps_its_own_requests(router, text, intent):
     assert router.route(text).intent == intent
+
+
+@pytest.mark.parametrize("text, intent, slots", [
+    ("Okay, so I've just put the rice on. Can you set a timer for 20 minutes for me?", "SetTimer", {"minutes": 20}),
+    ("I've got the chicken in, so a chicken timer for 45 minutes, please.", "SetTimer",
+     {"name": "chicken", "minutes": 45}),
+    ("I don't need the 630-alarm anymore, cancel it.", "CancelAlarm", {"hour": 6, "minute": 30}),
+    ("We need more toilet paper, but put it on the list.", "AddToList", {"item": "more toilet paper",
+                                                                         "list": "shopping"}),
+    ("Please would you cancel the laundry timer.", "CancelTimer", {"name": "laundry"}),
+    ("I'd like to add tea bags to my shopping list, please.", "AddToList", {"item": "tea bags", "list": "shopping"}),
+])
+def test_a_request_inside_a_longer_sentence_is_found(router, text, intent, slots):
+    decision = router.route(text)
+    assert (decision.intent, decision.slots) == (intent, slots)
+
+
+@pytest.mark.parametrize("text, hour, minute", [
+    ("Set an alarm for half past 7 tomorrow.", 7, 30), ("Set an alarm for a quarter past seven.", 7, 15),
+    ("Wake me up at quarter to eight.", 7, 45), ("Set an alarm for 6.30 tomorrow morning.", 6, 30),
+])
+def test_times_said_the_everyday_way_are_understood(router, text, hour, minute):
+    decision = router.route(text)
+    assert decision.intent == "SetAlarm" and (decision.slots["hour"], decision.slots.get("minute")) == (hour, minute)
+
+
+def test_a_number_with_and_in_it_is_never_cut_in_two(router):
+    decision = router.route("What is a hundred and forty-four divided by twelve?")
+    assert decision.intent is None or decision.slots.get("a") != 44

@@ -108,6 +108,8 @@ _PAST = re.compile(r"\b(half|quarter|a quarter|twenty|ten|five|twenty-five|twent
 _TO = re.compile(r"\b(quarter|a quarter|twenty|ten|five) to " + _HOUR + r"\b", re.IGNORECASE)
 _MINUTES = {"half": 30, "quarter": 15, "a quarter": 15, "twenty": 20, "ten": 10, "five": 5, "twenty-five": 25,
             "twenty five": 25}
+_ALARM_TIME = re.compile(r"\b([1-9]|1[0-2])([0-5]\d)(?=[ -]?(?:a\.?m\.?|p\.?m\.?)?[ -]?alarm\b)", re.IGNORECASE)
+"""Whisper's "the 630-alarm": a time before the word alarm."""
 _PERCENT = re.compile(r"(\d)\s?%")
 _A_HUNDRED = re.compile(r"\ba (hundred|thousand)\b", re.IGNORECASE)
 _FRACTIONS = {"\u00bd": " 1/2", "\u00bc": " 1/4", "\u00be": " 3/4", "\u2153": " 1/3", "\u2154": " 2/3"}
@@ -124,6 +126,7 @@ def template_text(transcript: str) -> str:
     text = _PAST.sub(lambda m: _clock(_hour(m.group(2)), _MINUTES[m.group(1).lower()]), text)
     text = _TO.sub(lambda m: _clock(_hour(m.group(2)) - 1 or 12, 60 - _MINUTES[m.group(1).lower()]), text)
     text = _PERCENT.sub(r"\1 percent", text)
+    text = _ALARM_TIME.sub(r"\1:\2", text)
     text = _A_HUNDRED.sub(r"one \1", text)
     for fraction, written in _FRACTIONS.items():
         text = text.replace(fraction, written)
