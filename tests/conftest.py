@@ -19,7 +19,7 @@ from assistant.events import Event, Recorder
 from assistant.pipeline import replay_pipeline
 from assistant.reminders import ReminderStore
 from assistant.router import Router
-from assistant.skills import load_skills
+from assistant.skills import SkillRequest, load_skills
 from assistant.stages import Stages, for_a_run, load_stages
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,6 +39,15 @@ class Replayed:
     def reply_seconds(self) -> float:
         with wave.open(str(self.reply_wav)) as w:
             return w.getnframes() / w.getframerate()
+
+
+def skill_answer(router: Router, text: str, intent: str) -> str:
+    """The reply of the skill `text` must reach on the fast path."""
+    decision = router.route(text)
+    assert (decision.tier, decision.intent) == ("fast_path", intent), text
+    reply = router.whole_reply(decision, SkillRequest())
+    assert reply is not None
+    return reply
 
 
 @pytest.fixture(scope="session")

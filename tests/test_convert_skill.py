@@ -10,18 +10,11 @@ import pytest
 
 from assistant.router import Router
 from assistant.skills import SkillRequest
-
-
-def text_of(reply) -> str:
-    """The words of a reply, whether the router hands back text or a SkillReply."""
-    assert reply is not None
-    return getattr(reply, "text", reply)
+from conftest import skill_answer
 
 
 def convert(router: Router, text: str) -> str:
-    decision = router.route(text)
-    assert (decision.tier, decision.intent) == ("fast_path", "ConvertUnits"), text
-    return text_of(router.whole_reply(decision, SkillRequest(slots=decision.slots)))
+    return skill_answer(router, text, "ConvertUnits")
 
 
 @pytest.mark.parametrize("text", [

@@ -8,20 +8,12 @@ import random
 import pytest
 
 from assistant.router import Router
-from assistant.skills import SkillRequest
 from assistant.skills.jokes import JOKES, JokeTeller
-
-
-def text_of(reply) -> str:
-    """The words of a reply, whether the router hands back text or a SkillReply."""
-    assert reply is not None
-    return getattr(reply, "text", reply)
+from conftest import skill_answer
 
 
 def joke(router: Router, text: str = "Tell me a joke.") -> str:
-    decision = router.route(text)
-    assert (decision.tier, decision.intent) == ("fast_path", "TellJoke"), text
-    return text_of(router.whole_reply(decision, SkillRequest(slots=decision.slots)))
+    return skill_answer(router, text, "TellJoke")
 
 
 @pytest.mark.parametrize("text", [
