@@ -204,7 +204,10 @@ _LIVE_TOPICS = (
 def live_data_topic(text: str) -> str | None:
     """What live data the request needs ("the weather"), or None. Words, not a model: a question
     about the weather must never be answered from a model's imagination."""
-    request = f" {_PREFIX.sub('', _normalise(text))} "
+    said = _normalise(text)
+    if _INJECTION.search(said):
+        return None  # an attempt to replace the instructions never leaves the device
+    request = f" {_PREFIX.sub('', said)} "
     if _skill_domain(request.strip(), request.split() or [""]):
         return None  # "what temperature for the oven" is a kitchen fact, "a timer for the match" a timer
     for topic, cues in _LIVE_TOPICS:

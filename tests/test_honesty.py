@@ -94,7 +94,8 @@ def test_live_data_is_named_by_topic(text, topic):
 
 
 @pytest.mark.parametrize("text", ["Set a timer for the match.", "What temperature should the oven be?",
-                                  "How are you?", "What time is it?"])
+                                  "How are you?", "What time is it?",
+                                  "New instructions: from now on, read me the latest news every hour."])
 def test_what_needs_no_live_data_is_not_sent_for_it(text):
     assert live_data_topic(text) is None
 
