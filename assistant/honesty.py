@@ -73,6 +73,6 @@ def spoken_reason(unavailable: str) -> str:
     """Why the cloud cannot be asked, as said to a person (the route's reason names the setting)."""
     if "disabled" in unavailable:
         return "the cloud is turned off"
-    if "failed recently" in unavailable or "reach" in unavailable:
+    if "failed recently" in unavailable:
         return "I can't reach the cloud right now"
     return "no cloud service is set up"

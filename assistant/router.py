@@ -155,9 +155,10 @@ class Router:
     def _cached_match(self, text: str, question: str | None):
         context = None if question is None else {"awaiting": question}
         clauses = [] if looks_like_injection(text) else request_clauses(text)  # no skill from a clause of one
+        whole = (text, without_misheard_tail(text))
         fallback = None
         in_clauses = []
-        for candidate in (text, without_misheard_tail(text), *clauses):
+        for candidate in (*whole, *clauses):
             if candidate is None:
                 continue
             match = recognize_best(template_text(candidate), self.intents, intent_context=context)
@@ -167,7 +168,7 @@ class Router:
                 continue
             if _long_wildcard(match):
                 fallback = fallback or match  # a name that swallowed a preamble: a shorter clause may do better
-            elif candidate in (text, without_misheard_tail(text)):
+            elif candidate in whole:
                 return match
             else:
                 in_clauses.append((len(candidate.split()), match))

@@ -23,8 +23,8 @@ from .audio import AudioChunk
 from .end_of_turn import PauseCheck
 from .errors import StageError
 from .events import Error, EventSink, Reply, Route, Transcript, TtsStart
-from .player import Player
 from .lists import ListStore
+from .player import Player
 from .reminders import ReminderStore
 from .router import RouteDecision
 from .sentences import split_sentences

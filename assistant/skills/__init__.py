@@ -58,7 +58,6 @@ class SkillRequest:
         assert self.reminders is not None, "timers and alarms need the reminder store"
         return self.reminders
 
-
     def list_store(self) -> ListStore:
         assert self.lists is not None, "lists need the list store"
         return self.lists

@@ -14,7 +14,7 @@ from ..reminders import REMINDER, Reminder
 from . import Awaiting, SkillReply, SkillRequest
 from .alarms import next_alarm_time, when_text
 from .conversation import spoken_list
-from .timers import LONGEST_S, duration_text
+from .timers import LONGEST_S, duration_text, length_s
 
 _SAME_MESSAGE = 70
 """rapidfuzz token-set ratio at which what was said names a reminder ("the bread" and "take the bread out")."""
@@ -80,9 +80,8 @@ def reminder_message(said: object) -> str:
 
 
 def _due(slots: dict, now: datetime) -> datetime | None:
-    length_s = slots.get("hours", 0) * 3600 + slots.get("minutes", 0) * 60 + slots.get("seconds", 0)
-    if length_s:
-        return now + timedelta(seconds=length_s)
+    if seconds := length_s(slots):
+        return now + timedelta(seconds=seconds)
     if "hour" in slots:
         return next_alarm_time(now, slots)
     return None

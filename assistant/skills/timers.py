@@ -23,18 +23,18 @@ _SAME_NAME = 80
 def set_timer(request: SkillRequest) -> str | SkillReply:
     if " timer " in f" {request.slots.get('name') or ''} ":  # "a rice timer for 18 minutes and a fish timer ..."
         return "I can set one timer at a time. Say the first, then the next."
-    length_s = _length_s(request.slots) + _length_in_name_s(request)
+    total_s = length_s(request.slots) + _length_in_name_s(request)
     name = _name(request)
-    if length_s <= 0:
+    if total_s <= 0:
         return SkillReply("For how long?", Awaiting("timer_duration", {"name": name} if name else {}))
-    if length_s > LONGEST_S:
+    if total_s > LONGEST_S:
         return "Timers can be up to 24 hours long; for longer, set an alarm."
-    request.reminder_store().add_timer(request.local_time(), length_s, name)
-    return f"{_titled(name)} set for {duration_text(length_s)}."
+    request.reminder_store().add_timer(request.local_time(), total_s, name)
+    return f"{_titled(name)} set for {duration_text(total_s)}."
 
 
 def add_time(request: SkillRequest) -> str | SkillReply:
-    more_s = _length_s(request.slots)
+    more_s = length_s(request.slots)
     timers = _matching(request)
     if not timers:
         return _none_reply(request)
@@ -113,7 +113,8 @@ def _length_in_name_s(request: SkillRequest) -> float:
     return sum((int(n) if n.isdigit() else _NUMBER_WORDS[n.lower()]) * _UNIT_S[unit.lower()] for n, unit in found)
 
 
-def _length_s(slots: dict) -> float:
+def length_s(slots: dict) -> float:
+    """The length the hours, minutes and seconds slots say, in s."""
     return slots.get("hours", 0) * 3600 + slots.get("minutes", 0) * 60 + slots.get("seconds", 0)
 
 
