@@ -41,6 +41,15 @@ class Replayed:
             return w.getnframes() / w.getframerate()
 
 
+def heard_most_of_the_reply(recording: Path, events: list[dict]) -> bool:
+    """The speaker recording holds most of what the reply played. "It's 3:05 PM." is about a
+    second long and its length follows the clock, so no fixed length will do."""
+    from bench.live import loud_seconds
+
+    played_s = next(e for e in events if e["event"] == "tts_end")["played_s"]
+    return played_s > 0.5 and loud_seconds(recording) > 0.7 * played_s
+
+
 def skill_answer(router: Router, text: str, intent: str) -> str:
     """The reply of the skill `text` must reach on the fast path."""
     decision = router.route(text)
