@@ -27,6 +27,11 @@ _TRAILING_WORDS = frozenset({
     "about", "my", "your", "is", "are", "me", "um", "uh", "er", "like", "then", "until", "set",
     "plus", "minus", "times", "divided", "multiplied"})
 """Words a finished request hardly ends on ("set a timer for." is someone pausing)."""
+_OPENING_WORDS = frozenset({
+    "right", "so", "okay", "ok", "well", "oh", "now", "alright", "and", "hey", "jarvis", "listen", "actually",
+    "um", "uh", "er", "erm", "hmm", "look", "anyway"})
+"""Words that open a request ("Right, the cake's going in ..."): said alone, the person has
+only drawn breath."""
 _SKILL_OPENINGS = re.compile(r"^(set (a|an|the|my)|wake me|cancel|start (a|an|the)|turn (the|it))\b", re.IGNORECASE)
 """How the skills' commands begin: one that begins so but matches no template yet is not done
 ("set an alarm for it." is Whisper filling a hesitation after "for")."""
@@ -69,7 +74,9 @@ class SmartTurnJudge:
 class TranscriptJudge:
     """The transcript so far is complete when a skill's template matches it, or when it ends
     a sentence on a word a finished request can end on and Whisper was not guessing at it
-    ("Wake me up at," cut at a hesitation was heard as "Wait to need that.", log-prob -1.5)."""
+    ("Wake me up at," cut at a hesitation was heard as "Wait to need that.", log-prob -1.5),
+    and it is more than an opening word ("Right.": a "yes" of that kind, to a question asked,
+    waits for the full silence instead)."""
 
     name = "transcript"
     needs_transcript = True
@@ -81,7 +88,9 @@ class TranscriptJudge:
         """How the words read: "template" (a skill's whole request), "sentence" (a finished
         sentence), or None (unfinished, or nothing said)."""
         text = "" if heard is None or heard.hallucinated() else heard.text
-        if text and self.matches_template(text):
+        if all(word in _OPENING_WORDS for word in words_of(text)):  # before the templates: "right" is also a yes
+            return None
+        if self.matches_template(text):
             return "template"
         if _SKILL_OPENINGS.match(text.strip()) or heard is None or heard.guessed:
             return None

@@ -57,6 +57,9 @@ class RouteDecision:
     reason: str
     slots: dict[str, Any] = field(default_factory=dict)
     """The matched template's slot values, for a skill."""
+    then: tuple[RouteDecision, ...] = ()
+    """Further requests said in the same sentence ("... and a fish timer for 12 minutes"),
+    each a skill's, done in order after this one."""
 
     @property
     def answered_by(self) -> str:
@@ -103,8 +106,11 @@ class Router:
             if not (_has_wildcard(match) and plain is not None):  # "never mind" is not a timer's name
                 slots = {**awaiting.slots, **_slots(match)}
                 return RouteDecision(FAST_PATH, match.intent.name, None, "answered the question asked", slots)
+        if (parts := self._several_requests(text, plain)) is not None:
+            first, *rest = (_matched(match) for match in parts)
+            return replace(first, reason="matched several intent templates", then=tuple(rest))
         if (match := plain) is not None:
-            return RouteDecision(FAST_PATH, match.intent.name, None, "matched an intent template", _slots(match))
+            return _matched(match)
         if (near := self._near_match(text)) is not None:
             return near
         if self.mapper is not None and not looks_like_injection(text) and (mapped := self.mapper.map(text)):
@@ -119,6 +125,23 @@ class Router:
         if self.llm is None:
             return RouteDecision(LOCAL_LLM, None, OFFLINE, "small talk; the local LLM is disabled")
         return RouteDecision(LOCAL_LLM, None, None, "small talk")
+
+    def _several_requests(self, text: str, plain) -> list | None:
+        """Two or more requests joined by "and", each a whole template's ("set a rice timer for
+        18 minutes and a fish timer for 12 minutes"); tried only when the sentence as a whole
+        matches nothing, or matches only by a wildcard that swallowed the "and"."""
+        if plain is not None and not any(entity.is_wildcard and " and " in f" {entity.value} "
+                                         for entity in plain.entities.values()):
+            return None
+        for joint in _AND.finditer(text):
+            first = self._template_match(text[:joint.start()])
+            if first is None or _has_wildcard_with_and(first) or _requires_context(first):
+                continue
+            rest = text[joint.end():]
+            then = self._several_requests(rest, None) or [self._template_match(rest)]
+            if all(m is not None and not _has_wildcard_with_and(m) and not _requires_context(m) for m in then):
+                return [first, *then]
+        return None
 
     def _near_match(self, text: str) -> RouteDecision | None:
         """A skill's template matched once a misheard word is corrected; never small talk."""
@@ -156,7 +179,7 @@ class Router:
         context = None if question is None else {"awaiting": question}
         clauses = [] if looks_like_injection(text) else request_clauses(text)  # no skill from a clause of one
         whole = (text, without_misheard_tail(text))
-        fallback = None
+        swallowing = []
         in_clauses = []
         for candidate in (*whole, *clauses):
             if candidate is None:
@@ -167,14 +190,16 @@ class Router:
             if question is not None and not _requires_context(match):
                 continue
             if _long_wildcard(match):
-                fallback = fallback or match  # a name that swallowed a preamble: a shorter clause may do better
+                swallowing.append(match)  # a name that swallowed a preamble: a shorter clause may do better
             elif candidate in whole:
                 return match
             else:
                 in_clauses.append((len(candidate.split()), match))
         if in_clauses:  # the longest clause that is a request: "I don't need the 6:30 alarm, cancel it"
             return max(in_clauses, key=lambda found: found[0])[1]
-        return fallback
+        # of the long wildcards, the one that left the most to other slots: a reminder's message
+        # without the "in 45 minutes" a trailing "what you..." pushed into it
+        return max(swallowing, key=_slots_filled, default=None)
 
     def whole_reply(self, decision: RouteDecision, context: SkillRequest) -> str | None:
         """The reply's text when it is known at once (a skill, given `context` and the matched
@@ -183,10 +208,13 @@ class Router:
         return None if reply is None else reply.text
 
     def skill_reply(self, decision: RouteDecision, context: SkillRequest) -> SkillReply | None:
-        """As `whole_reply`, with the question the reply asks, if any."""
+        """As `whole_reply`, with the question the reply asks, if any. Several requests in one
+        sentence are done in order, and their replies said one after the other."""
         if decision.intent is not None:
-            request = replace(context, slots=decision.slots, abilities=self.abilities)
-            return as_reply(self.skills[decision.intent](request))
+            replies = [as_reply(self.skills[part.intent](replace(context, slots=part.slots, abilities=self.abilities)))
+                       for part in (decision, *decision.then) if part.intent is not None]
+            asked = [reply.awaiting for reply in replies if reply.awaiting is not None]
+            return SkillReply(" ".join(reply.text for reply in replies if reply.text), asked[-1] if asked else None)
         if decision.answered_by == OFFLINE or (decision.answered_by == LOCAL_LLM and self.llm is None):
             return SkillReply(self._offline_reply(decision))
         return None
@@ -253,6 +281,10 @@ class Router:
             yield CLOUD_FAILED_REPLY
 
 
+def _matched(match) -> RouteDecision:
+    return RouteDecision(FAST_PATH, match.intent.name, None, "matched an intent template", _slots(match))
+
+
 def _corrected(text: str, match) -> RouteDecision:
     return RouteDecision(FAST_PATH, match.intent.name, None, f"matched an intent template as \"{text}\"",
                          _slots(match))
@@ -279,14 +311,18 @@ _CLOSER = re.compile(r"(?:[,\s]+(?:for me|for us|please|thanks|thank you|if you 
 
 def request_clauses(text: str) -> list[str]:
     """What may be the request in a longer sentence: from each clause to the end (a clause
-    begins after a comma, a full stop, "so", "but" or "then"), then up to each clause's end;
+    begins after a comma, a full stop, "so", "but" or "then"), then up to each clause's end,
+    then each run of clauses in the middle;
     without a leading "oh", "just", "you can" or "I'd like to", and without a closing "for
     me" or "please" ("Okay, so I've just put the rice on. Can you set a timer for 20 minutes
     for me?" -> "Can you set a timer for 20 minutes"). Not at "and": "a hundred and forty-four"."""
     bounds = list(_CLAUSE_START.finditer(text))
-    clauses = [_OPENER.sub("", text[start:]).strip() for start in [0] + [m.end() for m in bounds]]
+    starts = [0] + [m.end() for m in bounds]
+    clauses = [_OPENER.sub("", text[start:]).strip() for start in starts]
     leading = [_OPENER.sub("", text[:m.start()]).strip() for m in bounds]  # "We need milk, but ..."
-    found = [_CLOSER.sub("", clause).strip() for clause in [text, *clauses, *leading]]
+    middle = [_OPENER.sub("", text[start:m.start()]).strip()  # "I always forget, so remind me ..., what you"
+              for i, start in enumerate(starts[1:], 1) for m in bounds[i:]]
+    found = [_CLOSER.sub("", clause).strip() for clause in [text, *clauses, *leading, *middle]]
     return [clause for clause in dict.fromkeys(found) if len(clause.split()) >= 2 and clause != text]
 
 
@@ -296,6 +332,18 @@ _LONG_WILDCARD_WORDS = 5
 def _long_wildcard(match) -> bool:
     return any(entity.is_wildcard and len(str(entity.value).split()) >= _LONG_WILDCARD_WORDS
                for entity in match.entities.values())
+
+
+_AND = re.compile(r",?\s+and(?:\s+then|\s+also)?\s+", re.IGNORECASE)
+
+
+def _has_wildcard_with_and(match) -> bool:
+    return _long_wildcard(match) or any(entity.is_wildcard and " and " in f" {entity.value} "
+                                        for entity in match.entities.values())
+
+
+def _slots_filled(match) -> int:
+    return sum(not entity.is_wildcard for entity in match.entities.values())
 
 
 def _has_wildcard(match) -> bool:

@@ -117,7 +117,7 @@ class Turn:
         self.events.emit(Route(t=self.input_time(), tier=route.tier, intent=route.intent, fallback=route.fallback,
                                reason=route.reason, slots=route.slots))
         started = time.perf_counter()
-        whole = self.stages.router.skill_reply(route, self.skill_request())
+        whole = self.stages.router.skill_reply(route, self.skill_request(said=text))
         if whole is not None:
             self.stages_ms[route.answered_by] = ms(time.perf_counter() - started)
             self.awaiting = whole.awaiting
@@ -127,10 +127,10 @@ class Turn:
         else:
             await self._stream(text, route)
 
-    def skill_request(self) -> SkillRequest:
-        """What a skill may use: the time, the volume, the last reply, reminders and lists."""
+    def skill_request(self, said: str = "") -> SkillRequest:
+        """What a skill may use: the time, the volume, the last reply, reminders and lists, and what was said."""
         return SkillRequest(now=self.now(), volume=self.player, last_reply=self.last_reply, reminders=self.reminders,
-                            lists=self.lists)
+                            lists=self.lists, said=said)
 
     async def _transcript(self) -> str:
         """What was said, reported: the speculative transcript when there is one, else one made now;

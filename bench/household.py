@@ -254,13 +254,14 @@ def _words(text: str) -> list[str]:
 
 
 def item_key(text: str) -> str:
-    """A list item or timer name as compared: case, articles, plurals, apostrophes, hyphens ignored."""
+    """A list item or timer name as compared: case, articles, plurals, apostrophes, hyphens and
+    spaces ignored (Whisper writes "pick up" as "pickup" at times)."""
     words = _words(text)
     while words and words[0] in _ARTICLES:
         words = words[1:]
     if words and words[-1] == "timer":
         words = words[:-1]
-    return " ".join(_stem(w) for w in words)
+    return "".join(_stem(w) for w in words)
 
 
 def message_matches(expected: str, actual: str | None) -> bool:

@@ -47,7 +47,7 @@ def ask(router: Router, lists: ListStore | None, text: str) -> str | SkillReply:
     decision = router.route(text)
     assert decision.tier == "fast_path" and decision.intent in LIST_INTENTS, text
     reply_of = getattr(router, "skill_reply", router.whole_reply)
-    reply = reply_of(decision, SkillRequest(lists=lists))
+    reply = reply_of(decision, SkillRequest(lists=lists, said=text))
     assert reply is not None
     return reply
 
@@ -378,3 +378,11 @@ def test_a_read_only_database_adds_nothing_and_says_so(router, lists, db_path):
         "Sorry, I couldn't clear your shopping list; it is as it was."
     read_only.close()
     assert lists.items(SHOPPING) == ["milk"]
+
+
+def test_that_is_the_item_the_sentence_names(router, lists):
+    say(router, lists, "Add pick up the dry cleaning to my to-do list.")
+    say(router, lists, "Add call the plumber to my to-do list.")
+    assert say(router, lists, "I finally picked up the dry cleaning, so cross that off my to-do list.") == \
+        "I took pick up the dry cleaning off your to-do list."
+    assert lists.items(TODO) == ["call the plumber"]

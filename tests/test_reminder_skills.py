@@ -19,7 +19,7 @@ NOW = datetime(2026, 11, 27, 19, 5).astimezone()  # a Friday evening
 def say(router: Router, store: ReminderStore, text: str, awaiting: Awaiting | None = None):
     decision = router.route(text, awaiting)
     assert decision.tier == "fast_path", text
-    return router.skill_reply(decision, SkillRequest(now=NOW, reminders=store))
+    return router.skill_reply(decision, SkillRequest(now=NOW, reminders=store, said=text))
 
 
 @pytest.mark.parametrize("text, message, in_s", [
@@ -29,6 +29,7 @@ def say(router: Router, store: ReminderStore, text: str, awaiting: Awaiting | No
     ("Could you remind me to check the laundry in one hour?", "check the laundry", 3600),
     ("Set a reminder in 10 minutes to call the plumber.", "call the plumber", 600),
     ("Remind me to call my mum in an hour and a half.", "call your mum", 5400),
+    ("I always forget, so remind me to move the washing in 45 minutes, would you...", "move the washing", 2700),
 ])
 def test_a_reminder_for_a_while_is_stored_with_its_message(router, store, text, message, in_s):
     reply = say(router, store, text).text
@@ -116,3 +117,11 @@ def test_a_reminder_rings_with_its_message_after_a_restart(replay, tmp_path):
     assert (announcement.kind, announcement.label, announcement.text) == (
         "reminder", "take the bread out", "This is your reminder to take the bread out.")
     assert store.pending(REMINDER) == []
+
+
+def test_that_reminder_is_the_one_the_sentence_is_about(router, store):
+    say(router, store, "Remind me to take my tablets at 9 pm.")
+    say(router, store, "Remind me to ring the dentist tomorrow at 10 am.")
+    reply = say(router, store, "I already rang the dentist, so you can forget that reminder.").text
+    assert reply == "I cancelled the reminder to ring the dentist."
+    assert [r.message for r in store.pending(REMINDER)] == ["take your tablets"]

@@ -99,3 +99,16 @@ def test_an_instruction_to_the_model_is_never_mapped_onto_a_skill(mapping_router
 def test_skill_mapping_is_off_by_default(stages):
     decision = stages.router.route("What do you get when you add 45 and 55?")
     assert (decision.tier, decision.intent) == ("local_llm", None)
+
+
+def test_two_requests_joined_by_and_are_both_done(router):
+    decision = router.route("Set a timer for 5 minutes and tell me a joke.")
+    assert [(part.intent, part.slots) for part in (decision, *decision.then)] == \
+        [("SetTimer", {"minutes": 5}), ("TellJoke", {})]
+
+
+@pytest.mark.parametrize("text", ["Add milk and eggs to the shopping list.",
+                                  "Remind me to feed the cat and water the plants in 10 minutes.",
+                                  "What's 7 and a half cups in litres?"])
+def test_an_and_inside_one_request_does_not_split_it(router, text):
+    assert router.route(text).then == ()

@@ -16,7 +16,7 @@ NOW = datetime(2026, 11, 27, 19, 5).astimezone()  # a Friday evening
 def say(router: Router, store: ReminderStore, text: str, now: datetime = NOW) -> str:
     decision = router.route(text)
     assert decision.tier == "fast_path", text
-    return router.whole_reply(decision, SkillRequest(now=now, reminders=store))
+    return router.whole_reply(decision, SkillRequest(now=now, reminders=store, said=text))
 
 
 @pytest.mark.parametrize("text, seconds, name", [
@@ -30,6 +30,7 @@ def say(router: Router, store: ReminderStore, text: str, now: datetime = NOW) ->
     ("Set a pasta timer for 8 minutes.", 480, "pasta"),
     ("Set a 4 minute egg timer.", 240, "egg"),
     ("Timer for 30 seconds.", 30, None),
+    ("Give me two and a half minutes on the clock.", 150, None),
 ])
 def test_a_timer_is_set_for_the_length_said(router, store, text, seconds, name):
     say(router, store, text)
@@ -200,3 +201,34 @@ def test_which_one_is_answered_by_name_without_the_wake_word(router, store):
 def test_whisper_writing_in_for_and_still_gives_the_whole_length(router, store):
     ask(router, store, "Set a timer for 1 hour in 10 minutes.")
     assert [(t.name, t.duration_s) for t in store.pending(TIMER)] == [(None, 4200)]
+
+
+def test_two_timers_said_in_one_sentence_are_both_set(router, store):
+    reply = say(router, store, "Set a rice timer for 18 minutes and a fish timer for 12 minutes.")
+    assert reply == "Rice timer set for 18 minutes. Fish timer set for 12 minutes."
+    assert sorted((t.name, t.duration_s) for t in store.pending(TIMER)) == [("fish", 720), ("rice", 1080)]
+
+
+def test_getting_rid_of_a_timer_cancels_it(router, store):
+    say(router, store, "Set an egg timer for 5 minutes.")
+    assert say(router, store, "Oh, I took the eggs off already, you can get rid of the egg timer.") == \
+        "The egg timer is cancelled."
+    assert store.pending(TIMER) == []
+
+
+def test_a_name_misheard_into_the_words_before_it_still_finds_its_timer(router, store):
+    say(router, store, "Set a pasta timer for 10 minutes.")
+    assert say(router, store, "Cancel solve the past a timer.") == "The pasta timer is cancelled."
+
+
+def test_that_timer_is_the_one_the_sentence_names(router, store):
+    say(router, store, "Set a pasta timer for 10 minutes.")
+    say(router, store, "Set an eggs timer for 5 minutes.")
+    assert say(router, store, "The eggs are done, so cancel that timer.") == "The eggs timer is cancelled."
+    assert [t.name for t in store.pending(TIMER)] == ["pasta"]
+
+
+def test_that_timer_with_several_running_and_none_named_asks_which(router, store):
+    say(router, store, "Set a pasta timer for 10 minutes.")
+    say(router, store, "Set an eggs timer for 5 minutes.")
+    assert say(router, store, "Cancel that timer.").endswith("Which one should I cancel?")

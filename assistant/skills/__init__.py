@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import yaml
 from hassil import Intents
 from hassil.util import merge_dict
+from rapidfuzz import fuzz
 
 if TYPE_CHECKING:
     from ..lists import ListStore
@@ -49,6 +50,9 @@ class SkillRequest:
     """The shopping and to-do lists (in the same SQLite database as the reminders)."""
     abilities: tuple[str, ...] = ()
     """What the loaded skills can do, in words ("set timers")."""
+    said: str = ""
+    """The whole transcript, for a "that" that points into it ("I've rung the dentist, so
+    forget that reminder")."""
 
     def local_time(self) -> datetime:
         """`now`, or else the clock's time, in the local time zone."""
@@ -92,6 +96,31 @@ def as_reply(result: str | SkillReply) -> SkillReply:
     return result if isinstance(result, SkillReply) else SkillReply(result)
 
 
+POINTING_WORDS = frozenset({"it", "that", "this", "them", "that one", "this one", "the one"})
+"""Words that name no timer, reminder or item themselves, but point at one."""
+_NOT_TELLING = frozenset("a an the my our your to of for on in at and or it that this some".split())
+_SAME_WORD = 75
+"""rapidfuzz ratio at which a word said is a word of the thing ("picked" and "pick", "rang" and "ring")."""
+
+
+def mentioned(said: str, things: Sequence[str]) -> int | None:
+    """Which of `things` the sentence talks about ("I picked up the dry cleaning, so cross that
+    off" -> "pick up the dry cleaning"): the one with the most of its words in the sentence, as
+    said or nearly, and at least half of them; None when none is, or two are equally."""
+    heard = _words(said)
+    scores = []
+    for thing in things:
+        words = [word for word in _words(thing) if word not in _NOT_TELLING] or _words(thing)
+        found = sum(any(fuzz.ratio(word, other) >= _SAME_WORD for other in heard) for word in words)
+        scores.append(found / len(words) if words else 0.0)
+    best = max(scores, default=0.0)
+    return scores.index(best) if best >= 0.5 and scores.count(best) == 1 else None
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", text.lower())
+
+
 _NUMBER_HYPHEN = re.compile(r"(\d)-(?=[a-z])", re.IGNORECASE)
 _DOTTED_TIME = re.compile(r"\b(\d{1,2})\.(\d{2})(?=\s*(?:[ap]\.?\s?m\b|o'clock))", re.IGNORECASE)
 _RUN_TOGETHER_TIME = re.compile(r"\b(at|for|until|to)\s+([1-9]|1[0-2])([0-5]\d)\b(?!\s*(?:%|percent|sec|min|hour|day|time))", re.IGNORECASE)
@@ -111,6 +140,9 @@ _ALARM_TIME = re.compile(r"\b([1-9]|1[0-2])([0-5]\d)(?=[ -]?(?:a\.?m\.?|p\.?m\.?
 """Whisper's "the 630-alarm": a time before the word alarm."""
 _PERCENT = re.compile(r"(\d)\s?%")
 _A_HUNDRED = re.compile(r"\ba (hundred|thousand)\b", re.IGNORECASE)
+_AND_A_HALF = re.compile(r"\b(?:(an?|one)\s+(hour|minute)\s+and\s+a\s+half|(\S+)\s+and\s+a\s+half\s+(hour|minute)s?"
+                         r"|half\s+an?\s+(hour|minute))\b", re.IGNORECASE)
+_HALF_OF = {"hour": "30 minutes", "minute": "30 seconds"}
 _FRACTIONS = {"\u00bd": " 1/2", "\u00bc": " 1/4", "\u00be": " 3/4", "\u2153": " 1/3", "\u2154": " 2/3"}
 
 
@@ -118,7 +150,7 @@ def template_text(transcript: str) -> str:
     """The transcript in the forms the templates spell: Whisper writes "a 5-minute timer",
     "1,000 grams", "½ cup", "a hundred", "half past 7", "quarter to eight" and, at times,
     "7.30 pm", "at 6.30" or "at 630"; the templates say "5 minute", "1000", "1/2", "100",
-    "7:30", "7:45" and "6:30"."""
+    "7:30", "7:45" and "6:30". Half a minute or an hour is said in seconds or minutes."""
     text = _DOTTED_TIME.sub(r"\1:\2", _NUMBER_HYPHEN.sub(r"\1 ", transcript))
     text = _THOUSANDS.sub(r"\1\2", _THOUSANDS.sub(r"\1\2", text))
     text = _DOTTED_AFTER.sub(r"\1 \2:\3", text)
@@ -127,9 +159,21 @@ def template_text(transcript: str) -> str:
     text = _PERCENT.sub(r"\1 percent", text)
     text = _ALARM_TIME.sub(r"\1:\2", text)
     text = _A_HUNDRED.sub(r"one \1", text)
+    text = _and_a_half(text)
     for fraction, written in _FRACTIONS.items():
         text = text.replace(fraction, written)
     return _RUN_TOGETHER_TIME.sub(r"\1 \2:\3", text)
+
+
+def _and_a_half(text: str) -> str:
+    """ "two and a half minutes", "an hour and a half", "half an hour" as the durations the
+    templates know: "two minutes and 30 seconds", "1 hour and 30 minutes", "30 minutes"."""
+    def said(m: re.Match) -> str:
+        if m.group(5):
+            return _HALF_OF[m.group(5).lower()]
+        count, unit = ("1", m.group(2)) if m.group(2) else (m.group(3), m.group(4))
+        return f"{count} {unit.lower()}s and {_HALF_OF[unit.lower()]}"
+    return _AND_A_HALF.sub(said, text)
 
 
 def _modules():

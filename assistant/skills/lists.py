@@ -20,7 +20,7 @@ import re
 import sqlite3
 
 from ..lists import SHOPPING, TODO, clean_item
-from . import Awaiting, SkillReply, SkillRequest
+from . import POINTING_WORDS, Awaiting, SkillReply, SkillRequest, mentioned
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def remove_from_list(request: SkillRequest) -> str | SkillReply:
     raw = _spoken_item(request)
     if raw in _EVERYTHING:
         return clear_list(request)
-    items = _items(request, name)
+    items = _items(request, name) or _pointed_at(request, name)
     if not items:
         return f"I didn't catch what to take off, so your {_label(name)} is unchanged."
     store = request.list_store()
@@ -165,6 +165,20 @@ def split_items(spoken: str, list_name: str) -> list[str]:
 
 def _items(request: SkillRequest, name: str) -> list[str]:
     return split_items(_spoken_item(request), name)
+
+
+def _pointed_at(request: SkillRequest, name: str) -> list[str]:
+    """The item a "that" points at, named earlier in the sentence ("I picked up the dry
+    cleaning, so cross that off"); none when it names none of the list's items."""
+    if _spoken_item(request) not in POINTING_WORDS:
+        return []
+    try:
+        kept = request.list_store().items(name)
+    except sqlite3.Error as err:
+        log.error("could not read the %s list: %s", name, err)
+        return []
+    pointed = mentioned(request.said, kept)
+    return [] if pointed is None else [kept[pointed]]
 
 
 def _spoken_item(request: SkillRequest) -> str:

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from rapidfuzz import fuzz
 
 from ..reminders import REMINDER, Reminder
-from . import Awaiting, SkillReply, SkillRequest
+from . import POINTING_WORDS, Awaiting, SkillReply, SkillRequest, mentioned
 from .alarms import next_alarm_time, when_text
 from .conversation import spoken_list
 from .timers import LONGEST_S, duration_text, length_s
@@ -96,8 +96,9 @@ def _when(due: datetime, now: datetime, duration_s: float | None) -> str:
 def _matching(request: SkillRequest) -> list[Reminder]:
     reminders = request.reminder_store().pending(REMINDER)
     said = reminder_message(request.slots.get("message"))
-    if not said or said in ("that", "it", "this", "the", "that one", "this one"):
-        return reminders
+    if not said or said == "the" or said in POINTING_WORDS:  # "I've rung the dentist, so forget that reminder"
+        pointed = mentioned(request.said, [r.message or "" for r in reminders])
+        return reminders if pointed is None else [reminders[pointed]]
     scored = [(fuzz.token_set_ratio(said, r.message or ""), r) for r in reminders]
     best = max((score for score, _ in scored), default=0)
     return [r for score, r in scored if score >= _SAME_MESSAGE and score == best]

@@ -13,7 +13,7 @@ import re
 from rapidfuzz import fuzz
 
 from ..reminders import TIMER, Reminder
-from . import Awaiting, SkillReply, SkillRequest
+from . import Awaiting, SkillReply, SkillRequest, mentioned
 
 LONGEST_S = 24 * 3600
 _SAME_NAME = 80
@@ -122,10 +122,21 @@ def _matching(request: SkillRequest) -> list[Reminder]:
     """The timers the request names: by name, tolerating a misheard or plural name; all when it names none."""
     timers = request.reminder_store().pending(TIMER)
     name = _name(request)
-    if name is None:
-        return timers
+    if name is None:  # "the eggs are done, cancel that timer"
+        pointed = mentioned(request.said, [t.name or "" for t in timers]) if len(timers) > 1 else None
+        return timers if pointed is None else [timers[pointed]]
     exact = [t for t in timers if t.name == name]
-    return exact or [t for t in timers if t.name and fuzz.ratio(_singular(t.name), _singular(name)) >= _SAME_NAME]
+    return exact or [t for t in timers if t.name and _same_name(t.name, name)]
+
+
+def _same_name(kept: str, said: str) -> bool:
+    """Whether a name said is the timer's, misheard: "egg" for "eggs", "pastor" for "pasta", or
+    split and run into the words before it ("cancel solve the past a timer")."""
+    kept, said = _singular(kept), _singular(said)
+    if fuzz.ratio(kept, said) >= _SAME_NAME:
+        return True
+    joined_kept, joined_said = kept.replace(" ", ""), said.replace(" ", "")
+    return len(joined_said) > len(joined_kept) >= 4 and fuzz.ratio(joined_said[-len(joined_kept):], joined_kept) >= _SAME_NAME
 
 
 def _singular(name: str) -> str:
