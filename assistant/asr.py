@@ -177,12 +177,33 @@ class SpeechRecognizer:
     def recognize(self, audio: np.ndarray) -> Recognition:
         """A command's transcript, without a leftover wake phrase (audio up to 30 s)."""
         audio = audio[-30 * _RATE_HZ:]
-        heard = self._decode(audio, self.settings.min_window_s)
+        [heard] = self._decode(audio, self.settings.min_window_s, self.settings.beam_size)
         if looping(heard.text) and self.settings.min_window_s < 30:  # a short window can loop; Whisper's own rarely does
-            heard = self._decode(audio, 30.0)
+            [heard] = self._decode(audio, 30.0, self.settings.beam_size)
         return replace(heard, text=said_once(heard.text))
 
-    def _decode(self, audio: np.ndarray, min_window_s: float) -> Recognition:
+    def second_guesses(self, audio: np.ndarray, first: Recognition) -> list[Recognition]:
+        """Whisper's next best readings of a command (`asr.second_guesses` of them, by a beam
+        search that wide), best first: those not much less likely than `first` (by at most
+        `asr.second_guess_margin` of mean log-probability) and worded otherwise. For a
+        transcript that means nothing to the skills: "clear might to do list" was also
+        heard, a little less surely, as "clear my to do list"."""
+        count = self.settings.second_guesses
+        if count == 0:
+            return []
+        guesses = self._decode(audio[-30 * _RATE_HZ:], self.settings.min_window_s, max(count, 2), count)
+        least = first.avg_logprob - self.settings.second_guess_margin
+        unlike = {" ".join(words_of(first.text))}
+        found = []
+        for guess in guesses:
+            words = " ".join(words_of(guess.text))
+            if guess.avg_logprob >= least and not guess.guessed and words and words not in unlike:
+                unlike.add(words)
+                found.append(replace(guess, text=said_once(guess.text)))
+        return found
+
+    def _decode(self, audio: np.ndarray, min_window_s: float, beam_size: int, readings: int = 1) -> list[Recognition]:
+        """The `readings` likeliest transcripts of `audio`, best first."""
         import ctranslate2
 
         try:
@@ -191,13 +212,13 @@ class SpeechRecognizer:
             # CTranslate2 counts the prompt in the length
             max_tokens = min(448, len(self._prompt) + math.ceil(_TOKENS_PER_S * len(audio) / _RATE_HZ) + 10)
             result = self.model.model.generate(
-                encoded, [self._prompt], beam_size=self.settings.beam_size, max_length=max_tokens,
+                encoded, [self._prompt], beam_size=beam_size, num_hypotheses=readings, max_length=max_tokens,
                 return_scores=True, return_no_speech_prob=True, suppress_blank=True, suppress_tokens=[-1])[0]
         except (RuntimeError, ValueError) as err:
             raise StageError("asr", f"speech recognition failed: {err}") from err
-        text = self.tokenizer.decode(result.sequences_ids[0]).strip()
-        return Recognition(strip_wake_remnant(text, self._wake_remnant), round(float(result.no_speech_prob), 3),
-                           round(float(result.scores[0]), 3))
+        no_speech = round(float(result.no_speech_prob), 3)
+        return [Recognition(strip_wake_remnant(self.tokenizer.decode(ids).strip(), self._wake_remnant), no_speech,
+                            round(float(score), 3)) for ids, score in zip(result.sequences_ids, result.scores)]
 
     def _window(self, audio: np.ndarray, min_window_s: float) -> np.ndarray:
         """The audio's log-mel features in the shortest window that holds it, padded as silence."""

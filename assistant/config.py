@@ -167,6 +167,12 @@ class AsrSettings:
         10.0, "shortest audio window Whisper encodes a command in, in s; 30 is Whisper's own (slowest, "
         "no more accurate on the fixtures); under 10 it starts repeating itself", min=5.0, max=30.0)
     prompt: str = setting("", "words Whisper is told came before each command, to lean it towards them; empty: none")
+    second_guesses: int = setting(
+        5, "when a transcript matches no skill and is no small talk, how many of Whisper's next best readings "
+        "(a beam search this wide, on that turn only) are tried against the skills' templates; 0: none", min=0, max=10)
+    second_guess_margin: float = setting(
+        0.5, "how much less likely (mean log-probability per token) a second guess may be than the transcript",
+        min=0.0, max=5.0)
 
 
 @dataclass(frozen=True)

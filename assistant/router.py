@@ -45,6 +45,8 @@ NO_ANSWER_REPLY = "Sorry, I don't have an answer to that."
 CLOUD_FAILED_REPLY = "Sorry, I couldn't reach the cloud to answer that."
 NOT_SMALL_TALK = "no intent matched, and it is not small talk (the chat model answers only that)"
 LIVE_DATA = "needs live data"
+SMALL_TALK = "small talk"
+_CORRECTED = "matched an intent template as"
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +125,19 @@ class Router:
         if not is_small_talk(text):
             return RouteDecision(LOCAL_LLM, None, OFFLINE, NOT_SMALL_TALK)
         if self.llm is None:
-            return RouteDecision(LOCAL_LLM, None, OFFLINE, "small talk; the local LLM is disabled")
-        return RouteDecision(LOCAL_LLM, None, None, "small talk")
+            return RouteDecision(LOCAL_LLM, None, OFFLINE, f"{SMALL_TALK}; the local LLM is disabled")
+        return RouteDecision(LOCAL_LLM, None, None, SMALL_TALK)
+
+    def second_guess(self, first: RouteDecision, guesses: list[str], awaiting: Awaiting | None = None) -> RouteDecision | None:
+        """The route of the first of Whisper's other readings that a skill's template matches
+        as it is, when the transcript went to no skill and was no small talk; else None."""
+        if first.tier == FAST_PATH or first.reason.startswith(SMALL_TALK):
+            return None
+        for guess in guesses:
+            decision = self.route(guess, awaiting)
+            if decision.tier == FAST_PATH and not decision.reason.startswith(_CORRECTED):  # no guess on a guess
+                return replace(decision, reason=f"{decision.reason}, as Whisper's second guess \"{guess}\"")
+        return None
 
     def _several_requests(self, text: str, plain) -> list | None:
         """Two or more requests joined by "and", each a whole template's ("set a rice timer for
@@ -286,7 +299,7 @@ def _matched(match) -> RouteDecision:
 
 
 def _corrected(text: str, match) -> RouteDecision:
-    return RouteDecision(FAST_PATH, match.intent.name, None, f"matched an intent template as \"{text}\"",
+    return RouteDecision(FAST_PATH, match.intent.name, None, f"{_CORRECTED} \"{text}\"",
                          _slots(match))
 
 

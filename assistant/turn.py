@@ -19,6 +19,7 @@ from datetime import datetime
 
 import numpy as np
 
+from .asr import Recognition
 from .audio import AudioChunk
 from .end_of_turn import PauseCheck
 from .errors import StageError
@@ -26,7 +27,7 @@ from .events import Error, EventSink, Reply, Route, Transcript, TtsStart
 from .lists import ListStore
 from .player import Player
 from .reminders import ReminderStore
-from .router import RouteDecision
+from .router import FAST_PATH, RouteDecision
 from .sentences import split_sentences
 from .skills import Awaiting, SkillRequest
 from .stages import Stages
@@ -72,6 +73,8 @@ class Turn:
         self.outcome_if_silent = "dropped"
         """How the turn ends when it says nothing: dropped (no words heard), or answered."""
         self.error: StageError | None = None
+        self.heard: Recognition | None = None
+        """What Whisper made of the command (None until then, or when it heard nothing said)."""
         self.voice_to_voice_ms: float | None = None
         self.synthesized_s = 0.0
         self.input_lag_ms: float | None = None
@@ -114,6 +117,7 @@ class Turn:
             return
         self.outcome_if_silent = "answered"
         route, self.stages_ms["route"] = await timed(self.stages.router.route, text, self.answering)
+        route = await self._second_guess(route)
         self.events.emit(Route(t=self.input_time(), tier=route.tier, intent=route.intent, fallback=route.fallback,
                                reason=route.reason, slots=route.slots))
         started = time.perf_counter()
@@ -132,6 +136,17 @@ class Turn:
         return SkillRequest(now=self.now(), volume=self.player, last_reply=self.last_reply, reminders=self.reminders,
                             lists=self.lists, said=said)
 
+    async def _second_guess(self, route: RouteDecision) -> RouteDecision:
+        """`route`, or, when it went to no skill and was no small talk, the route of one of
+        Whisper's other readings that a skill's template matches."""
+        if route.tier == FAST_PATH or self.heard is None:
+            return route
+        started = time.perf_counter()
+        guesses = await in_thread(self.stages.asr.second_guesses, self.command.audio, self.heard)
+        guessed = await in_thread(self.stages.router.second_guess, route, [g.text for g in guesses], self.answering)
+        self.stages_ms["second_guess"] = ms(time.perf_counter() - started)
+        return guessed or route
+
     async def _transcript(self) -> str:
         """What was said, reported: the speculative transcript when there is one, else one made now;
         empty when Whisper heard nothing said (noise, silence, its usual hallucinations)."""
@@ -143,6 +158,7 @@ class Turn:
         self.stages_ms["asr"] = ms(time.perf_counter() - started)
         dropped = heard.hallucinated(self.command.speech_s)
         text = "" if dropped else heard.text
+        self.heard = None if dropped else heard
         self.events.emit(Transcript(t=self.input_time(), text=text, asr_ms=self.stages_ms["asr"], dropped=dropped))
         return text
 

@@ -96,7 +96,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 SET_PATH = ROOT / "fixtures" / "household_set.json"
-CONFIGURATIONS = ("defaults", "skill_words_prompt", "beam_5")
+CONFIGURATIONS = ("defaults", "no_second_guesses", "skill_words_prompt", "beam_5")
 SKILL_WORDS_PROMPT = ("Timer, alarm, reminder, remind me, shopping list, to-do list, volume, louder, quieter, mute, "
                       "unmute, cancel, minutes, hours, seconds, grams, ounces, pounds, cups, tablespoons, "
                       "Fahrenheit, Celsius.")
@@ -873,7 +873,9 @@ def run_set(conversations: list[dict], indices: list[int] | None = None,
     from .household_voices import Clips
 
     settings = Settings()
-    if configuration == "skill_words_prompt":
+    if configuration == "no_second_guesses":  # only Whisper's first reading, as before asr.second_guesses
+        settings = with_changes(settings, {"asr": {"second_guesses": 0}})
+    elif configuration == "skill_words_prompt":
         settings = with_changes(settings, {"asr": {"prompt": SKILL_WORDS_PROMPT}})
     elif configuration == "beam_5":  # Whisper's beam search instead of greedy decoding
         settings = with_changes(settings, {"asr": {"beam_size": 5}})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import os
 
 import numpy as np
@@ -9,7 +11,8 @@ import pytest
 import soundfile
 import soxr
 
-from assistant.asr import Recognition, looping, said_once
+from assistant import models
+from assistant.asr import Recognition, SpeechRecognizer, looping, said_once
 from assistant.audio import frames
 from conftest import FIXTURES, JFK, MANIFEST
 
@@ -122,3 +125,20 @@ def test_real_speech_transcribes_with_few_errors(asr):
 def test_a_request_written_twice_over_is_kept_once():
     assert said_once("What's 17 times 3? What's 17 times 3?") == "What's 17 times 3?"
     assert said_once("No, no.") == "No, no."
+
+
+def test_second_guesses_are_other_wordings_nearly_as_likely_as_the_first(asr):
+    command = _command("wake_timer_whole.wav")
+    first = asr.recognize(command)
+    guesses = asr.second_guesses(command, first)
+    worded = [" ".join(_words(g.text)) for g in guesses]
+    assert len(guesses) <= asr.settings.second_guesses
+    assert " ".join(_words(first.text)) not in worded and len(set(worded)) == len(worded)
+    assert all(g.avg_logprob >= first.avg_logprob - asr.settings.second_guess_margin and not g.guessed
+               for g in guesses)
+
+
+def test_no_second_guesses_when_turned_off(asr):
+    command = _command("wake_timer_whole.wav")
+    off = SpeechRecognizer(models.asr_model(asr.settings.model), dataclasses.replace(asr.settings, second_guesses=0))
+    assert off.second_guesses(command, asr.recognize(command)) == []
