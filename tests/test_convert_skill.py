@@ -157,14 +157,39 @@ def test_a_volume_asked_as_a_weight_says_it_cannot_and_gives_water(router, text,
 
 
 @pytest.mark.parametrize("text", [
-    "How many grams in a cup of flour?",
-    "How many grams of flour in a cup?",
-    "Convert 2 cups of flour to grams.",
+    "How many grams in a cup of lentils?",
+    "How many grams of lentils in a cup?",
+    "Convert 2 cups of lentils to grams.",
 ])
-def test_a_volume_of_something_named_is_never_given_an_invented_weight(router, text):
+def test_a_volume_of_something_it_has_no_weight_for_is_never_given_an_invented_one(router, text):
     answer = convert(router, text)
-    assert answer.startswith("I can't convert cups of flour to grams")
+    assert answer.startswith("I can't convert cups of lentils to grams")
     assert not re.search(r"\d", answer)
+
+
+@pytest.mark.parametrize("text, answer", [
+    ("How many grams in a cup of flour?", "A cup of flour is about 120 grams."),
+    ("How many grams of flour in a cup?", "A cup of flour is about 120 grams."),
+    ("Convert 2 cups of plain flour to grams.", "2 cups of plain flour is about 240 grams."),
+    ("How many grams is half a cup of brown sugar?", "Half a cup of brown sugar is about 106 grams."),
+    ("How many cups is 227 grams of butter?", "227 grams of butter is about a cup."),
+    ("How many ounces in a cup of sugar?", "A cup of sugar is about 6.98 ounces."),
+])
+def test_baking_ingredients_are_weighed_by_their_usual_weight_per_cup_always_about(router, text, answer):
+    assert convert(router, text) == answer
+
+
+@pytest.mark.parametrize("text, answer", [
+    ("What's gas mark four in Celsius?", "Gas mark 4 is about 180 degrees Celsius, or 350 Fahrenheit."),
+    ("What's Gasmark 4 in Celsius?", "Gas mark 4 is about 180 degrees Celsius, or 350 Fahrenheit."),
+    ("What's gas mark 6 in Fahrenheit?", "Gas mark 6 is 400 degrees Fahrenheit."),
+    ("How hot is gas mark a half?", "Gas mark a half is about 120 degrees Celsius, or 250 Fahrenheit."),
+    ("What gas mark is 180 degrees?", "180 degrees Celsius is about gas mark 4."),
+    ("What gas mark is 425 Fahrenheit?", "425 degrees Fahrenheit is about gas mark 7."),
+    ("What's gas mark 12 in Celsius?", "Gas marks go from a quarter to 9."),
+])
+def test_gas_marks_in_degrees_and_back(router, text, answer):
+    assert skill_answer(router, text, "GasMark") == answer
 
 
 def test_water_is_the_one_thing_whose_weight_it_knows(router):

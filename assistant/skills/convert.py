@@ -4,8 +4,11 @@ Celsius", "convert 2 cups to milliliters", "how many tablespoons in a cup".
 pint does the conversions (its US customary cup, pint, quart and gallon, and the avoirdupois
 ounce and pound); this module only says the result. A rounded number is said as "about" and
 keeps at most 3 significant figures; an exact one is said exactly ("A cup is 16
-tablespoons."). A volume is not a weight: asked for one as the other, the reply says so and
-gives water's, the one density it can honestly know (pint's conventional water density).
+tablespoons."). A volume is not a weight: asked for one as the other, the common baking
+ingredients are weighed by their usual weight per US cup (King Arthur Baking's ingredient
+weight chart: flour 120 g, sugar 198 g, butter 227 g ...), always said as "about"; for
+anything else the reply says it does not know, and gives water's (pint's conventional water
+density).
 """
 
 from __future__ import annotations
@@ -22,6 +25,23 @@ _UNITS = pint.UnitRegistry()
 _WATER = _UNITS.Quantity(1, "conventional_water_density")
 _WATERS = {"water", "tap water", "plain water", "cold water", "fresh water", "drinking water"}
 _TEMPERATURE_SCALES = ("degree_Fahrenheit", "degree_Celsius")
+_GRAMS_PER_CUP = {
+    ("flour", "plain flour", "all-purpose flour", "all purpose flour", "self-raising flour", "self raising flour",
+     "bread flour", "strong flour"): 120,
+    ("whole wheat flour", "wholemeal flour"): 113,
+    ("sugar", "white sugar", "granulated sugar", "caster sugar"): 198,
+    ("brown sugar", "light brown sugar", "dark brown sugar"): 213,
+    ("icing sugar", "powdered sugar", "confectioners sugar", "confectioners' sugar"): 113,
+    ("butter",): 227,
+    ("rolled oats", "oats", "porridge oats"): 89,
+    ("cocoa", "cocoa powder"): 84,
+    ("honey",): 336,
+    ("milk",): 244,
+    ("oil", "vegetable oil", "olive oil", "sunflower oil"): 198,
+}
+"""The usual weight of a US cup of each ingredient, as measured by King Arthur Baking (spooned
+and levelled flour; packed brown sugar); milk is water's weight times its density, 1.03."""
+_INGREDIENTS = {name: grams for names, grams in _GRAMS_PER_CUP.items() for name in names}
 
 _NAMES = {
     "cup": ("cup", "cups"),
@@ -127,6 +147,11 @@ def _volume_and_weight(quantity: Any, amount: float, unit: str, target: str, sub
     if substance in _WATERS:
         value = _as_water(quantity, target)
         return f"{_capitalised(_said(amount, unit, substance))} is {_result(value, target)}."
+    if substance in _INGREDIENTS:  # a usual weight, never exact: said as "about", 3 figures at most
+        per_cup = _UNITS.Quantity(_INGREDIENTS[substance], "gram") / _UNITS.Quantity(1, "cup")
+        value = (quantity * per_cup if _kind(target) == "weight" else quantity / per_cup).to(target).magnitude
+        words = _in_words(float(_digits(value, keep_all=False)[0]), target, exact=False)[0]
+        return f"{_capitalised(_said(amount, unit, substance))} is about {words}."
     measured = f"{_names(unit)[1]} of {substance}" if substance else _names(unit)[1]
     if substance:
         return (f"I can't convert {measured} to {_names(target)[1]}: that depends on how heavy the "
@@ -214,6 +239,44 @@ def _capitalised(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-INTENTS = {"ConvertUnits": convert}
+_GAS_MARK_CELSIUS = {0.25: 110, 0.5: 120, 1: 140, 2: 150, 3: 170, 4: 180, 5: 190, 6: 200, 7: 220, 8: 230, 9: 240}
+"""The British oven settings in degrees Celsius as recipes give them (gas mark 4 is 180 °C; in
+Fahrenheit each mark from 1 is 275 °F and 25 more a mark, 225 and 250 below it)."""
+
+
+def gas_mark(request: SkillRequest) -> str:
+    """A gas mark in degrees ("gas mark 4 in Celsius"), or degrees as a gas mark."""
+    return _gas_mark_in_degrees(request.slots) if "mark" in request.slots else _degrees_as_gas_mark(request.slots)
+
+
+def _gas_mark_in_degrees(slots: dict[str, Any]) -> str:
+    mark = float(slots["mark"])
+    if mark not in _GAS_MARK_CELSIUS:
+        return "Gas marks go from a quarter to 9."
+    said = _mark_words(mark)
+    if slots.get("target") == "degree_Fahrenheit":
+        return f"Gas mark {said} is {_fahrenheit(mark)} degrees Fahrenheit."
+    return f"Gas mark {said} is about {_GAS_MARK_CELSIUS[mark]} degrees Celsius, or {_fahrenheit(mark)} Fahrenheit."
+
+
+def _degrees_as_gas_mark(slots: dict[str, Any]) -> str:
+    degrees = _amount(slots)
+    scale = slots.get("unit") or ("degree_Fahrenheit" if degrees > 260 else "degree_Celsius")
+    celsius = _UNITS.Quantity(degrees, scale).to("degree_Celsius").magnitude
+    mark = min(_GAS_MARK_CELSIUS, key=lambda m: abs(_GAS_MARK_CELSIUS[m] - celsius))
+    if abs(_GAS_MARK_CELSIUS[mark] - celsius) > 15:
+        return f"{_capitalised(_in_words(degrees, scale, exact=True)[0])} is {'hotter' if celsius > 240 else 'cooler'} than any gas mark."
+    return f"{_capitalised(_in_words(degrees, scale, exact=True)[0])} is about gas mark {_mark_words(mark)}."
+
+
+def _fahrenheit(mark: float) -> int:
+    return {0.25: 225, 0.5: 250}.get(mark, 275 + 25 * (int(mark) - 1))
+
+
+def _mark_words(mark: float) -> str:
+    return {0.25: "a quarter", 0.5: "a half"}.get(mark, str(int(mark)))
+
+
+INTENTS = {"ConvertUnits": convert, "GasMark": gas_mark}
 ABILITY = "convert measurements"
 RANK = 47
