@@ -32,6 +32,7 @@ def test_times_and_dates_are_written_in_digits(router):
 
 @pytest.mark.parametrize("text, answer", [
     ("What is seventeen times three?", "17 times 3 is 51."),
+    ("What's a hundred and forty-four divided by twelve?", "144 divided by 12 is 12."),
     ("What's 12 plus 30?", "12 plus 30 is 42."),
     ("How much is one hundred minus seven?", "100 minus 7 is 93."),
     ("What is 7 divided by 2?", "7 divided by 2 is 3.5."),

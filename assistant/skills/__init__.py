@@ -140,6 +140,10 @@ _ALARM_TIME = re.compile(r"\b([1-9]|1[0-2])([0-5]\d)(?=[ -]?(?:a\.?m\.?|p\.?m\.?
 """Whisper's "the 630-alarm": a time before the word alarm."""
 _PERCENT = re.compile(r"(\d)\s?%")
 _A_HUNDRED = re.compile(r"\ba (hundred|thousand)\b", re.IGNORECASE)
+_HUNDRED_AND = re.compile(r"\b(hundred|thousand) and (?=(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
+                          r"thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|"
+                          r"seventy|eighty|ninety)\b)", re.IGNORECASE)
+"""British "a hundred and forty-four": the templates' number words say "one hundred forty-four"."""
 _AND_A_HALF = re.compile(r"\b(?:(an?|one)\s+(hour|minute)\s+and\s+a\s+half|(\S+)\s+and\s+a\s+half\s+(hour|minute)s?"
                          r"|half\s+an?\s+(hour|minute))\b", re.IGNORECASE)
 _HALF_OF = {"hour": "30 minutes", "minute": "30 seconds"}
@@ -149,7 +153,8 @@ _FRACTIONS = {"\u00bd": " 1/2", "\u00bc": " 1/4", "\u00be": " 3/4", "\u2153": " 
 def template_text(transcript: str) -> str:
     """The transcript in the forms the templates spell: Whisper writes "a 5-minute timer",
     "1,000 grams", "½ cup", "a hundred", "half past 7", "quarter to eight" and, at times,
-    "7.30 pm", "at 6.30" or "at 630"; the templates say "5 minute", "1000", "1/2", "100",
+    "7.30 pm", "at 6.30" or "at 630", "a hundred and five"; the templates say "5 minute", "1000", "1/2",
+    "one hundred five",
     "7:30", "7:45" and "6:30". Half a minute or an hour is said in seconds or minutes."""
     text = _DOTTED_TIME.sub(r"\1:\2", _NUMBER_HYPHEN.sub(r"\1 ", transcript))
     text = _THOUSANDS.sub(r"\1\2", _THOUSANDS.sub(r"\1\2", text))
@@ -158,7 +163,7 @@ def template_text(transcript: str) -> str:
     text = _TO.sub(lambda m: _clock(_hour(m.group(2)) - 1 or 12, 60 - _MINUTES[m.group(1).lower()]), text)
     text = _PERCENT.sub(r"\1 percent", text)
     text = _ALARM_TIME.sub(r"\1:\2", text)
-    text = _A_HUNDRED.sub(r"one \1", text)
+    text = _HUNDRED_AND.sub(r"\1 ", _A_HUNDRED.sub(r"one \1", text))
     text = _and_a_half(text)
     for fraction, written in _FRACTIONS.items():
         text = text.replace(fraction, written)
