@@ -318,6 +318,10 @@ _CLAUSE_START = re.compile(r"(?:[.,;:!?]\s+|\s+(?:so|but|then)\s+)(?=\S)", re.IG
 _OPENER = re.compile(r"^(?:(?:so|but|and|then|oh|okay|ok|right|now|just|well|you can|please|hey|jarvis"
                      r"|(?:can|could|would|will) you|i want you to|i'd like you to|i'd like to|i would like to|i want to|i can't remember"
                      r"|i forget|i forgot|do you know|i wonder|i was wondering)[,\s]+)+", re.IGNORECASE)
+_QUESTION_START = re.compile(r"(?<=\s)(?:what|what's|how|when|which|can you|could you|would you|will you)\s+(?=\S+\s+\S)",
+                             re.IGNORECASE)
+"""Where a question may begin when Whisper wrote no comma before it ("I'm new to this what sort of
+things can you do"): at least three words before the end."""
 _CLOSER = re.compile(r"(?:[,\s]+(?:for me|for us|please|thanks|thank you|if you can|if you could|will you|would you"
                      r"|could you))+[.!?]*$", re.IGNORECASE)
 
@@ -325,7 +329,8 @@ _CLOSER = re.compile(r"(?:[,\s]+(?:for me|for us|please|thanks|thank you|if you 
 def request_clauses(text: str) -> list[str]:
     """What may be the request in a longer sentence: from each clause to the end (a clause
     begins after a comma, a full stop, "so", "but" or "then"), then up to each clause's end,
-    then each run of clauses in the middle;
+    then each run of clauses in the middle, then from each question word ("what", "can you")
+    inside it;
     without a leading "oh", "just", "you can" or "I'd like to", and without a closing "for
     me" or "please" ("Okay, so I've just put the rice on. Can you set a timer for 20 minutes
     for me?" -> "Can you set a timer for 20 minutes"). Not at "and": "a hundred and forty-four"."""
@@ -335,7 +340,8 @@ def request_clauses(text: str) -> list[str]:
     leading = [_OPENER.sub("", text[:m.start()]).strip() for m in bounds]  # "We need milk, but ..."
     middle = [_OPENER.sub("", text[start:m.start()]).strip()  # "I always forget, so remind me ..., what you"
               for i, start in enumerate(starts[1:], 1) for m in bounds[i:]]
-    found = [_CLOSER.sub("", clause).strip() for clause in [text, *clauses, *leading, *middle]]
+    asked = [text[m.start():] for m in _QUESTION_START.finditer(text) if m.start() > 0]  # no comma written
+    found = [_CLOSER.sub("", clause).strip() for clause in [text, *clauses, *leading, *middle, *asked]]
     return [clause for clause in dict.fromkeys(found) if len(clause.split()) >= 2 and clause != text]
 
 

@@ -118,6 +118,9 @@ class IntentSpec:
     example: str
     """One request its first template accepts, with example slot values."""
     example_slots: dict[str, Any]
+    needs_a_slot: bool = False
+    """Every template fills some slot, though none in particular (a length in hours, minutes or
+    seconds): an answer with no slot is not one of its requests."""
 
     def json_schema(self) -> dict[str, Any]:
         properties: dict[str, Any] = {"intent": {"const": self.name}}
@@ -257,7 +260,7 @@ def check_answer(answer: str, specs: Mapping[str, IntentSpec], text: str) -> tup
     allowed = {slot.name: slot for slot in spec.slots}
     if not set(found) <= set(allowed):
         return None
-    if any(slot.required and slot.name not in found for slot in spec.slots):
+    if any(slot.required and slot.name not in found for slot in spec.slots) or (spec.needs_a_slot and not found):
         return None
     words = " ".join(_words(text))
     for name, value in found.items():
@@ -555,6 +558,8 @@ class _Template:
     """slot name -> list names that fill it"""
     required: set[str]
     words: set[str]
+    fills_a_slot: bool = False
+    """Every way through it fills at least one slot."""
 
 
 def _intent_spec(intents: Intents, name: str, data: list[IntentData]) -> IntentSpec | None:
@@ -563,6 +568,7 @@ def _intent_spec(intents: Intents, name: str, data: list[IntentData]) -> IntentS
     words: set[str] = set()
     list_words: dict[str, set[str]] = {}
     first: tuple[Sentence, IntentData] | None = None
+    needs_a_slot = True
     for block in data:
         if block.requires_context or (block.metadata or {}).get("not_mapped"):
             continue  # an answer to a skill's question, or a refusal: nothing to map a free request onto
@@ -577,6 +583,7 @@ def _intent_spec(intents: Intents, name: str, data: list[IntentData]) -> IntentS
                 slot_sources.setdefault(slot, []).append(_Fixed(value))
             these = template.required | set(block.slots)
             required = these if required is None else required & these
+            needs_a_slot = needs_a_slot and (template.fills_a_slot or bool(block.slots))
             words |= template.words
             for slot, list_names in template.slots.items():
                 for list_name in list_names:
@@ -605,7 +612,7 @@ def _intent_spec(intents: Intents, name: str, data: list[IntentData]) -> IntentS
     example_slots.update({k: v for k, v in first[1].slots.items() if k in specs})
     keywords = frozenset(_stem(w) for w in words - _FILLER if len(w) > 1 and not w.isdigit())
     return IntentSpec(name=name, slots=tuple(slots), keywords=keywords, example=example,
-                      example_slots=example_slots)
+                      example_slots=example_slots, needs_a_slot=needs_a_slot and bool(slots))
 
 
 @dataclass(frozen=True)
@@ -619,7 +626,7 @@ def _walk(expression: Expression, rules: Mapping[str, Sentence], depth: int) -> 
     if isinstance(expression, TextChunk):
         return _Template({}, set(), set(_words(expression.text)))
     if isinstance(expression, ListReference):
-        return _Template({expression.slot_name: {expression.list_name}}, {expression.slot_name}, set())
+        return _Template({expression.slot_name: {expression.list_name}}, {expression.slot_name}, set(), True)
     if isinstance(expression, RuleReference):
         rule = rules.get(expression.rule_name)
         if rule is None or depth > _RULE_DEPTH:
@@ -635,9 +642,11 @@ def _walk(expression: Expression, rules: Mapping[str, Sentence], depth: int) -> 
         if isinstance(expression, Alternative):
             required = set() if expression.is_optional or not parts else set.intersection(
                 *(part.required for part in parts))
+            fills = bool(parts) and not expression.is_optional and all(part.fills_a_slot for part in parts)
         else:
             required = set().union(*(part.required for part in parts)) if parts else set()
-        return _Template(slots, required, words)
+            fills = any(part.fills_a_slot for part in parts)
+        return _Template(slots, required, words, fills)
     return _Template({}, set(), set())
 
 

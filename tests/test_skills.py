@@ -159,6 +159,9 @@ def test_each_skill_keeps_its_own_requests(router, text, intent):
                                                                          "list": "shopping"}),
     ("Please would you cancel the laundry timer.", "CancelTimer", {"name": "laundry"}),
     ("I'd like to add tea bags to my shopping list, please.", "AddToList", {"item": "tea bags", "list": "shopping"}),
+    ("I'm new to this what sort of things can you do?", "GetHelp", {}),
+    ("I always forget, so remind me to move the washing in 45 minutes, would you...", "SetReminder",
+     {"message": "move the washing", "minutes": 45}),
 ])
 def test_a_request_inside_a_longer_sentence_is_found(router, text, intent, slots):
     decision = router.route(text)

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from assistant.reminders import ALARM, TIMER, ReminderStore
-from assistant.router import Router
+from assistant.router import RouteDecision, Router
 from assistant.skills import SkillRequest
 
 NOW = datetime(2026, 11, 27, 19, 5).astimezone()  # a Friday evening
@@ -232,3 +232,11 @@ def test_that_timer_with_several_running_and_none_named_asks_which(router, store
     say(router, store, "Set a pasta timer for 10 minutes.")
     say(router, store, "Set an eggs timer for 5 minutes.")
     assert say(router, store, "Cancel that timer.").endswith("Which one should I cancel?")
+
+
+def test_adding_no_length_adds_nothing_and_claims_nothing(router, store):
+    say(router, store, "Set a pasta timer for 8 minutes.")
+    reply = router.skill_reply(RouteDecision("local_llm", "AddTimeToTimer", None, "mapped", {"name": "pasta"}),
+                               SkillRequest(now=NOW, reminders=store))
+    assert reply.text.startswith("How much time should I add?")
+    assert [t.due - NOW for t in store.pending(TIMER)] == [timedelta(minutes=8)]

@@ -35,6 +35,8 @@ def set_timer(request: SkillRequest) -> str | SkillReply:
 
 def add_time(request: SkillRequest) -> str | SkillReply:
     more_s = length_s(request.slots)
+    if more_s <= 0:  # nothing said to add: nothing added, and nothing claimed
+        return "How much time should I add? Say, for example, add two minutes to the timer."
     timers = _matching(request)
     if not timers:
         return _none_reply(request)
