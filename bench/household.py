@@ -96,11 +96,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 SET_PATH = ROOT / "fixtures" / "household_set.json"
-CONFIGURATIONS = ("defaults", "no_second_guesses", "skill_words_prompt", "beam_5")
-SKILL_WORDS_PROMPT = ("Timer, alarm, reminder, remind me, shopping list, to-do list, volume, louder, quieter, mute, "
-                      "unmute, cancel, minutes, hours, seconds, grams, ounces, pounds, cups, tablespoons, "
-                      "Fahrenheit, Celsius.")
-"""`skill_words_prompt`: Whisper told that the skills' words came before each command (`asr.prompt`)."""
+CONFIGURATIONS = ("defaults", "no_second_guesses", "beam_5")
 START = datetime(2025, 3, 14, 19, 5, 0)
 """The time of day every conversation begins at (local time): a Friday evening."""
 KINDS = ("state", "answer", "refuse", "chat", "silent")
@@ -875,8 +871,6 @@ def run_set(conversations: list[dict], indices: list[int] | None = None,
     settings = Settings()
     if configuration == "no_second_guesses":  # only Whisper's first reading, as before asr.second_guesses
         settings = with_changes(settings, {"asr": {"second_guesses": 0}})
-    elif configuration == "skill_words_prompt":
-        settings = with_changes(settings, {"asr": {"prompt": SKILL_WORDS_PROMPT}})
     elif configuration == "beam_5":  # Whisper's beam search instead of greedy decoding
         settings = with_changes(settings, {"asr": {"beam_size": 5}})
     loading = time.perf_counter()
