@@ -96,6 +96,8 @@ class Route(Event):
     reason: str
     slots: dict[str, Any] = field(default_factory=dict)
     """Slot values of the intent template that matched ({"percent": 50})."""
+    then: list[dict[str, Any]] = field(default_factory=list)
+    """Further requests in the same sentence, each {"intent", "slots"}, done after this one."""
 
 
 @dataclass(frozen=True)

@@ -119,7 +119,8 @@ class Turn:
         route, self.stages_ms["route"] = await timed(self.stages.router.route, text, self.answering)
         route = await self._second_guess(route)
         self.events.emit(Route(t=self.input_time(), tier=route.tier, intent=route.intent, fallback=route.fallback,
-                               reason=route.reason, slots=route.slots))
+                               reason=route.reason, slots=route.slots,
+                               then=[{"intent": part.intent, "slots": part.slots} for part in route.then]))
         started = time.perf_counter()
         whole = self.stages.router.skill_reply(route, self.skill_request(said=text))
         if whole is not None:
