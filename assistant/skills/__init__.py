@@ -96,7 +96,7 @@ def as_reply(result: str | SkillReply) -> SkillReply:
     return result if isinstance(result, SkillReply) else SkillReply(result)
 
 
-POINTING_WORDS = frozenset({"it", "that", "this", "them", "that one", "this one", "the one"})
+POINTING_WORDS = frozenset({"it", "that", "this", "them", "him", "her", "em", "that one", "this one", "the one"})
 """Words that name no timer, reminder or item themselves, but point at one."""
 _NOT_TELLING = frozenset("a an the my our your to of for on in at and or it that this some".split())
 _SAME_WORD = 75

@@ -36,7 +36,7 @@ _TRAILING_WORDS = re.compile(r"(?:\s+(?:please|thanks|thank you|too|as well))+$"
 _SPLIT = re.compile(r"\s*(?:,|;|&|\band\b|\bplus\b)\s*")
 _EVERYTHING = {"everything", "all", "it all", "all of it", "all items", "all the items", "all of the items",
                "every item", "the lot"}
-_NOT_AN_ITEM = {"it", "that", "this", "them", "something", "anything", "stuff", "things",
+_NOT_AN_ITEM = {"it", "that", "this", "them", "him", "her", "em", "something", "anything", "stuff", "things",
                 "a", "an", "the", "some", "more", "any", "to", "of", "um", "uh", "er", "erm",
                 "time", "luck", "ideas", "options", "patience", "space", "here", "there", "help"}
 """Words that are no item: a pronoun, the start of one cut off at a hesitation ("we need some..."),
