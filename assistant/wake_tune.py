@@ -27,7 +27,7 @@ from .noise import NoiseCleaner
 from .verifier import OpenWakeWordFeatures, WakeHead
 from .wake import FirstPass
 
-FIRST_PASS_GRID = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+FIRST_PASS_GRID = (0.001, 0.005, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 VERIFIER_GRID = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98)
 VERIFIER_WARM_UP_S = 1.96
 """A primed verifier gives its first score after 76 mel frames and 15 embedding steps of
@@ -265,7 +265,7 @@ def _middle(values: Sequence[float]) -> float:
 # --- `assistant wake-tune DIR` ------------------------------------------------------
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
-_PRINTED_FIRST_PASS = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
+_PRINTED_FIRST_PASS = (0.001, 0.005, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
 _PRINTED_VERIFIER = (0.1, 0.3, 0.5, 0.7, 0.9, 0.95)
 
 
