@@ -13,18 +13,26 @@ rate per hour would mean little).
 
 Configurations, each in its own process:
 - `traces`: both models run continuously over every file, their scores kept chunk by chunk
-  (cached). Gives each model's CPU per hour of audio when run on everything.
-- `sweep`: every mode and threshold pair, with score fusion at 0, 0.25 and 0.5, replayed on
-  those scores (assistant/wake_tune.py); picks the shipped rule (below); measures the
-  second chance on every positive said twice; draws the plot.
-- `two_pass` (shipped), `two_pass_before` (0.5 / 0.5, no fusion, no second chance: before
-  this bench), `verifier_only` and `first_pass_only` (each at 0.5, their own defaults): the
-  real detector, chunk by chunk, over the whole set, and over every positive said twice.
+  (cached), with the first pass's raw outputs and Silero's speech probability. Gives each
+  model's CPU per hour of audio when run on everything.
+- `sweep`: the candidates of issue 24 side by side, replayed on those scores
+  (assistant/wake_tune.py): the first pass's threshold down to 0.001, its raw outputs maxed
+  or averaged over other windows, a Silero speech gate, the verifier's window and hold,
+  score fusion, and the best of each together; each model alone over its thresholds. For
+  the verifier alone, the first pass alone, the defaults before and the chosen rule: recall
+  by voice family, voice, noise and level, and where each miss was lost (the first pass
+  never fired; the verifier agreed outside the candidate's window; the verifier said no).
+  Measures the second chance on every positive said twice; draws the plot.
+- `two_pass` (shipped), `two_pass_2_alignments`, `two_pass_before` (the defaults before
+  issue 24), `verifier_only` and `first_pass_only` (each at 0.5): the real detector, chunk
+  by chunk, over the whole set, and over every positive said twice.
+- `noise_suppression` (run on its own): WebRTC noise suppression before both passes.
 
-The shipped rule is chosen by the sweep, not by hand: the best single-try recall with at
-most 0.5 false accepts per hour of ordinary sound, and each near-miss phrase woken no more
-often than the verifier alone at its default wakes on it (so none that it resists, such
-as "hey Travis"); among ties, the fewest verifier calls.
+The shipped rule is chosen by the sweep, not by hand: within at most 0.5 false accepts per
+hour of ordinary sound, none on its own replies, each near-miss phrase woken no more often
+than the verifier alone at its default wakes on it, and CPU at most 0.2 of the verifier
+alone: the fewest goals missed (recall against the better model alone, overall and in each
+voice family, none below half), then the best one-try recall, then the fewest verifier calls.
 
 A positive counts as found when the detector wakes between the phrase's start and 2 s
 after its end; any other wake is a false accept. Latency is from the generator's true end
