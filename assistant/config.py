@@ -73,15 +73,16 @@ class WakeSettings:
     first_pass_model: str = setting(BUNDLED, "microWakeWord model config (.json beside its .tflite); bundled: "
                                     "hey_jarvis; or another packaged word: okay_nabu, alexa, hey_mycroft",
                                     path=True, names=PACKAGED_WAKE_WORDS)
-    first_pass_threshold: float = setting(0.02, "first-pass probability that wakes the verifier (low: the first "
-                                          "pass is for recall, the verifier for precision; bench wake chose it)",
-                                          min=0.0, max=1.0)
+    first_pass_threshold: float = setting(0.001, "first-pass probability that wakes the verifier (as low as it "
+                                          "goes: the first pass is for recall, the verifier for precision; bench wake "
+                                          "chose it)", min=0.0, max=1.0)
     verifier_model: str = setting(BUNDLED, "openWakeWord wake model (.tflite or .onnx), or a packaged word",
                                   path=True, names=PACKAGED_WAKE_WORDS)
     verifier_threshold: float = setting(0.5, "score that accepts a candidate: the verifier's, fused with the first "
                                         "pass's (see fusion)", min=0.0, max=1.0)
     verifier_window_s: float = setting(2.5, "audio before the candidate that the verifier scores, in s", min=2.0, max=8.0)
-    verifier_hold_s: float = setting(0.5, "how long after the candidate the verifier may still accept it, in s",
+    verifier_hold_s: float = setting(2.0, "how long after the candidate the verifier may still accept it, in s "
+                                     "(a low first pass fires mid-phrase, before the verifier is sure; bench wake)",
                                      min=0.0, max=2.0)
     verifier_threads: int = setting(1, "TFLite threads for the verifier", min=1, max=16)
     verifier_alignments: int = setting(1, "how many alignments of its 80 ms steps the verifier scores a candidate at, "
@@ -95,9 +96,9 @@ class WakeSettings:
     second_chance_s: float = setting(
         6.0, "after a candidate turned down with a score of at least near_miss_score, for this long a candidate "
         "needs only second_chance_threshold (a person saying it again); 0: never, in s", min=0.0, max=30.0)
-    near_miss_score: float = setting(0.2, "a turned-down candidate's score that gives a second chance",
+    near_miss_score: float = setting(0.3, "a turned-down candidate's score that gives a second chance",
                                      min=0.0, max=1.0)
-    second_chance_threshold: float = setting(0.2, "the score that accepts a candidate during a second chance",
+    second_chance_threshold: float = setting(0.3, "the score that accepts a candidate during a second chance",
                                              min=0.0, max=1.0)
     extra_words: tuple[WakeWordSettings, ...] = field(default=(), metadata={
         "doc": "more wake words, each a [[wake.extra_words]] table with its own models and thresholds",

@@ -8,6 +8,7 @@ in a ring buffer; the candidate wakes the assistant only if the verifier agrees.
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from collections import deque
 from collections.abc import Callable
@@ -25,27 +26,55 @@ from .verifier import SAMPLES_PER_STEP, OpenWakeWordFeatures, WakeHead
 
 
 class FirstPass:
-    """microWakeWord: cheap enough to run on every chunk."""
+    """microWakeWord: cheap enough to run on every chunk.
+
+    The model gives a raw probability every 30 ms; its score is the mean of the last
+    `sliding_window_size` of them, as the model's own rule. The raw outputs are kept apart so
+    `bench wake` can try other poolings on them (a max, longer means: none did better)."""
 
     def __init__(self, config_path: Path, threshold: float) -> None:
         from pymicro_wakeword import MicroWakeWord, MicroWakeWordFeatures
 
-        self.model = MicroWakeWord.from_config(config_path)
+        own = MicroWakeWord.from_config(config_path)
+        # The same model with no smoothing of its own: the pooling below is this class's.
+        self.model = MicroWakeWord(own.id, wake_word=own.wake_word, tflite_model=own.tflite_model,
+                                   probability_cutoff=own.probability_cutoff, sliding_window_size=1,
+                                   trained_languages=own.trained_languages,
+                                   libtensorflowlite_c_path=own.libtensorflowlite_c_path)
+        own.close()
         self.features = MicroWakeWordFeatures()
         self.threshold = threshold
         self.word = self.model.wake_word
+        self.window = own.sliding_window_size
+        self._recent: deque[float] = deque(maxlen=self.window)
+        self._fed = 0
 
     def reset(self) -> None:
         self.model.reset()
         self.features.reset()
+        self._recent.clear()
+        self._fed = 0
 
-    def score(self, chunk: AudioChunk) -> float:
-        """The highest wake probability seen in this chunk."""
-        best = 0.0
+    def probabilities(self, chunk: AudioChunk) -> list[float]:
+        """The model's raw outputs completed by this chunk: one per `stride` feature frames."""
+        found = []
         for features in self.features.process_streaming(chunk.audio):
             probability = self.model.process_streaming_prob(features)
-            if probability is not None:
-                best = max(best, float(probability))
+            self._fed += 1
+            if probability is not None and self._fed % self.model.stride == 0:
+                found.append(float(probability))
+        return found
+
+    def score(self, chunk: AudioChunk) -> float:
+        """The highest pooled score seen in this chunk (0 until a whole window has been heard)."""
+        return self.pooled(self.probabilities(chunk))
+
+    def pooled(self, probabilities: list[float]) -> float:
+        best = 0.0
+        for probability in probabilities:
+            self._recent.append(probability)
+            if len(self._recent) == self.window:
+                best = max(best, statistics.mean(self._recent))
         return best
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TextIO
 
@@ -21,12 +21,13 @@ import numpy as np
 
 from .audio import check_audio_file, file_chunks
 from .config import Settings, WakeSettings
+from .endpoint import VoiceActivity
 from .errors import UsageError
 from .noise import NoiseCleaner
 from .verifier import OpenWakeWordFeatures, WakeHead
 from .wake import FirstPass
 
-FIRST_PASS_GRID = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+FIRST_PASS_GRID = (0.001, 0.005, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 VERIFIER_GRID = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98)
 VERIFIER_WARM_UP_S = 1.96
 """A primed verifier gives its first score after 76 mel frames and 15 embedding steps of
@@ -44,6 +45,26 @@ class ScoreTrace:
     duration_s: float
     first_pass_cpu_s: float
     verifier_cpu_s: float
+    raw: np.ndarray | None = None
+    """The first pass's raw outputs, one per inference (every 30 ms), before any pooling."""
+    raw_chunk: np.ndarray | None = None
+    """The chunk (index into `times`) each raw output came in."""
+    vad: np.ndarray | None = None
+    """Silero's speech probability for each chunk, when it was run."""
+    vad_cpu_s: float = 0.0
+    pooling: tuple[str, int] = ("mean", 5)
+    """How `first_pass` pooled the raw outputs: the model's own mean over 5, unless re-pooled."""
+
+    def pooled(self, pooling: str, window: int) -> ScoreTrace:
+        """This trace with the first pass's score pooled another way from its raw outputs:
+        what FirstPass(pooling=, window=) would have given, chunk by chunk."""
+        assert self.raw is not None and self.raw_chunk is not None
+        scores = np.zeros(len(self.times))
+        if len(self.raw) >= window:
+            windows = np.lib.stride_tricks.sliding_window_view(self.raw, window)
+            pooled = windows.max(axis=1) if pooling == "max" else windows.mean(axis=1)
+            np.maximum.at(scores, self.raw_chunk[window - 1:], pooled)
+        return replace(self, first_pass=scores, pooling=(pooling, window))
 
 
 @dataclass(frozen=True)
@@ -56,9 +77,16 @@ class Rule:
     refractory_s: float = 2.0
     lookback_s: float = 0.54
     hold_s: float = 0.5
+    pooling: str = "mean"
+    window: int = 5
+    """The first pass's pooling of its raw outputs (FirstPass)."""
     fusion: float = 0.0
     """Score fusion: accept when (1 - fusion) x the verifier's score + fusion x the first
     pass's peak reaches `verifier`; 0 is the plain rule, both above their thresholds."""
+    gate: float = 0.0
+    """The speech gate: while Silero hears speech (`gate_vad`), a first-pass score of only
+    this much (a phrase the first pass half-liked) also starts a candidate; 0: off."""
+    gate_vad: float = 0.5
     second_chance_s: float = 0.0
     """After a candidate turned down with a verifier score of at least `near`, a candidate
     within this many seconds needs only `lowered` (a person saying it again); 0: never."""
@@ -68,10 +96,11 @@ class Rule:
     @staticmethod
     def of(settings: WakeSettings, mode: str, first_pass: float, verifier: float) -> Rule:
         """The detector's rule with these thresholds and the settings' fusion and second chance."""
-        return Rule(mode, first_pass, verifier, settings.refractory_s,
-                    max(0.0, settings.verifier_window_s - VERIFIER_WARM_UP_S), settings.verifier_hold_s,
-                    settings.fusion, settings.second_chance_s, settings.near_miss_score,
-                    settings.second_chance_threshold)
+        return Rule(mode, first_pass, verifier, refractory_s=settings.refractory_s,
+                    lookback_s=max(0.0, settings.verifier_window_s - VERIFIER_WARM_UP_S),
+                    hold_s=settings.verifier_hold_s, fusion=settings.fusion,
+                    second_chance_s=settings.second_chance_s, near=settings.near_miss_score,
+                    lowered=settings.second_chance_threshold)
 
 
 @dataclass(frozen=True)
@@ -97,31 +126,41 @@ class Outcome:
 
 
 def score_file(path: Path, first_pass: FirstPass, features: OpenWakeWordFeatures, head: WakeHead,
-               cleaner: NoiseCleaner | None = None) -> ScoreTrace:
+               cleaner: NoiseCleaner | None = None, vad: VoiceActivity | None = None) -> ScoreTrace:
     """Run both passes over the whole file, continuously, timing each; `cleaner`: what both
-    hear goes through it first."""
+    hear goes through it first; `vad`: Silero's speech probability too, timed."""
     first_pass.reset()
     features.reset()
     head.reset()
     # Silence first, as the detector pads a window at a stream's start: else the verifier
     # could not score a phrase in a recording's first two seconds.
     head.scores(features.embeddings(np.zeros(int(VERIFIER_WARM_UP_S * 16000) + 1280, dtype=np.int16)))
-    times, first_scores, verifier_scores = [], [], []
-    first_cpu = verifier_cpu = 0.0
+    times, first_scores, verifier_scores, raw, raw_chunk, speech = [], [], [], [], [], []
+    first_cpu = verifier_cpu = vad_cpu = 0.0
     if cleaner is not None:
         cleaner.reset()
-    for chunk in file_chunks(path):
+    if vad is not None:
+        vad.reset()
+    for n, chunk in enumerate(file_chunks(path)):
         if cleaner is not None:
             chunk = cleaner.process(chunk)  # same stamp, audio 10 ms late
         started = time.process_time()
-        first_scores.append(first_pass.score(chunk))
+        probabilities = first_pass.probabilities(chunk)
+        first_scores.append(first_pass.pooled(probabilities))
         between = time.process_time()
         verifier_scores.append(max(head.scores(features.embeddings(chunk.as_int16())), default=0.0))
         first_cpu += between - started
         verifier_cpu += time.process_time() - between
+        raw += probabilities
+        raw_chunk += [n] * len(probabilities)
+        if vad is not None:
+            started = time.process_time()
+            speech.append(vad.probability(chunk))
+            vad_cpu += time.process_time() - started
         times.append(chunk.end_s)
     return ScoreTrace(np.array(times), np.array(first_scores), np.array(verifier_scores),
-                      times[-1] if times else 0.0, first_cpu, verifier_cpu)
+                      times[-1] if times else 0.0, first_cpu, verifier_cpu, np.array(raw), np.array(raw_chunk, dtype=int),
+                      np.array(speech) if vad is not None else None, vad_cpu)
 
 
 def detections(trace: ScoreTrace, rule: Rule) -> tuple[list[float], int]:
@@ -129,31 +168,52 @@ def detections(trace: ScoreTrace, rule: Rule) -> tuple[list[float], int]:
     first-pass candidates it took (the verifier's calls)."""
     if rule.mode == "verifier_only":
         return _crossings(trace.times, trace.verifier, rule.verifier, rule.refractory_s), 0
-    candidates = _crossings(trace.times, trace.first_pass, rule.first_pass, rule.refractory_s)
+    if trace.pooling != (rule.pooling, rule.window):
+        trace = trace.pooled(rule.pooling, rule.window)
+    found = candidates(trace, rule)
     if rule.mode == "first_pass_only":
-        return candidates, 0
+        return found, 0
     woke: list[float] = []
     near_miss_until = -1.0
-    for t in candidates:
-        heard = (trace.times > t - rule.lookback_s - 1e-9) & (trace.times <= t + rule.hold_s + 1e-9)
+    times = trace.times
+    for t in found:
+        # What the verifier hears of a candidate: the primed window before it, the hold after.
+        first, last = np.searchsorted(times, [t - rule.lookback_s - 1e-9, t + rule.hold_s + 1e-9], side="right")
+        since = np.searchsorted(times, t - 1e-9)
         threshold = rule.lowered if t <= near_miss_until else rule.verifier
         # The detector fuses the verifier's best with the first pass's peak since the candidate.
-        since = (trace.times >= t - 1e-9) & heard
-        scores = (1 - rule.fusion) * trace.verifier + rule.fusion * float(trace.first_pass[since].max(initial=0.0))
-        agreeing = trace.times[heard & (scores >= threshold)]
+        peak = float(trace.first_pass[since:last].max(initial=0.0))
+        scores = (1 - rule.fusion) * trace.verifier[first:last] + rule.fusion * peak
+        agreeing = np.flatnonzero(scores >= threshold)
         if len(agreeing):
-            woke.append(max(t, float(agreeing[0])))
-        elif rule.second_chance_s and float(scores[heard].max(initial=0.0)) >= rule.near:
+            woke.append(max(t, float(times[first + agreeing[0]])))
+        elif rule.second_chance_s and float(scores.max(initial=0.0)) >= rule.near:
             near_miss_until = t + rule.second_chance_s
-    return woke, len(candidates)
+    return woke, len(found)
+
+
+def candidates(trace: ScoreTrace, rule: Rule) -> list[float]:
+    """Where the first pass (or the speech gate) starts a candidate, refractory time apart."""
+    return _crossings(trace.times, _candidate_scores(trace, rule), rule.first_pass, rule.refractory_s)
+
+
+def _candidate_scores(trace: ScoreTrace, rule: Rule) -> np.ndarray:
+    """The first pass's scores, raised to its threshold where the speech gate lets a lower one in."""
+    if not rule.gate:
+        return trace.first_pass
+    assert trace.vad is not None, "the speech gate needs Silero's scores in the trace"
+    gated = (trace.first_pass >= rule.gate) & (trace.vad >= rule.gate_vad)
+    return np.where(gated, np.maximum(trace.first_pass, rule.first_pass), trace.first_pass)
 
 
 def _crossings(times: np.ndarray, scores: np.ndarray, threshold: float, refractory_s: float) -> list[float]:
     """Times where the score reaches the threshold, none within refractory_s of the last."""
+    above = times[scores >= threshold]
     found: list[float] = []
-    for t in times[scores >= threshold]:
-        if not found or t >= found[-1] + refractory_s:
-            found.append(float(t))
+    i = 0
+    while i < len(above):
+        found.append(float(above[i]))
+        i = int(np.searchsorted(above, above[i] + refractory_s - 1e-9))
     return found
 
 
@@ -205,7 +265,7 @@ def _middle(values: Sequence[float]) -> float:
 # --- `assistant wake-tune DIR` ------------------------------------------------------
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
-_PRINTED_FIRST_PASS = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
+_PRINTED_FIRST_PASS = (0.001, 0.005, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
 _PRINTED_VERIFIER = (0.1, 0.3, 0.5, 0.7, 0.9, 0.95)
 
 

@@ -301,7 +301,11 @@ def near_miss_utterances() -> list[str]:
 
 def own_replies() -> list[str]:
     """What the assistant says, as its skills word it (never its name reply, which says the wake phrase)."""
+    from assistant.skills import SkillRequest, abilities, load_skills
     from assistant.skills.conversation import help_reply
+
+    _, handlers = load_skills()
+    said_help = help_reply(SkillRequest(abilities=abilities(handlers)))
 
     return [
         "It's 10:09 PM.", "It's 7:30 AM.", "It's 12:45 PM.", "Today is Tuesday, March 4, 2025.",
@@ -310,7 +314,7 @@ def own_replies() -> list[str]:
         "You have 2 timers: the pasta timer and the tea timer.", "Your timer is cancelled.", "You have no timers.",
         "Alarm set for 7:00 AM tomorrow.", "You have one alarm, at 6:30 AM tomorrow.", "Your alarm is cancelled.",
         "Volume 70 percent.", "17 times 3 is 51.", "144 divided by 12 is 12.", "You can't divide by zero.",
-        help_reply(None), "I haven't said anything yet.",
+        said_help, "I haven't said anything yet.",
         "It will be mostly sunny today with a high of 21 degrees and a light breeze in the afternoon.",
         "Expect rain this evening, around 8 millimetres, and a low of 9 degrees overnight.",
         "The Eiffel Tower is about 330 metres tall and was finished in 1889.",

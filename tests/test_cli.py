@@ -57,7 +57,9 @@ def test_replay_writes_the_reply_as_mono_16_bit_wav_at_the_voice_rate(replayed_j
 def test_replay_of_a_file_with_no_speech_writes_an_empty_valid_wav(tmp_path):
     out = tmp_path / "reply.wav"
     result = run("replay", str(FIXTURES / "noise_only.wav"), "--json", "--out", str(out))
-    assert result.returncode == 0 and result.stdout == ""
+    # The first pass is set for recall, so the hiss may start a candidate the verifier turns down.
+    heard = [json.loads(line)["event"] for line in result.stdout.splitlines()]
+    assert result.returncode == 0 and set(heard) <= {"wake_candidate", "wake_rejected"}
     with wave.open(str(out)) as w:
         assert w.getnframes() == 0
 

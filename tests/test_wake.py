@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 
@@ -97,14 +98,26 @@ def _counting_verifier_calls(detector) -> list:
     return calls
 
 
-@pytest.mark.parametrize("name", ["silence_long.wav", "noise_only.wav"])
-def test_the_verifier_is_never_asked_on_silence_or_steady_noise(settings, name):
+def test_the_verifier_is_never_asked_on_silence(settings):
     detector = load_wake(settings)
     calls = _counting_verifier_calls(detector)
-    for chunk in file_chunks(FIXTURES / name):
+    for chunk in file_chunks(FIXTURES / "silence_long.wav"):
         assert detector.process(chunk).events == []
         detector.catch_up()
     assert calls == []
+
+
+def test_steady_noise_seldom_asks_the_verifier_and_never_wakes(settings):
+    """The first pass's threshold is as low as it goes (bench wake: recall), so a fan's hiss
+    now and then starts a candidate; each one costs a verifier call, not a wake."""
+    detector = load_wake(settings)
+    calls = _counting_verifier_calls(detector)
+    events = []
+    for chunk in file_chunks(FIXTURES / "noise_only.wav"):  # 31 s
+        events += detector.process(chunk).events
+        detector.catch_up()
+    events += detector.verdict().events
+    assert len(calls) <= 2 and not any(isinstance(e, Wake) for e in events)
 
 
 @pytest.mark.parametrize("mode, first_pass_scored, verifier_scored", [
@@ -124,6 +137,23 @@ def test_a_verifier_threshold_from_the_config_turns_a_candidate_down(tmp_path):
 def test_a_first_pass_threshold_from_the_config_starts_no_candidate(tmp_path):
     settings = _settings_from(tmp_path, '[wake]\nmode = "first_pass_only"\nfirst_pass_threshold = 1.0\n')
     assert wakes(settings, FIXTURES / "wake_time.wav") == []
+
+
+def test_an_espeak_voice_the_first_pass_half_likes_wakes_at_the_default_threshold_not_at_a_higher_one(settings, tmp_path):
+    """espeak-ng's en-029 scores 0.12 at most on the first pass (wake_tune/manifest.json): the
+    default threshold lets the verifier hear it; a threshold from the config above that does not."""
+    path = VOICES / "positives" / "espeak_caribbean.wav"
+    assert [e.name for e in wakes(settings, path, lead_s=2.5) if e.name != "wake_candidate"] == ["wake"]
+    assert wakes(_settings_from(tmp_path, "[wake]\nfirst_pass_threshold = 0.2\n"), path, lead_s=2.5) == []
+
+
+def test_the_verifiers_hold_from_the_config_decides_whether_it_hears_the_phrase_end(settings, tmp_path):
+    """The first pass fires mid-phrase, and openWakeWord is sure only after the phrase ends:
+    with no hold after the candidate the verifier hears too little and turns it down."""
+    path = VOICES / "positives" / "espeak_en_us.wav"
+    assert [e.name for e in wakes(settings, path, lead_s=2.5) if e.name != "wake_candidate"] == ["wake"]
+    no_hold = _settings_from(tmp_path, "[wake]\nverifier_hold_s = 0.0\n")
+    assert [e.name for e in wakes(no_hold, path, lead_s=2.5) if e.name != "wake_candidate"] == ["wake_rejected"]
 
 
 def test_a_second_wake_word_wakes_alongside_the_first(tmp_path):
@@ -208,16 +238,25 @@ def test_the_wake_phrase_in_many_voices_wakes_once(settings, path):
     assert len([e for e in wakes(settings, path, lead_s=2.5) if isinstance(e, Wake)]) == 1
 
 
-_ALIGNMENT_LUCK = pytest.mark.xfail(strict=True, reason=(
-    "'Hey Travis' in the piper voice scores 0.40 to 0.61 on the verifier by where its 80 ms steps fall, and "
-    "wakes it at this alignment; bench wake counts such near-miss wakes (6 of 113 phrases, as many as the "
-    "verifier alone); four alignments turn it down everywhere (below) but cost 0.7 s a wake"))
+def test_espeak_ng_voices_are_among_the_voices_that_wake():
+    voices = {entry["voice"] for entry in json.loads((VOICES / "manifest.json").read_text())["positives"]
+              if entry["engine"] == "espeak-ng"}
+    assert len(voices) >= 5
 
 
-@pytest.mark.parametrize("path", [pytest.param(p, marks=_ALIGNMENT_LUCK) if p.stem == "hey_travis" else p
-                                  for p in sorted((VOICES / "negatives").glob("*.wav"))], ids=lambda p: p.stem)
-def test_near_misses_and_room_sound_do_not_wake(settings, path):
+@pytest.mark.parametrize("path", sorted((VOICES / "negatives").glob("*.wav")), ids=lambda p: p.stem)
+def test_near_misses_its_own_replies_and_room_sound_do_not_wake(settings, path):
+    """own_reply_jarvis: the assistant's own voice saying its name ("My name is Jarvis ..."),
+    with no guard at all: the detector alone turns it down."""
     assert not [e for e in wakes(settings, path, lead_s=2.5) if isinstance(e, Wake)]
+
+
+@pytest.mark.parametrize("lead_s", [2.0, 2.3, 2.5, 2.8, 3.0])
+def test_at_the_defaults_hey_travis_is_turned_down_wherever_its_steps_fall(settings, lead_s):
+    """The verifier scores this "Hey Travis" 0.29 to 0.40 by its alignment: the candidate
+    starts early in the phrase (first pass at 0.001) and the verifier hears it whole."""
+    events = wakes(settings, VOICES / "negatives" / "hey_travis.wav", lead_s)
+    assert [e.name for e in events if e.name != "wake_candidate"] == ["wake_rejected"]
 
 
 @pytest.mark.parametrize("lead_s", [2.5, 3.0])

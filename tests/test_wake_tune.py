@@ -122,3 +122,21 @@ def test_an_extra_wake_word_needs_both_its_models(tmp_path):
 def test_the_old_verifier_switch_names_its_replacement(tmp_path):
     (tmp_path / "c.toml").write_text("[wake]\nverifier_enabled = false\n")
     assert_one_line_error(run("config", "check", str(tmp_path / "c.toml")), 78, 'mode = "first_pass_only"')
+
+
+def test_the_speech_gate_lets_a_half_liked_phrase_start_a_candidate_only_during_speech():
+    rule = Rule("two_pass", 0.5, 0.5, lookback_s=0.5, hold_s=0.5, gate=0.05)
+    quiet = trace({2.0: 0.1}, {2.2: 0.9})
+    speaking = replace(quiet, vad=np.where(np.abs(quiet.times - 2.0) < 0.2, 0.9, 0.0))
+    assert detections(replace(quiet, vad=np.zeros(len(quiet.times))), rule) == ([], 0)
+    assert detections(speaking, rule)[0] and detections(speaking, replace(rule, gate=0.0)) == ([], 0)
+
+
+def test_the_first_pass_can_be_pooled_again_from_its_raw_outputs():
+    times = np.arange(0.032, 1.0, 0.032)
+    raw = np.zeros(len(times))
+    raw[10] = 1.0  # one confident inference among zeros
+    base = ScoreTrace(times, np.zeros(len(times)), np.zeros(len(times)), 1.0, 0.0, 0.0, raw, np.arange(len(times)))
+    assert base.pooled("max", 1).first_pass.max() == 1.0
+    assert base.pooled("mean", 5).first_pass.max() == pytest.approx(0.2)
+    assert base.pooled("mean", 20).first_pass.max() == pytest.approx(0.05)
