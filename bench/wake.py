@@ -420,7 +420,7 @@ def _sweep(clips: list[Clip]) -> dict:
     tables = {name: _breakdown(row, split.clips) for name, row in
               (("issue 15 default (0.02 / 0.5)", before), ("chosen", chosen), ("shipped", shipped),
                ("verifier alone", reference), ("first pass alone", first_pass_alone))}
-    return {"rows": [_slim(r) for r in rows], "reference": _slim(reference), "first_pass_alone": _slim(first_pass_alone),
+    return {"rows_swept": len(rows), "rows": [_slim(r) for r in _leading(rows)], "reference": _slim(reference), "first_pass_alone": _slim(first_pass_alone),
             "goals": {k: v for k, v in goals.items() if not k.startswith("_")}, "best_of_each": {k: _slim(v) for k, v in best.items() if v},
             "chosen": _slim(chosen), "shipped": _slim(shipped), "issue15_default": _slim(before),
             "breakdown": tables, "second_chance": [_slim(r) for r in second_chances],
@@ -547,6 +547,20 @@ def _best(rows: list[dict], cpu: bool = True) -> dict | None:
         return None
     return max(allowed, key=lambda r: (-len(r["goals_missed"]), r["found"], -r["verifier_calls_per_hour"],
                                        -r["cpu_s_per_hour"]))
+
+
+_ROWS_KEPT = 25
+
+
+def _leading(rows: list[dict]) -> list[dict]:
+    """What is written of the sweep (its thousands of rules would make megabytes of JSON): each
+    candidate's best `_ROWS_KEPT` by found positives, then fewest false accepts and least CPU."""
+    kept = []
+    for name in dict.fromkeys(r["candidate"] for r in rows):
+        mine = sorted((r for r in rows if r["candidate"] == name),
+                      key=lambda r: (-r["found"], r.get("false_accepts", 0), r["cpu_s_per_hour"]))
+        kept += mine[:_ROWS_KEPT]
+    return kept
 
 
 def _slim(row: dict) -> dict:
