@@ -824,8 +824,10 @@ class ConversationRun:
             "wakes": sum(e.name == "wake" for e in events),
             "turns_closed": sum(e.name == "turn" and e.outcome != "no_speech" for e in events),
             "heard": [e.text for e in events if e.name == "transcript"],
-            "routes": [{"tier": e.tier, "intent": e.intent, "fallback": e.fallback, "slots": e.slots}
-                       for e in events if e.name == "route"],
+            "routes": [{"tier": e.tier, "intent": e.intent, "fallback": e.fallback, "slots": e.slots,
+                        "second_guess": "second guess" in e.reason} for e in events if e.name == "route"],
+            "second_guess_ms": [e.stages_ms["second_guess"] for e in events
+                                if e.name == "turn" and "second_guess" in e.stages_ms],
             "replies": self.replies, "follow_ups": sum(e.name == "follow_up" for e in events),
             "errors": [f"{e.stage}: {e.code}: {e.message}" for e in events if e.name == "error"],
             "voice_to_voice": voice_to_voice(events, self.spoken),
@@ -940,6 +942,10 @@ def summarise(conversations: list[dict], runs: list[dict]) -> dict:
         "by_voice_family": _share(runs, lambda r: r["family"]),
         "by_voice": _share(runs, lambda r: r["voice"]),
         "voice_to_voice_ms": {tier: _spread(v) for tier, v in sorted(tiers.items())},
+        "second_guesses": {"tried": sum(len(r["second_guess_ms"]) for r in runs),
+                           "taken": sum(route["second_guess"] for r in runs for route in r["routes"]),
+                           "taken_and_right": sum(r["right"] for r in runs if any(x["second_guess"] for x in r["routes"])),
+                           "ms": _spread([ms for r in runs for ms in r["second_guess_ms"]])},
         "unavailable": unavailable,
         "failure_causes": dict(Counter(cause for r in runs if not r["right"]
                                        for cause in dict.fromkeys(_cause(reason) for reason in r["reasons"]))
@@ -996,6 +1002,11 @@ def table(results: dict[str, dict]) -> str:
                                                for c in r["false_claim_list"]]
         if r["unavailable"]:
             rows += ["", "State unavailable: " + "; ".join(r["unavailable"])]
+        guesses = r["second_guesses"]
+        if guesses["tried"]:
+            rows += ["", f"Second guesses: tried on {guesses['tried']} turns ({guesses['ms']['median']:.0f} ms median, "
+                         f"{guesses['ms']['p90']:.0f} ms p90), taken on {guesses['taken']}; conversations with one "
+                         f"taken that were right: {guesses['taken_and_right']}."]
         heard_right = r["right_when_heard_right"].get("all", {"n": 0, "right": 0, "pct": 0.0})
         rows += ["", f"Failures with a request misheard (word error rate > {MISHEARD_WER:.0%}): "
                      f"{r['failures_misheard']}; heard right but handled wrong: {r['failures_heard_right']}. "
