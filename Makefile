@@ -17,6 +17,7 @@ bench: setup
 	.venv/bin/python -m bench llm-models
 	.venv/bin/python -m bench routing
 	.venv/bin/python -m bench soak
+	.venv/bin/python -m bench memory
 	.venv/bin/python -m bench asr
 	.venv/bin/python -m bench listening
 	.venv/bin/python -m bench transcribe

@@ -40,6 +40,7 @@ from .skills.clock import local_now
 from .stages import Stages
 from .turn import Command, Turn
 from .wake import WakeUpdate
+from .worker import release_memory
 
 log = logging.getLogger(__name__)
 
@@ -318,6 +319,7 @@ class Pipeline:
                                    turn_complete=verdict.score if verdict else None))
         if speech_end_s is None:
             self.events.emit(TurnEvent(t=t_end, outcome="no_speech", stages_ms=listening.stages_ms))
+            release_memory()
             return
         command = Command(listening.audio(), t_end, speech_end_s, listening.stages_ms,
                           speech_s=listening.endpointer.speech_s, speculation=check)
@@ -354,6 +356,7 @@ class Pipeline:
         except BaseException as err:  # a bug in a turn stops the whole run, as it would inline
             self._failure = err
             raise
+        release_memory()  # its computing is done (the reply may still be playing): see _end_turn
         if self.turn is turn:
             if turn.error is not None:
                 self._end_turn("error")
@@ -387,6 +390,7 @@ class Pipeline:
             turn.task.cancel()
             self._ending.add(turn.task)
             turn.task.add_done_callback(self._ending.discard)
+        release_memory()  # what the turn's models freed, back to the system (assistant/memory.py)
         if outcome == "answered" and turn.spoke and turn.is_request and not self._input_ended:
             self._awaiting = turn.awaiting
             self._offer_follow_up(t, turn.reply_text or "")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from hassil import Intents
 
-from . import models
+from . import memory, models
 from .asr import SpeechRecognizer
 from .audit import AuditLog, audit_path
 from .cloud import CloudClient, load_api_key
@@ -173,5 +173,7 @@ def load_stages(settings: Settings) -> Stages:
         llm.warm()
     skills = load_skills()
     router = load_router(skills, llm, cloud, load_mapper(settings, llm, skills))
-    return Stages(wake=wake, vad=vad, asr=asr, router=router, llm=llm, tts=tts, own_voice=own_voice,
-                  cloud=cloud, turn_judge=load_turn_judge(settings, router))
+    stages = Stages(wake=wake, vad=vad, asr=asr, router=router, llm=llm, tts=tts, own_voice=own_voice,
+                    cloud=cloud, turn_judge=load_turn_judge(settings, router))
+    memory.release()  # what loading freed (CTranslate2 converts Whisper's weights to int8 in a copy)
+    return stages

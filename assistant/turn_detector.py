@@ -35,6 +35,10 @@ class SmartTurn:
             options = onnxruntime.SessionOptions()
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
+            # onnxruntime's arena kept ~30 MB of one call's buffers for good; without it they go
+            # back to malloc, and to the system after the turn (assistant/memory.py), as fast.
+            options.enable_cpu_mem_arena = False
+            options.enable_mem_pattern = False
             self.session = onnxruntime.InferenceSession(
                 str(model_path), providers=["CPUExecutionProvider"], sess_options=options)
             inputs, outputs = self.session.get_inputs(), self.session.get_outputs()

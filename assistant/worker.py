@@ -14,12 +14,20 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+from . import memory
+
 T = TypeVar("T")
 
 # One long-lived thread for the steps (recognition, routing, synthesis): spread over the
 # default executor's threads, each thread's malloc arena kept its own copy of piper's
 # large buffers after they were freed. A turn's steps run one after another anyway.
 _STEPS = ThreadPoolExecutor(1, thread_name_prefix="stage")
+
+
+def release_memory() -> None:
+    """Give what the turn's steps freed back to the system, on the steps' thread once they are
+    done (so never during a step, nor on the event loop); returns at once."""
+    memory.release_after(_STEPS)
 
 
 async def in_thread(function: Callable[..., T], *args) -> T:

@@ -19,6 +19,21 @@ def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
+def memory() -> dict:
+    """Resident memory now, split into anonymous (the heaps, arenas, caches) and file-backed
+    (the mmapped model files and libraries, as far as they were touched), and the peak so far."""
+    rollup = _kib_fields(Path("/proc/self/smaps_rollup").read_text())
+    status = _kib_fields(Path("/proc/self/status").read_text())
+    return {"rss_mb": round(rollup["Rss"] / 1024, 1), "anon_mb": round(rollup["Anonymous"] / 1024, 1),
+            "file_mb": round((rollup["Rss"] - rollup["Anonymous"]) / 1024, 1),
+            "peak_mb": round(status["VmHWM"] / 1024, 1)}
+
+
+def _kib_fields(text: str) -> dict[str, int]:
+    return {line.split(":")[0]: int(line.split()[1]) for line in text.splitlines()
+            if line.endswith(" kB")}
+
+
 def run_benchmark(name: str) -> int:
     name = name.replace("-", "_")  # `llm-models` is bench/llm_models.py
     module = importlib.import_module(f"bench.{name}")

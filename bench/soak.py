@@ -3,8 +3,9 @@
 The fixtures with a wake word (questions, LLM answers, interruptions, timers that ring,
 noise, silence) are played back to back, on one input clock, into one pipeline, as a
 day at home would be; replay's clock keeps the turns' timing, so the turns, players,
-threads and caches behave as live. Resident memory is read every five minutes of audio.
-Goal (issue 13): less than 20 MB of growth over the hour.
+threads and caches behave as live. Resident memory is read every five minutes of audio
+(anonymous and file-backed apart, and the peak so far). Goals: less than 20 MB of growth
+over the hour (issue 13); at most 500 MB resident after the warm-up (issue 24).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from assistant.events import Recorder
 from assistant.pipeline import replay_pipeline
 from assistant.stages import load_stages
 
+from .runner import memory
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
 MANIFEST = json.loads((FIXTURES / "manifest.json").read_text())
@@ -37,21 +40,21 @@ def rss_mb() -> float:
     return round(pages * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
 
 
-async def a_day_at_home(samples: list[dict], started: float) -> AsyncIterator[AudioChunk]:
+async def a_day_at_home(samples: list[dict], started: float, audio_s: float = AUDIO_S) -> AsyncIterator[AudioChunk]:
     """The wake fixtures, back to back until an hour of audio; samples memory as it goes."""
     names = [n for n, entry in MANIFEST.items() if not entry["ptt"]]
     offset_s, next_sample_s = 0.0, 0.0
-    while offset_s < AUDIO_S:
+    while offset_s < audio_s:
         for name in names:
             for chunk in file_chunks(FIXTURES / name):
                 chunk = dataclasses.replace(chunk, timestamp_s=offset_s + chunk.timestamp_s)
                 if chunk.timestamp_s >= next_sample_s:
-                    samples.append({"audio_s": round(chunk.timestamp_s), "rss_mb": rss_mb(),
+                    samples.append({"audio_s": round(chunk.timestamp_s), **memory(),
                                     "wall_s": round(time.perf_counter() - started, 1)})
                     next_sample_s += SAMPLE_EVERY_S
                 yield chunk
             offset_s = chunk.end_s
-            if offset_s >= AUDIO_S:
+            if offset_s >= audio_s:
                 break
 
 
@@ -64,7 +67,7 @@ def measure(_configuration: str) -> dict:
     samples: list[dict] = []
     started = time.perf_counter()
     asyncio.run(pipeline.run(a_day_at_home(samples, started)))
-    samples.append({"audio_s": round(pipeline.now_t), "rss_mb": rss_mb(),
+    samples.append({"audio_s": round(pipeline.now_t), **memory(),
                     "wall_s": round(time.perf_counter() - started, 1)})
     turns = [e for e in recorder.events if e.name == "turn"]
     return {"audio_s": round(pipeline.now_t, 1), "wall_s": round(time.perf_counter() - started, 1),
@@ -72,7 +75,8 @@ def measure(_configuration: str) -> dict:
             "interrupted": sum(t.outcome == "interrupted" for t in turns),
             "announcements": sum(e.name == "announcement" for e in recorder.events),
             "errors": sum(e.name == "error" for e in recorder.events),
-            "rss_loaded_mb": loaded_mb, "rss_first_mb": samples[0]["rss_mb"], "rss_last_mb": samples[-1]["rss_mb"],
+            "rss_loaded_mb": loaded_mb, "peak_mb": samples[-1]["peak_mb"],
+            "rss_first_mb": samples[0]["rss_mb"], "rss_last_mb": samples[-1]["rss_mb"],
             "growth_mb": round(samples[-1]["rss_mb"] - samples[0]["rss_mb"], 1),
             "growth_after_5_min_mb": round(samples[-1]["rss_mb"] - samples[1]["rss_mb"], 1), "samples": samples}
 
@@ -80,13 +84,16 @@ def measure(_configuration: str) -> dict:
 def table(results: dict) -> str:
     r = results["hour"]
     lines = ["| audio | wall | turns (answered / interrupted) | timers rung | errors | RSS loaded | "
-             "RSS at 0 min | RSS at the end | growth | growth after 5 min |",
-             "|---|---|---|---|---|---|---|---|---|---|",
+             "RSS at 0 min | RSS at the end | growth | growth after 5 min | peak RSS |",
+             "|---|---|---|---|---|---|---|---|---|---|---|",
              f"| {r['audio_s'] / 60:.0f} min | {r['wall_s'] / 60:.1f} min | {r['turns']} ({r['answered']} / "
              f"{r['interrupted']}) | {r['announcements']} | {r['errors']} | {r['rss_loaded_mb']} MB | "
              f"{r['rss_first_mb']} MB | {r['rss_last_mb']} MB | {r['growth_mb']:+} MB | "
-             f"{r['growth_after_5_min_mb']:+} MB |",
+             f"{r['growth_after_5_min_mb']:+} MB | {r.get('peak_mb', '?')} MB |",
              "", "| audio (min) | " + " | ".join(str(s["audio_s"] // 60) for s in r["samples"]) + " |",
              "|---|" + "---|" * len(r["samples"]),
              "| RSS (MB) | " + " | ".join(str(s["rss_mb"]) for s in r["samples"]) + " |"]
+    if "anon_mb" in r["samples"][0]:
+        lines += ["| of which anonymous | " + " | ".join(str(s["anon_mb"]) for s in r["samples"]) + " |",
+                  "| of which file-backed | " + " | ".join(str(s["file_mb"]) for s in r["samples"]) + " |"]
     return "\n".join(lines)
