@@ -140,7 +140,7 @@ class Turn:
     async def _second_guess(self, route: RouteDecision) -> RouteDecision:
         """`route`, or, when it went to no skill and was no small talk, the route of one of
         Whisper's other readings that a skill's template matches."""
-        if route.tier == FAST_PATH or self.heard is None:
+        if route.tier == FAST_PATH or self.heard is None or not self.stages.asr.settings.second_guesses:
             return route
         started = time.perf_counter()
         guesses = await in_thread(self.stages.asr.second_guesses, self.command.audio, self.heard)
