@@ -128,11 +128,15 @@ class Router:
             return RouteDecision(LOCAL_LLM, None, OFFLINE, f"{SMALL_TALK}; the local LLM is disabled")
         return RouteDecision(LOCAL_LLM, None, None, SMALL_TALK)
 
-    def second_guess(self, first: RouteDecision, guesses: list[str], awaiting: Awaiting | None = None) -> RouteDecision | None:
+    @staticmethod
+    def wants_second_guess(first: RouteDecision) -> bool:
+        """Whether Whisper's other readings are worth asking for: the transcript went to no
+        skill and was no small talk."""
+        return first.tier != FAST_PATH and not first.reason.startswith(SMALL_TALK)
+
+    def second_guess(self, guesses: list[str], awaiting: Awaiting | None = None) -> RouteDecision | None:
         """The route of the first of Whisper's other readings that a skill's template matches
-        as it is, when the transcript went to no skill and was no small talk; else None."""
-        if first.tier == FAST_PATH or first.reason.startswith(SMALL_TALK):
-            return None
+        as it is (for a transcript `wants_second_guess` says may have one); else None."""
         for guess in guesses:
             decision = self.route(guess, awaiting)
             if decision.tier == FAST_PATH and not decision.reason.startswith(_CORRECTED):  # no guess on a guess
@@ -143,8 +147,7 @@ class Router:
         """Two or more requests joined by "and", each a whole template's ("set a rice timer for
         18 minutes and a fish timer for 12 minutes"); tried only when the sentence as a whole
         matches nothing, or matches only by a wildcard that swallowed the "and"."""
-        if plain is not None and not any(entity.is_wildcard and " and " in f" {entity.value} "
-                                         for entity in plain.entities.values()):
+        if plain is not None and not _wildcard_holds_and(plain):
             return None
         for joint in _AND.finditer(text):
             first = self._template_match(text[:joint.start()])
@@ -225,7 +228,7 @@ class Router:
         sentence are done in order, and their replies said one after the other."""
         if decision.intent is not None:
             replies = [as_reply(self.skills[part.intent](replace(context, slots=part.slots, abilities=self.abilities)))
-                       for part in (decision, *decision.then) if part.intent is not None]
+                       for part in (decision, *decision.then)]
             asked = [reply.awaiting for reply in replies if reply.awaiting is not None]
             return SkillReply(" ".join(reply.text for reply in replies if reply.text), asked[-1] if asked else None)
         if decision.answered_by == OFFLINE or (decision.answered_by == LOCAL_LLM and self.llm is None):
@@ -356,9 +359,12 @@ def _long_wildcard(match) -> bool:
 _AND = re.compile(r",?\s+and(?:\s+then|\s+also)?\s+", re.IGNORECASE)
 
 
+def _wildcard_holds_and(match) -> bool:
+    return any(entity.is_wildcard and " and " in f" {entity.value} " for entity in match.entities.values())
+
+
 def _has_wildcard_with_and(match) -> bool:
-    return _long_wildcard(match) or any(entity.is_wildcard and " and " in f" {entity.value} "
-                                        for entity in match.entities.values())
+    return _long_wildcard(match) or _wildcard_holds_and(match)
 
 
 def _slots_filled(match) -> int:

@@ -27,7 +27,7 @@ from .events import Error, EventSink, Reply, Route, Transcript, TtsStart
 from .lists import ListStore
 from .player import Player
 from .reminders import ReminderStore
-from .router import FAST_PATH, RouteDecision
+from .router import RouteDecision
 from .sentences import split_sentences
 from .skills import Awaiting, SkillRequest
 from .stages import Stages
@@ -140,11 +140,12 @@ class Turn:
     async def _second_guess(self, route: RouteDecision) -> RouteDecision:
         """`route`, or, when it went to no skill and was no small talk, the route of one of
         Whisper's other readings that a skill's template matches."""
-        if route.tier == FAST_PATH or self.heard is None or not self.stages.asr.settings.second_guesses:
+        router = self.stages.router
+        if self.heard is None or not self.stages.asr.settings.second_guesses or not router.wants_second_guess(route):
             return route
         started = time.perf_counter()
         guesses = await in_thread(self.stages.asr.second_guesses, self.command.audio, self.heard)
-        guessed = await in_thread(self.stages.router.second_guess, route, [g.text for g in guesses], self.answering)
+        guessed = await in_thread(router.second_guess, [g.text for g in guesses], self.answering)
         self.stages_ms["second_guess"] = ms(time.perf_counter() - started)
         return guessed or route
 

@@ -22,6 +22,8 @@ from hassil import Intents
 from hassil.util import merge_dict
 from rapidfuzz import fuzz
 
+from ..asr import words_of
+
 if TYPE_CHECKING:
     from ..lists import ListStore
     from ..reminders import ReminderStore
@@ -107,18 +109,14 @@ def mentioned(said: str, things: Sequence[str]) -> int | None:
     """Which of `things` the sentence talks about ("I picked up the dry cleaning, so cross that
     off" -> "pick up the dry cleaning"): the one with the most of its words in the sentence, as
     said or nearly, and at least half of them; None when none is, or two are equally."""
-    heard = _words(said)
+    heard = words_of(said)
     scores = []
     for thing in things:
-        words = [word for word in _words(thing) if word not in _NOT_TELLING] or _words(thing)
+        words = [word for word in words_of(thing) if word not in _NOT_TELLING] or words_of(thing)
         found = sum(any(fuzz.ratio(word, other) >= _SAME_WORD for other in heard) for word in words)
         scores.append(found / len(words) if words else 0.0)
     best = max(scores, default=0.0)
     return scores.index(best) if best >= 0.5 and scores.count(best) == 1 else None
-
-
-def _words(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9']+", text.lower())
 
 
 _NUMBER_HYPHEN = re.compile(r"(\d)-(?=[a-z])", re.IGNORECASE)
