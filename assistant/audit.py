@@ -3,7 +3,11 @@
 One JSON object per line in the state directory, appended and never rewritten: a
 `request` record (when, which host, how many bytes, the exact body) before the request
 goes out, then an `outcome` record with the same `id` once it is known. The
-Authorization header is never recorded. `assistant audit` prints it.
+Authorization header and passwords are never recorded. `assistant audit` prints it.
+
+A request to anything but the cloud says what it went to: `kind` (`mqtt`), and for MQTT
+the `topic`; `turn` names the turn that caused it (null for the assistant's own status).
+A record without `kind` is a cloud request, as every record was before there were others.
 """
 
 from __future__ import annotations
@@ -36,12 +40,17 @@ class AuditLog:
 
     path: Path
 
-    def request(self, host: str, body: bytes) -> str:
+    def request(self, host: str, body: bytes, *, kind: str | None = None, topic: str | None = None,
+                turn: str | None = None) -> str:
         """Record a request about to be sent; returns its id. Raises OSError when it cannot be
-        recorded, and then the request must not be sent."""
+        recorded, and then the request must not be sent. `kind` (with `topic` and `turn`) for
+        anything but the cloud."""
         record_id = uuid.uuid4().hex[:12]
-        self._append({"record": "request", "id": record_id, "time": _now(), "host": host,
-                      "bytes": len(body), "text": body.decode("utf-8")})
+        record = {"record": "request", "id": record_id, "time": _now(), "host": host,
+                  "bytes": len(body), "text": body.decode("utf-8")}
+        if kind is not None:
+            record.update(kind=kind, **({"topic": topic} if topic is not None else {}), turn=turn)
+        self._append(record)
         return record_id
 
     def outcome(self, record_id: str, host: str, outcome: str, *, status: int | None = None,
@@ -94,11 +103,21 @@ def human_line(record: dict[str, Any]) -> str:
     """One readable line per record."""
     when = record["time"][:19].replace("T", " ")
     if record["record"] == "request":
-        return f"{when}  sent {record['bytes']} bytes to {record['host']}: {record['text']}"
+        return f"{when}  sent {record['bytes']} bytes to {record['host']}{_what_for(record)}: {record['text']}"
     status = f" (HTTP {record['status']})" if record.get("status") is not None else ""
     took = f" in {record['ms']:.0f} ms" if isinstance(record.get("ms"), (int, float)) else ""
     detail = f": {record['detail']}" if record.get("detail") else ""
     return f"{when}  {record['outcome']}{status} from {record['host']}{took}{detail}"
+
+
+def _what_for(record: dict[str, Any]) -> str:
+    """" (mqtt, topic T, turn N)" for a request that is not the cloud's; "" for one that is."""
+    if record.get("kind") is None:
+        return ""
+    about = [str(record["kind"])]
+    about += [f"topic {record['topic']}"] if record.get("topic") is not None else []
+    about += [f"turn {record['turn']}"] if record.get("turn") is not None else []
+    return f" ({', '.join(about)})"
 
 
 def _now() -> str:

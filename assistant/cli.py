@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     ptt.add_argument("--json", action="store_true", help="one JSON event per line on stdout")
 
     audit = commands.add_parser("audit", parents=[common],
-                                help="what has left the device: every cloud request, from the state directory")
+                                help="what has left the device: every cloud request and MQTT message, from the state directory")
     audit.add_argument("--json", action="store_true", help="the audit records, one JSON object per line")
 
     tune = commands.add_parser("wake-tune", parents=[common],

@@ -9,6 +9,7 @@ import dataclasses
 import ipaddress
 import math
 import os
+import re
 import stat
 import tomllib
 import urllib.parse
@@ -232,6 +233,28 @@ class TtsSettings:
     threads: int = setting(2, "onnxruntime threads for synthesis (2 halves a short reply's wait here)", min=1, max=16)
 
 
+MQTT_PORTS = {"mqtt": 1883, "mqtts": 8883}
+"""The URL schemes a broker may have, with their default ports: plain and TLS."""
+
+
+@dataclass(frozen=True)
+class MqttSettings:
+    """An MQTT broker: the assistant's status for LEDs, a mute switch, and intents' messages; off by default."""
+
+    enabled: bool = setting(False, "connect to the broker")
+    url: str = setting("", "the broker: mqtts://HOST[:PORT] (TLS, verified; port 8883), or mqtt://HOST[:PORT] (plain; "
+                       "port 1883) only to a loopback or private address or a local name")
+    username: str = setting("", "user name at the broker; empty: none")
+    password_file: str = setting("", "file holding the password; empty: the systemd credential mqtt-password, "
+                                 "if there is one", path=True)
+    name: str = setting("", "this assistant's name in its topics (letters, digits, _ . -); empty: the host name")
+    topic_prefix: str = setting("assistant", "topics are PREFIX/NAME/state (published) and PREFIX/NAME/mute (obeyed)")
+    tls_ca_file: str = setting("", "CA certificates (PEM) that verify an mqtts:// broker; empty: the system's",
+                               path=True)
+    keepalive_s: int = setting(30, "keep-alive interval; a broker gone without a word is noticed within 1.5 times "
+                               "this, in s", min=5, max=3600)
+
+
 @dataclass(frozen=True)
 class Settings:
     """All settings; `source` is the file they came from, or None for the built-in defaults."""
@@ -249,6 +272,7 @@ class Settings:
     llm: LlmSettings = field(default_factory=LlmSettings)
     cloud: CloudSettings = field(default_factory=CloudSettings)
     tts: TtsSettings = field(default_factory=TtsSettings)
+    mqtt: MqttSettings = field(default_factory=MqttSettings)
     source: Path | None = field(default=None, compare=False, metadata={"internal": True})
 
     def resolved_state_dir(self) -> Path:
@@ -307,7 +331,7 @@ def load_settings(path: Path | None) -> Settings:
         raise ConfigError(f"{path}: not valid TOML: {err}") from None
     problems: list[str] = []
     settings = _build(Settings, raw, "", path, problems)
-    problems += _cloud_problems(settings.cloud) + _state_dir_problems(settings.state_dir)
+    problems += _cloud_problems(settings.cloud) + _mqtt_problems(settings.mqtt) + _state_dir_problems(settings.state_dir)
     if problems:
         raise ConfigError("\n".join(f"{path}: {p}" for p in problems))
     return dataclasses.replace(settings, source=path)
@@ -331,6 +355,51 @@ def _cloud_problems(cloud: CloudSettings) -> list[str]:
     elif not (parts.scheme == "https" and host) and not (parts.scheme == "http" and is_loopback(host)):
         problems.append(f"[cloud] url ({parts.scheme or 'no scheme'}://{host or 'no host'}/...): must be "
                         "https://HOST/..., or http:// to a loopback address (127.0.0.0/8, localhost, [::1])")
+    return problems
+
+
+_TOPIC_LEVELS = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
+_HOST_NAME = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?")
+LOCAL_SUFFIXES = (".local", ".lan", ".home.arpa", ".internal")
+"""Names that only a local network resolves (mDNS, home routers, RFC 8375, ICANN's private-use name)."""
+
+
+def _mqtt_problems(mqtt: MqttSettings) -> list[str]:
+    """A broker URL that can be used; plain MQTT stays on the local network."""
+    problems = []
+    if mqtt.name and not re.fullmatch(r"[A-Za-z0-9_.-]+", mqtt.name):
+        problems.append(f"[mqtt] name = {mqtt.name!r}: must be letters, digits, '_', '.' or '-' (one topic level)")
+    if not _TOPIC_LEVELS.fullmatch(mqtt.topic_prefix):
+        problems.append(f"[mqtt] topic_prefix = {mqtt.topic_prefix!r}: must be topic levels of letters, digits, "
+                        "'_', '.' or '-', separated by '/' (e.g. \"assistant\" or \"home/assistant\")")
+    if mqtt.password_file and not mqtt.username:
+        problems.append("[mqtt] password_file: is set but username is empty; a broker takes a password with a user name")
+    if not mqtt.url:
+        return problems + (["[mqtt] url: must be set when enabled = true"] if mqtt.enabled else [])
+    if (bad := next((i for i, c in enumerate(mqtt.url) if c.isspace() or not c.isprintable()), None)) is not None:
+        return problems + [f"[mqtt] url: holds a space or control character (at position {bad}); remove it"]
+    parts = urllib.parse.urlsplit(mqtt.url)
+    host = parts.hostname or ""
+    shown = f"{parts.scheme or 'no scheme'}://{parts.netloc.rpartition('@')[2] or 'no host'}"  # never user:password
+    accepted = "must be mqtts://HOST[:PORT] (TLS), or mqtt://HOST[:PORT] to a private address or local name"
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or out of range
+        port = 0
+    if parts.username is not None or parts.password is not None:
+        problems.append("[mqtt] url: must not hold credentials (user:password@); use username and password_file")
+    elif parts.scheme not in MQTT_PORTS or not host or (parts.path not in ("", "/")) or parts.query or parts.fragment:
+        problems.append(f"[mqtt] url ({shown}{'/...' if parts.path.strip('/') or parts.query else ''}): {accepted}")
+    elif port == 0 or (port is None and parts.netloc.endswith(":")):
+        problems.append(f"[mqtt] url ({shown}): the port must be a number from 1 to 65535")
+    elif not (_is_address(host) or (_HOST_NAME.fullmatch(host) and not host.rstrip(".").rpartition(".")[2].isdigit())):
+        problems.append(f"[mqtt] url ({shown}): {host!r} is not a host name or an IP address")
+    elif parts.scheme == "mqtt" and not is_local_network(host):
+        problems.append(f"[mqtt] url ({shown}): plain MQTT only to a loopback or private address (RFC 1918, ULA, "
+                        f"link-local) or a local name (one word, or ending {', '.join(LOCAL_SUFFIXES)}); "
+                        f"use mqtts://{parts.netloc} for TLS")
+    elif parts.scheme == "mqtt" and mqtt.tls_ca_file:
+        problems.append(f"[mqtt] tls_ca_file: is set but url ({shown}) is plain MQTT; use mqtts:// for TLS")
     return problems
 
 
@@ -387,6 +456,31 @@ def is_loopback(host: str) -> bool:
         return False
     mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:127.0.0.1 is IPv4 loopback too
     return address.is_loopback or (mapped is not None and mapped.is_loopback)
+
+
+_LOCAL_NETWORKS = tuple(ipaddress.ip_network(n) for n in (
+    "127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16",  # loopback, RFC 1918, link-local
+    "::1/128", "fc00::/7", "fe80::/10"))  # loopback, ULA, link-local
+
+
+def is_local_network(host: str) -> bool:
+    """True for addresses on this machine or its local network, and for names that only a local network
+    resolves: one word ("mosquitto", "localhost") or a local suffix. A name is judged by its form, as it
+    is not resolved before connecting."""
+    if _is_address(host):
+        address = ipaddress.ip_address(host)
+        address = getattr(address, "ipv4_mapped", None) or address  # ::ffff:192.168.1.2 is that IPv4 address
+        return any(address in network for network in _LOCAL_NETWORKS if network.version == address.version)
+    name = host.lower().rstrip(".")
+    return "." not in name or name.endswith(LOCAL_SUFFIXES)
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _public_fields(cls: type) -> list[dataclasses.Field]:

@@ -6,6 +6,10 @@ valid new one restarts the pipeline with it (models reloaded), an invalid one is
 reported in one line and the old one stays. The watchdog is fed by the input loop as it
 takes each chunk, or while it deliberately waits for a missing microphone, so only a
 stuck loop starves it.
+
+With `[mqtt]` enabled, the assistant's state goes to the broker whenever it changes, and
+the broker's mute command is obeyed: while muted the microphone's audio is replaced by
+silence before anything hears it, so nothing wakes the assistant; timers still ring.
 """
 
 from __future__ import annotations
@@ -15,16 +19,24 @@ import enum
 import gc
 import logging
 import signal
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import config as config_module
+from .audio import AudioChunk
+from .audit import AuditLog, audit_path
 from .config import Settings
 from .errors import ConfigError, ModelError
 from .events import EventSink
+from .home.mqtt import MqttLink, MuteCommand, load_password
 from .reminders import ReminderStore
 from .service import ServiceNotifier
 from .stopping import in_daemon_thread, signal_queue
+
+if TYPE_CHECKING:
+    from .pipeline import State
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +46,84 @@ class Signal(enum.Enum):
     RELOAD = "reload"
 
 
+class AssistantStatus:
+    """What the assistant is doing as systemd and the MQTT broker see it, from the pipeline's
+    state, the microphone's and the mute switch. Lives on the event loop; never waits."""
+
+    def __init__(self, notifier: ServiceNotifier, link: MqttLink | None = None) -> None:
+        self.notifier = notifier
+        self.link = link
+        self.muted = False
+        self._pipeline: str | None = None
+        """idle, listening, thinking or speaking; None until the pipeline has taken audio."""
+        self._microphone: str | None = None
+        """"listening", or why not (the service's status); None until the microphone has said."""
+
+    @property
+    def state(self) -> str | None:
+        """One of the MQTT states: muted first (the user's choice), then degraded (no microphone)."""
+        if self.muted:
+            return "muted"
+        if self._microphone not in (None, "listening"):
+            return "degraded"
+        if self._pipeline is None and self._microphone == "listening":
+            return "idle"  # the microphone is open and no audio has reached the pipeline yet
+        return self._pipeline
+
+    @property
+    def service_status(self) -> str | None:
+        """systemd's STATUS=: the microphone's, said to be muted when it is."""
+        if self._microphone is None or not self.muted:
+            return self._microphone
+        return "muted" if self._microphone == "listening" else f"muted; {self._microphone}"
+
+    def use(self, link: MqttLink | None) -> None:
+        """Publish to this link from now on, starting with the state now."""
+        self.link = link
+        self._publish()
+
+    def pipeline_changed(self, state: State) -> None:
+        """The pipeline's observer: a follow-up window is listening too."""
+        self._pipeline = "listening" if state.value == "follow_up" else state.value
+        self._publish()
+
+    def microphone_changed(self, status: str) -> None:
+        self._microphone = status
+        self._changed()
+
+    def mute(self, command: MuteCommand) -> None:
+        muted = (not self.muted) if command is MuteCommand.TOGGLE else command is MuteCommand.ON
+        if muted != self.muted:
+            self.muted = muted
+            log.warning("muted: the microphone is not heard until unmuted" if muted else "unmuted: listening again")
+            self._changed()
+
+    async def unless_muted(self, chunks: AsyncIterator[AudioChunk]) -> AsyncIterator[AudioChunk]:
+        """The microphone's chunks; while muted, silence in their place (the input clock goes on, so
+        timers ring and a reply plays out)."""
+        async for chunk in chunks:
+            yield replace(chunk, audio=bytes(len(chunk.audio))) if self.muted else chunk
+
+    def _changed(self) -> None:
+        if (status := self.service_status) is not None:
+            self.notifier.status(status)
+        self._publish()
+
+    def _publish(self) -> None:
+        if self.link is not None and (state := self.state) is not None:
+            self.link.set_state(state)
+
+
 @dataclass
 class Daemon:
     settings: Settings
     config_path: Path | None
     events: EventSink
     notifier: ServiceNotifier
+    status: AssistantStatus = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.status = AssistantStatus(self.notifier)
 
     async def serve(self) -> None:
         """Run until SIGTERM or SIGINT; reload on SIGHUP."""
@@ -49,12 +133,41 @@ class Daemon:
 
         microphone = Microphone(self.settings.audio)
         reminders = ReminderStore.in_state_dir(self.settings.resolved_state_dir())
+        link = await self._linked(None)
         try:
             while await self._run_until_signalled(microphone, reminders, signals) is Signal.RELOAD:
                 microphone.settings = self.settings.audio  # read when it next opens
+                link = await self._linked(link)
         finally:
             self.notifier.stopping()
             reminders.close()
+            if link is not None:
+                link.close()  # says offline; bounded to about a second
+
+    async def _linked(self, link: MqttLink | None) -> MqttLink | None:
+        """The MQTT link for the current settings: the running one when they are the same, connecting
+        in the background otherwise; None when MQTT is off."""
+        mqtt, audit = self.settings.mqtt, AuditLog(audit_path(self.settings.resolved_state_dir()))
+        try:
+            password = load_password(mqtt) if mqtt.enabled else None
+        except ConfigError as err:
+            if link is None:
+                raise
+            log.error("MQTT: keeping the running connection: %s", err.message)
+            return link
+        if link is not None:
+            if link.made_with(mqtt, audit, password):
+                return link
+            link.close()
+        self.status.use(None)
+        if not mqtt.enabled:
+            return None
+        loop = asyncio.get_running_loop()
+        link = MqttLink(mqtt, audit, password=password,
+                        on_mute=lambda command: loop.call_soon_threadsafe(self.status.mute, command))
+        await asyncio.to_thread(link.start)  # TLS loads the CA certificates: off the loop
+        self.status.use(link)
+        return link
 
     async def _run_until_signalled(self, microphone, reminders: ReminderStore, signals: asyncio.Queue) -> Signal:
         """One pipeline on the current settings, until a stop or a reload that takes effect."""
@@ -77,9 +190,11 @@ class Daemon:
         else:
             signalled.cancel()
         speaker = DevicePlayer(self.settings.audio, stages.tts.rate_hz)
-        pipeline = Pipeline(stages, self.settings, self.events, speaker, reminders=reminders)
+        pipeline = Pipeline(stages, self.settings, self.events, speaker, reminders=reminders,
+                            on_state=self.status.pipeline_changed)
         chunks = microphone.chunks_forever(on_state=self._on_microphone, on_waiting=self.notifier.alive)
-        running = asyncio.create_task(pipeline.run(self.notifier.feeding(chunks), paced=False))
+        running = asyncio.create_task(pipeline.run(self.notifier.feeding(self.status.unless_muted(chunks)),
+                                                   paced=False))
         self.notifier.ready("starting the microphone")
         try:
             while True:
@@ -129,4 +244,4 @@ class Daemon:
             from .models import wake_word_names
 
             log.warning("listening for %s", " or ".join(f'"{name.lower()}"' for name in wake_word_names(self.settings)))
-        self.notifier.status(state)
+        self.status.microphone_changed(state)

@@ -254,7 +254,7 @@ def check_voice_config(path: Path) -> None:
 
 def check_all(settings: Settings) -> None:
     """Everything start-up loads, checked as start-up would: every model file the settings
-    name (custom ones loaded in a probe process) and the cloud's API key file, so a bad
+    name (custom ones loaded in a probe process), the cloud's API key file and MQTT's files, so a bad
     setting fails now, one line each naming the file and the key. `load_stages` calls this
     first, so start-up refuses exactly what `config check` refuses."""
     problems = []
@@ -264,7 +264,8 @@ def check_all(settings: Settings) -> None:
                          (asr_model, settings.asr.model),
                          (llm_model, settings.llm.model),
                          (tts_voice, settings.tts.voice),
-                         (_check_api_key_file, settings)):
+                         (_check_api_key_file, settings),
+                         (_check_mqtt_files, settings)):
         try:
             check(value)
         except AssistantError as err:  # a ModelError, or the key file's ConfigError
@@ -284,6 +285,13 @@ def _check_api_key_file(settings: Settings) -> None:
     if os.path.lexists(path):  # a missing file is named by load_api_key, as at start-up
         model_file(path, "cloud.api_key_file", what="API key file")
     load_api_key(cloud)
+
+
+def _check_mqtt_files(settings: Settings) -> None:
+    """The broker's password and CA files are read at start-up when MQTT is enabled: read now as then."""
+    from .home.mqtt import check_files
+
+    check_files(settings.mqtt)
 
 
 def model_file(path: Path, key: str, want: str = "file", what: str = "model file") -> Path:

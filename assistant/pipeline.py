@@ -100,7 +100,8 @@ class _Listening:
 class Pipeline:
     def __init__(self, stages: Stages, settings: Settings, events: EventSink, player: Player,
                  now: Callable[[], datetime] = local_now, echo: EchoMixer | None = None,
-                 turn_class: type[Turn] = Turn, reminders: ReminderStore | None = None) -> None:
+                 turn_class: type[Turn] = Turn, reminders: ReminderStore | None = None,
+                 on_state: Callable[[State], None] | None = None) -> None:
         self.stages = stages
         self.turn_class = turn_class
         """What runs a request once it is heard (benchmarks compare another way of answering)."""
@@ -133,6 +134,10 @@ class Pipeline:
         """WebRTC noise suppression and gain for what the VAD and recognition hear (not the wake word)."""
         self._heard: deque[AudioChunk] = deque(maxlen=_HEARD_CHUNKS)
         """The last few seconds as the VAD and recognition hear them (cleaned, when they are)."""
+        self.on_state = on_state
+        """Told the state whenever it has changed, as each chunk is taken (the daemon's status, MQTT): it
+        must not wait. A turn that begins to speak between chunks is told at the next one."""
+        self._told_state: State | None = None
 
     @property
     def state(self) -> State:
@@ -215,6 +220,12 @@ class Pipeline:
         self._heard.append(chunk if self.cleaner is None else self.cleaner.process(chunk))
         if not self._on_wake(update) and self.listening is not None:
             self._hear(self._heard[-1])
+        self._tell_state()
+
+    def _tell_state(self) -> None:
+        if self.on_state is not None and (state := self.state) is not self._told_state:
+            self._told_state = state
+            self.on_state(state)
 
     def _on_wake(self, update: WakeUpdate) -> bool:
         """Report what the wake detector found; True when it woke the assistant."""
@@ -419,6 +430,7 @@ class Pipeline:
             self.now_t = max(self.now_t, self.player.end_t or self.input_time())
             self.player.advance(self.now_t)
             self._end_finished_reply()
+        self._tell_state()
         await self._wait_for_ending()
 
     async def shutdown(self) -> None:
