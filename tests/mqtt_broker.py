@@ -26,14 +26,41 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def certificates(folder: Path) -> Path:
+    """A CA of our own (folder/ca.pem) and a certificate it signed for localhost and 127.0.0.1
+    (folder/server.pem, server.key), made with Debian's openssl."""
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60, cwd=folder)
+
+    key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    openssl("req", "-x509", *key, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=test CA",
+            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    openssl("req", *key, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost")
+    (folder / "server.ext").write_text(
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\n"
+        "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n"
+        "authorityKeyIdentifier=keyid\nsubjectKeyIdentifier=hash\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "server.pem", "-days", "2", "-extfile", "server.ext")
+    for name in ("ca.key", "server.key"):  # as root mosquitto reads them; otherwise it would be another user
+        (folder / name).chmod(0o644)
+    return folder / "ca.pem"
+
+
 class Broker:
-    """mosquitto listening on 127.0.0.1 only; anonymous, or with `users` ({name: password}).
+    """mosquitto listening on 127.0.0.1 only; anonymous, or with `users` ({name: password});
+    with `tls`, TLS only, with the certificates `certificates()` made in `folder`.
     Not started until `start()`; a test may kill it and start it again on the same port."""
 
-    def __init__(self, folder: Path, users: dict[str, str] | None = None) -> None:
+    def __init__(self, folder: Path, users: dict[str, str] | None = None, tls: bool = False) -> None:
         self.folder = folder
         self.port = free_port()
+        self.tls = tls
         lines = [f"listener {self.port} 127.0.0.1", "persistence false"]
+        if tls:
+            lines += [f"cafile {folder / 'ca.pem'}", f"certfile {folder / 'server.pem'}",
+                      f"keyfile {folder / 'server.key'}"]
         if os.geteuid() == 0:  # as root it would drop to the user mosquitto, who cannot read a test's files
             lines.append("user root")
         if users:
@@ -51,7 +78,7 @@ class Broker:
 
     @property
     def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
+        return f"mqtts://localhost:{self.port}" if self.tls else f"mqtt://127.0.0.1:{self.port}"
 
     def start(self, timeout_s: float = 10.0) -> Broker:
         program = mosquitto()
@@ -88,6 +115,8 @@ class Subscriber:
         self.client = paho.Client(paho.CallbackAPIVersion.VERSION2)
         if username:
             self.client.username_pw_set(username, password)
+        if broker.tls:
+            self.client.tls_set(ca_certs=str(broker.folder / "ca.pem"))
         subscribed = queue.Queue()
         self.client.on_message = lambda _c, _u, message: self.arrived.put(message)
         self.client.on_subscribe = lambda *_args: subscribed.put(True)

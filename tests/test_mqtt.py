@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,7 +28,7 @@ from assistant.service import ServiceNotifier
 from assistant.stages import for_a_run
 from bench.live import Daemon, NotifySocket, play_into_room, with_trailing_silence
 from conftest import FIXTURES, ROOT
-from mqtt_broker import Broker, Subscriber, mosquitto
+from mqtt_broker import Broker, Subscriber, certificates, mosquitto
 
 PASSWORD = "correct horse battery staple"
 
@@ -51,6 +52,19 @@ def broker(has_mosquitto, tmp_path):
 def private_broker(has_mosquitto, tmp_path):
     """A broker that takes one user, with PASSWORD."""
     broker = Broker(tmp_path, users={"speaker": PASSWORD}).start()
+    yield broker
+    broker.kill()
+
+
+@pytest.fixture
+def tls_broker(has_mosquitto, tmp_path):
+    """A broker that speaks TLS only, with a certificate from a CA of the test's own (tmp_path/ca.pem)."""
+    if shutil.which("openssl") is None:
+        if os.environ.get("CI"):
+            pytest.fail("the MQTT TLS tests need openssl (scripts/test installs it as root)")
+        pytest.skip("needs openssl")
+    certificates(tmp_path)
+    broker = Broker(tmp_path, tls=True).start()
     yield broker
     broker.kill()
 
@@ -441,6 +455,21 @@ def test_a_broker_killed_mid_run_neither_blocks_nor_raises_a_publish(broker, lin
         assert not publication.wait(10) and publication.outcome == "failed"
 
 
+def test_a_broker_that_stops_answering_blocks_no_caller(broker, links):
+    link = links(broker)
+    until(lambda: link.connected)
+    broker.process.send_signal(signal.SIGSTOP)  # the connection stays open; nothing reads it
+    try:
+        started = time.monotonic()
+        for number in range(100):
+            link.set_state("thinking" if number % 2 else "speaking")
+        publications = [link.publish("home/porch/light", "x" * 10_000, turn_id=str(n)) for n in range(20)]
+        assert time.monotonic() - started < 1.0
+        assert not publications[-1].wait(0.5) and not any(p.outcome == "answered" for p in publications)
+    finally:
+        broker.process.send_signal(signal.SIGCONT)
+
+
 def test_an_outage_is_logged_once_however_many_retries_and_its_end_once(broker, links, caplog, subscribers):
     caplog.set_level(logging.WARNING, logger="assistant")
     link = links(broker)
@@ -457,6 +486,25 @@ def test_an_outage_is_logged_once_however_many_retries_and_its_end_once(broker, 
     assert len(lines) == 2, lines
     assert "retrying in the background" in lines[0] and "connected to" in lines[1] and "again" in lines[1]
     assert retained.payload == b"thinking"  # the latest state, published again
+
+
+# TLS
+
+def test_mqtts_verifies_the_broker_against_the_ca_given(tls_broker, links, subscribers, tmp_path):
+    link = links(tls_broker, tls_ca_file=str(tmp_path / "ca.pem"))
+    watching = subscribers(tls_broker, "assistant/kitchen/state")
+    link.set_state("idle")
+    until(lambda: link.connected)
+    watching.until(lambda m: m.payload == b"idle")
+
+
+def test_mqtts_never_connects_to_a_broker_whose_certificate_does_not_verify(tls_broker, links, caplog):
+    caplog.set_level(logging.WARNING, logger="assistant")
+    link = links(tls_broker)  # the system's CAs do not know the test's own
+    time.sleep(2.0)
+    assert not link.connected
+    [line] = [r.getMessage() for r in caplog.records]
+    assert "cannot connect" in line
 
 
 # Settings
