@@ -133,8 +133,9 @@ class Daemon:
 
         microphone = Microphone(self.settings.audio)
         reminders = ReminderStore.in_state_dir(self.settings.resolved_state_dir())
-        link = await self._linked(None)
+        link = None
         try:
+            link = await self._linked(None)
             while await self._run_until_signalled(microphone, reminders, signals) is Signal.RELOAD:
                 microphone.settings = self.settings.audio  # read when it next opens
                 link = await self._linked(link)

@@ -106,6 +106,11 @@ def until(condition, timeout_s: float = 10.0) -> None:
         time.sleep(0.02)
 
 
+def assistant(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "assistant.cli", *args], capture_output=True, text=True, cwd=ROOT,
+                          timeout=120, stdin=subprocess.DEVNULL, check=False)
+
+
 def said(messages) -> list[str]:
     return [m.payload.decode() for m in messages]
 
@@ -400,10 +405,8 @@ def test_the_password_reaches_the_broker_and_nothing_else(private_broker, links,
     link.set_state("idle")
     assert link.publish("home/porch/light", "on", turn_id="1").wait(10)
     watching.until(lambda m: m.topic == "home/porch/light")
-    check = subprocess.run([sys.executable, "-m", "assistant.cli", "config", "check", str(config), "-vv"],
-                           capture_output=True, text=True, cwd=ROOT, timeout=120, stdin=subprocess.DEVNULL)
-    audit = subprocess.run([sys.executable, "-m", "assistant.cli", "audit", "--json", "--config", str(config)],
-                           capture_output=True, text=True, cwd=ROOT, timeout=120, stdin=subprocess.DEVNULL)
+    check = assistant("config", "check", str(config), "-vv")
+    audit = assistant("audit", "--json", "--config", str(config))
     assert check.returncode == 0 and check.stdout.strip() == f"ok: {config}", check.stderr
     assert [json.loads(line)["topic"] for line in audit.stdout.splitlines() if '"request"' in line] == [
         "assistant/kitchen/state", "home/porch/light"]
@@ -562,8 +565,7 @@ def test_other_mqtt_settings_that_cannot_work_are_named(tmp_path, mqtt, says):
 def test_a_missing_password_file_stops_config_check_naming_it(tmp_path):
     config = tmp_path / "c.toml"
     config.write_text('[mqtt]\nenabled = true\nurl = "mqtt://127.0.0.1"\nusername = "u"\npassword_file = "nope"\n')
-    check = subprocess.run([sys.executable, "-m", "assistant.cli", "config", "check", str(config)],
-                           capture_output=True, text=True, cwd=ROOT, timeout=120, stdin=subprocess.DEVNULL)
+    check = assistant("config", "check", str(config))
     assert check.returncode == 78 and check.stderr.strip() == (
         f"assistant: {tmp_path / 'nope'}: no such password file (mqtt.password_file)")
 
