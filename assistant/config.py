@@ -224,6 +224,23 @@ class CloudSettings:
 
 
 @dataclass(frozen=True)
+class HomeAssistantSettings:
+    """Your Home Assistant: lights, switches and the rest it exposes to Assist; off when url is empty."""
+
+    url: str = setting("", "Home Assistant's address, e.g. http://homeassistant.local:8123; plain http only to "
+                       "this machine or the home network (private, link-local or .local names); empty: no home control")
+    token_file: str = setting("", "file holding a long-lived access token (Home Assistant: your profile, Security); "
+                              "empty: the systemd credential home-assistant-token, then token_env", path=True)
+    token_env: str = setting("ASSISTANT_HA_TOKEN", "environment variable holding the token (desktop use)")
+    area: str = setting("", "the Home Assistant area this speaker is in, so \"turn off the lights\" means here; "
+                        "empty: say where")
+    timeout_s: float = setting(2.0, "deadline for Home Assistant's answer to one request, in s "
+                               "(past it the turn says Home Assistant is not answering)", min=0.2, max=30.0)
+    conversation: bool = setting(True, "a request the templates miss that names something in your home goes to "
+                                 "Home Assistant's own conversation agent before the local LLM")
+
+
+@dataclass(frozen=True)
 class TtsSettings:
     """Speech synthesis with piper."""
 
@@ -248,6 +265,7 @@ class Settings:
     asr: AsrSettings = field(default_factory=AsrSettings)
     llm: LlmSettings = field(default_factory=LlmSettings)
     cloud: CloudSettings = field(default_factory=CloudSettings)
+    home_assistant: HomeAssistantSettings = field(default_factory=HomeAssistantSettings)
     tts: TtsSettings = field(default_factory=TtsSettings)
     source: Path | None = field(default=None, compare=False, metadata={"internal": True})
 
@@ -307,7 +325,8 @@ def load_settings(path: Path | None) -> Settings:
         raise ConfigError(f"{path}: not valid TOML: {err}") from None
     problems: list[str] = []
     settings = _build(Settings, raw, "", path, problems)
-    problems += _cloud_problems(settings.cloud) + _state_dir_problems(settings.state_dir)
+    problems += (_cloud_problems(settings.cloud) + _home_assistant_problems(settings.home_assistant)
+                 + _state_dir_problems(settings.state_dir))
     if problems:
         raise ConfigError("\n".join(f"{path}: {p}" for p in problems))
     return dataclasses.replace(settings, source=path)
@@ -332,6 +351,46 @@ def _cloud_problems(cloud: CloudSettings) -> list[str]:
         problems.append(f"[cloud] url ({parts.scheme or 'no scheme'}://{host or 'no host'}/...): must be "
                         "https://HOST/..., or http:// to a loopback address (127.0.0.0/8, localhost, [::1])")
     return problems
+
+
+def _home_assistant_problems(home: HomeAssistantSettings) -> list[str]:
+    """Home Assistant over verified TLS, or plain HTTP inside the home (the contract's rule)."""
+    if not home.url:
+        return []
+    if any(c.isspace() or not c.isprintable() for c in home.url):
+        return ["[home_assistant] url: holds a space or control character; percent-encode it or remove it"]
+    parts = urllib.parse.urlsplit(home.url)
+    host = parts.hostname or ""
+    try:
+        port_ok = parts.port != 0
+    except ValueError:  # out of range, or not a number
+        port_ok = False
+    if not port_ok:
+        return [f"[home_assistant] url = {home.url!r}: the port must be a number from 1 to 65535"]
+    if parts.username is not None or parts.password is not None:
+        return ["[home_assistant] url: must not hold credentials (user:password@); use token_file"]
+    if parts.scheme == "https" and host or parts.scheme == "http" and in_the_home(host):
+        return []
+    return [f"[home_assistant] url = {home.url!r}: must be https://HOST:PORT, or http:// to this machine or "
+            "the home network (a private, ULA or link-local address, or a .local, .lan or .home.arpa name)"]
+
+
+HOME_DOMAINS = (".local", ".lan", ".home.arpa", ".internal", ".localdomain")
+"""Names that stay inside a home network; a name with no dot ("homeassistant") too."""
+
+
+def in_the_home(host: str) -> bool:
+    """True for loopback, private (RFC 1918, ULA) and link-local addresses, and names of the home
+    network; such a name is checked again once resolved (`home.home_assistant.checked_address`)."""
+    if is_loopback(host):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        name = host.lower().rstrip(".")
+        return bool(name) and ("." not in name or name.endswith(HOME_DOMAINS))
+    mapped = getattr(address, "ipv4_mapped", None) or address
+    return (mapped.is_private or mapped.is_link_local) and not mapped.is_unspecified
 
 
 def _state_dir_problems(state_dir: str) -> list[str]:

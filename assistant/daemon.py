@@ -76,6 +76,9 @@ class Daemon:
             signals.put_nowait(signalled.result())
         else:
             signalled.cancel()
+        if stages.home is not None:  # Home Assistant down or back: the service's status says so
+            stages.home.on_problem = lambda problem: self.notifier.degraded("Home Assistant", problem)
+            self.notifier.degraded("Home Assistant", stages.home.problem)
         speaker = DevicePlayer(self.settings.audio, stages.tts.rate_hz)
         pipeline = Pipeline(stages, self.settings, self.events, speaker, reminders=reminders)
         chunks = microphone.chunks_forever(on_state=self._on_microphone, on_waiting=self.notifier.alive)
@@ -95,6 +98,7 @@ class Daemon:
             running.cancel()
             await asyncio.gather(running, return_exceptions=True)
             speaker.close(drain=False)
+            stages.close()
             del pipeline, stages
             gc.collect()  # the old models go before new ones load
 

@@ -264,7 +264,8 @@ def check_all(settings: Settings) -> None:
                          (asr_model, settings.asr.model),
                          (llm_model, settings.llm.model),
                          (tts_voice, settings.tts.voice),
-                         (_check_api_key_file, settings)):
+                         (_check_api_key_file, settings),
+                         (_check_home_assistant_token, settings)):
         try:
             check(value)
         except AssistantError as err:  # a ModelError, or the key file's ConfigError
@@ -284,6 +285,18 @@ def _check_api_key_file(settings: Settings) -> None:
     if os.path.lexists(path):  # a missing file is named by load_api_key, as at start-up
         model_file(path, "cloud.api_key_file", what="API key file")
     load_api_key(cloud)
+
+
+def _check_home_assistant_token(settings: Settings) -> None:
+    """Home Assistant's token is read at start-up when its url is set: checked as start-up reads it."""
+    from .home.home_assistant import load_token
+
+    home = settings.home_assistant
+    if not home.url:
+        return
+    if home.token_file and os.path.lexists(home.token_file):
+        model_file(Path(home.token_file), "home_assistant.token_file", what="token file")
+    load_token(home)
 
 
 def model_file(path: Path, key: str, want: str = "file", what: str = "model file") -> Path:

@@ -101,7 +101,11 @@ def replay(stages: Stages, settings: Settings, tmp_path_factory: pytest.TempPath
             sink = WavSink(out, fresh.tts.rate_hz)
             pipeline = replay_pipeline(fresh, these, recorder, sink, echo_db=echo_db, started_at=started_at,
                                        reminders=reminders)
-            asyncio.run(pipeline.run(as_stream(file_chunks(path)), ptt=ptt))
+            try:
+                asyncio.run(pipeline.run(as_stream(file_chunks(path)), ptt=ptt))
+            finally:
+                if fresh.home is not stages.home:
+                    fresh.close()
             sink.close()
             done[key] = Replayed(recorder.events, out)
         return done[key]

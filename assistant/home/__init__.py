@@ -1,0 +1,1 @@
+"""Control of the home: Home Assistant, MQTT and the user's own intents."""
