@@ -8,13 +8,14 @@ is sent; the token is never recorded, logged or shown.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import socket
 import time
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import httpx
@@ -163,7 +164,9 @@ class HomeAssistantClient:
                 raise
             return otherwise
 
-    def _websocket(self) -> ClientConnection:
+    @contextlib.contextmanager
+    def _websocket(self) -> Iterator[ClientConnection]:
+        """A connection, authenticated; closed when the block ends."""
         self._check_address(force=True)
         deadline = time.monotonic() + max(self.settings.timeout_s, 5.0)
         try:
@@ -171,7 +174,7 @@ class HomeAssistantClient:
                          max_size=64 * 1024 * 1024)
         except (OSError, WebSocketException, TimeoutError) as err:
             raise HomeAssistantError(f"cannot reach Home Assistant at {self.host}: {err}", code="unreachable") from None
-        try:
+        with ws:
             self._expect(ws, "auth_required", deadline)
             record_id = self._audited('WebSocket {"type": "auth", "access_token": "(the token)"}')
             ws.send(json.dumps({"type": "auth", "access_token": self._token}))
@@ -179,11 +182,8 @@ class HomeAssistantClient:
             self._outcome(record_id, "answered" if reply.get("type") == "auth_ok" else "failed")
             if reply.get("type") != "auth_ok":
                 raise HomeAssistantError("Home Assistant refused the token", code="unauthorized")
-        except BaseException:
-            ws.close()
-            raise
-        ws.next_id = 1  # type: ignore[attr-defined]
-        return ws
+            ws.next_id = 1  # type: ignore[attr-defined]
+            yield ws
 
     def _command(self, ws: ClientConnection, message: dict[str, Any]) -> Any:
         deadline = time.monotonic() + max(self.settings.timeout_s, 5.0)  # a registry can be large
