@@ -24,10 +24,11 @@ GEMMA3_270M = "gemma3-270m"
 
 
 def setting(default: Any, doc: str, *, min: float | None = None, max: float | None = None,
-            choices: tuple[str, ...] | None = None, path: bool = False, names: tuple[str, ...] = ()) -> Any:
+            choices: tuple[str, ...] | None = None, path: bool = False, names: tuple[str, ...] = (),
+            paths: bool = False) -> Any:
     """A settings field with its documentation and the values it accepts; a `path` may also be
-    one of `names` (a packaged model), which is not a file."""
-    meta = {"doc": doc, "min": min, "max": max, "choices": choices, "path": path, "names": names}
+    one of `names` (a packaged model), which is not a file; `paths`: a list of absolute paths."""
+    meta = {"doc": doc, "min": min, "max": max, "choices": choices, "path": path, "names": names, "paths": paths}
     return field(default=default, metadata=meta)
 
 
@@ -241,6 +242,14 @@ class HomeAssistantSettings:
 
 
 @dataclass(frozen=True)
+class IntentsSettings:
+    """Your own intents: sentences in hassil's syntax, each with a reply and one action (http, mqtt or command)."""
+
+    dir: str = setting("", "folder of YAML files of intents (see the README); empty: none", path=True)
+    allowed_commands: tuple[str, ...] = setting((), "programs (absolute paths) a command action may run", paths=True)
+
+
+@dataclass(frozen=True)
 class TtsSettings:
     """Speech synthesis with piper."""
 
@@ -266,6 +275,7 @@ class Settings:
     llm: LlmSettings = field(default_factory=LlmSettings)
     cloud: CloudSettings = field(default_factory=CloudSettings)
     home_assistant: HomeAssistantSettings = field(default_factory=HomeAssistantSettings)
+    intents: IntentsSettings = field(default_factory=IntentsSettings)
     tts: TtsSettings = field(default_factory=TtsSettings)
     source: Path | None = field(default=None, compare=False, metadata={"internal": True})
 
@@ -500,12 +510,15 @@ def _section_class(f: dataclasses.Field) -> type | None:
     return None if f.default_factory is dataclasses.MISSING else f.default_factory
 
 
-_TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+_TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
+               tuple: "a list of strings"}
 
 
 def _check_value(f: dataclasses.Field, value: Any, name: str, path: Path, problems: list[str]) -> Any:
     kind = type(f.default)
     meta = f.metadata
+    if meta.get("paths"):
+        return _checked_paths(value, name, problems)
     if type(value) is not kind and not (kind is float and type(value) is int):
         problems.append(f"{name} = {value!r}: must be {_TYPE_NAMES[kind]}")
         return None
@@ -526,6 +539,17 @@ def _check_value(f: dataclasses.Field, value: Any, name: str, path: Path, proble
         # os.path's expanduser leaves "~nobody" as it is where Path's raises
         value = str((path.parent / os.path.expanduser(value)).resolve())
     return float(value) if kind is float else value
+
+
+def _checked_paths(value: Any, name: str, problems: list[str]) -> tuple[str, ...] | None:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        problems.append(f"{name} = {value!r}: must be a list of strings")
+        return None
+    relative = [item for item in value if not os.path.isabs(item) or not item.isprintable()]
+    if relative:
+        problems.append(f"{name}: {relative[0]!r} must be an absolute path (a program is run by its path, no shell)")
+        return None
+    return tuple(value)
 
 
 def describe() -> list[tuple[str, str, Any, str]]:

@@ -30,6 +30,7 @@ from .asr import without_misheard_tail
 from .cloud import CloudClient, CloudError
 from .escalation import is_small_talk, live_data_topic, looks_like_injection
 from .home.control import HomeControl
+from .home.own_intents import OwnIntents
 from .home.sentences import HOME_INTENTS, HomeCommand
 from .honesty import (
     NOT_UNDERSTOOD,
@@ -65,6 +66,7 @@ NOT_SMALL_TALK = "no intent matched, and it is not small talk (the chat model an
 LIVE_DATA = "needs live data"
 SMALL_TALK = "small talk"
 HOME_TEMPLATE = "matched a home template"
+OWN_TEMPLATE = "matched one of your intents"
 _CORRECTED = "matched an intent template as"
 
 log = logging.getLogger(__name__)
@@ -103,7 +105,8 @@ class StreamedReply:
 class Router:
     def __init__(self, intents: Intents, skills: dict[str, Skill], llm: LocalLlm | None,
                  cloud: CloudClient | None = None, belongs_in_cloud: Callable[[str], str | None] | None = None,
-                 mapper: SkillMapper | None = None, home: HomeControl | None = None) -> None:
+                 mapper: SkillMapper | None = None, home: HomeControl | None = None,
+                 own: OwnIntents | None = None) -> None:
         self.intents = intents
         self.skills = skills
         self.llm = llm
@@ -114,6 +117,8 @@ class Router:
         """Maps free phrasing onto a skill with the local LLM (llm.skill_mapping), or None."""
         self.home = home
         """Home Assistant (home_assistant.url), or None."""
+        self.own = own
+        """The user's own intents (intents.dir), or None: matched before anything else."""
         self.abilities = (("control your home through Home Assistant",) if home is not None else ()) + abilities(skills)
         """What the loaded skills can do, in words ("set timers"), for "what can you do?"."""
         self.near = NearMatcher(intents, skills)
@@ -124,6 +129,8 @@ class Router:
 
     def route(self, text: str, awaiting: Awaiting | None = None) -> RouteDecision:
         """Who answers `text`; `awaiting`: the question the last reply asked, if this answers it."""
+        if self.own is not None and (mine := self.own.match(text)) is not None:
+            return RouteDecision(FAST_PATH, mine[0], None, OWN_TEMPLATE, mine[1])
         plain = self._template_match(text)
         if awaiting is not None and (match := self._template_match(text, awaiting)) is not None:
             if not (_has_wildcard(match) and plain is not None):  # "never mind" is not a timer's name
@@ -273,6 +280,8 @@ class Router:
     def skill_reply(self, decision: RouteDecision, context: SkillRequest) -> SkillReply | None:
         """As `whole_reply`, with the question the reply asks, if any. Several requests in one
         sentence are done in order, and their replies said one after the other."""
+        if self.own is not None and decision.intent in self.own.defined and decision.reason == OWN_TEMPLATE:
+            return SkillReply(self.own.carry_out(decision.intent, decision.slots))
         if (home := self._home_reply(decision, context)) is not None:
             return SkillReply(home)
         if decision.intent is not None:
