@@ -184,6 +184,12 @@ class Router:
         for candidate in (text, *request_clauses(text)):
             if (command := self.home.match(candidate)) is not None:
                 return RouteDecision(FAST_PATH, command.intent, None, HOME_TEMPLATE, command.as_slots())
+        what = str(_slots(plain).get("what") or "") if plain is not None else ""
+        if what and (name := self.home.closest_name(what)) is not None:  # a misheard name: "the kitchen lite"
+            corrected = text.replace(what, name)
+            if (command := self.home.match(corrected)) is not None:
+                return RouteDecision(FAST_PATH, command.intent, None, f"{HOME_TEMPLATE} as \"{corrected}\"",
+                                     command.as_slots())
         return None
 
     def _home_conversation(self, text: str) -> RouteDecision | None:

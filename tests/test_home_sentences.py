@@ -75,6 +75,9 @@ class KnownHouse:
     def match(self, text):
         return self.sentences.match(text, self.house)
 
+    def closest_name(self, what):
+        return self.house.closest_name(what)
+
     def mentioned_entity(self, text):
         thing = self.house.mentioned(text, exposed_only=True)
         return thing if isinstance(thing, HomeEntity) else None
@@ -103,3 +106,15 @@ def test_a_request_the_templates_miss_that_names_an_entity_goes_to_home_assistan
 
 def test_small_talk_naming_nothing_in_the_house_never_goes_to_home_assistant(router):
     assert router.route("good morning").tier == "local_llm"
+
+
+@pytest.mark.parametrize("text, entity_id", [("turn on the kitchen lite", "light.kitchen_light"),
+                                             ("switch off the coffee machines", "switch.coffee_machine")])
+def test_a_slightly_misheard_name_is_taken_for_the_exposed_one_it_surely_means(router, text, entity_id):
+    decision = router.route(text)
+    assert decision.slots.get("name") == entity_id and "as \"" in decision.reason
+
+
+def test_a_name_near_two_entities_is_not_guessed():
+    house = House((HomeEntity("light.lamp_one", "Desk Lamp"), HomeEntity("light.lamp_two", "Desk Lamb")))
+    assert house.closest_name("desk lamm") is None

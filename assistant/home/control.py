@@ -84,6 +84,11 @@ class HomeControl:
         """The area the speaker is in (home_assistant.area), once the house knows it."""
         return self.house.area_named(self._area_setting) if self._area_setting else None
 
+    def closest_name(self, what: str) -> str | None:
+        """The exposed entity's name (or alias) that a misheard one ("kitchen lite") surely
+        means: similar enough, and clearly more similar than any other; else None."""
+        return self.house.closest_name(what)
+
     def mentioned_entity(self, text: str) -> HomeEntity | None:
         """An exposed entity the text names (for Home Assistant's conversation agent)."""
         thing = self.house.mentioned(text, exposed_only=True)

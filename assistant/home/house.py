@@ -10,6 +10,7 @@ from functools import cached_property
 
 from hassil.expression import TextChunk
 from hassil.intents import SlotList, TextSlotList, TextSlotValue
+from rapidfuzz import fuzz
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,24 @@ class House:
                 return entity
         return next((area for area in self.areas
                      if any(f" {_plain(name)} " in said for name in (area.name, *area.aliases) if _plain(name))), None)
+
+    def closest_name(self, heard: str, least: float = 85.0, margin: float = 8.0) -> str | None:
+        """The exposed name (or alias) closest to `heard` by edit distance, if at least `least`
+        similar (0-100) and `margin` ahead of the next entity's, so a slip never picks a neighbour."""
+        wanted = _spoken(heard)
+        if not wanted:
+            return None
+        best: dict[str, tuple[float, str]] = {}
+        for entity in self.entities:
+            if entity.exposed:
+                for name in entity.names:
+                    score = fuzz.ratio(wanted, _spoken(name))
+                    if score > best.get(entity.entity_id, (-1.0, ""))[0]:
+                        best[entity.entity_id] = (score, _spoken(name))
+        ranked = sorted(best.values(), reverse=True)
+        if not ranked or ranked[0][0] < least or (len(ranked) > 1 and ranked[0][0] - ranked[1][0] < margin):
+            return None
+        return ranked[0][1]
 
     @cached_property
     def _by_id(self) -> dict[str, HomeEntity]:
