@@ -21,15 +21,15 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
 
 from .audit import AuditLog
 from .config import CloudSettings
-from .errors import ConfigError, StageError
+from .errors import StageError
 from .llm import spoken_sentences
+from .secrets import SecretSource
 
 log = logging.getLogger(__name__)
 
@@ -46,40 +46,9 @@ class CloudError(StageError):
 
 
 def load_api_key(settings: CloudSettings, environ: Mapping[str, str] = os.environ) -> str | None:
-    """The API key from `api_key_file`, else the systemd credential, else `api_key_env`; None if none.
-
-    Error messages name where the key was looked for, never the key."""
-    if settings.api_key_file:
-        return _read_key(Path(settings.api_key_file), "cloud.api_key_file")
-    if credentials := environ.get("CREDENTIALS_DIRECTORY"):
-        path = Path(credentials.split(":")[0]) / CREDENTIAL_NAME
-        if path.exists():
-            return _read_key(path, f"the systemd credential {CREDENTIAL_NAME}")
-    key = environ.get(settings.api_key_env, "").strip()
-    if key:
-        _check_key(key, f"${settings.api_key_env} (cloud.api_key_env)")
-    return key or None
-
-
-def _read_key(path: Path, source: str) -> str:
-    try:
-        key = path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such API key file ({source})") from None
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read the API key ({source}): {err.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: the API key file is not text ({source})") from None
-    if not key:
-        raise ConfigError(f"{path}: the API key file is empty ({source})")
-    _check_key(key, f"{path} ({source})")
-    return key
-
-
-def _check_key(key: str, where: str) -> None:
-    # It goes into an HTTP header: one line of visible ASCII.
-    if not (key.isascii() and key.isprintable() and " " not in key):
-        raise ConfigError(f"{where}: the API key must be one line of visible ASCII characters")
+    """The API key from `api_key_file`, else the systemd credential, else `api_key_env`; None if none."""
+    return SecretSource("API key", settings.api_key_file, "cloud.api_key_file", CREDENTIAL_NAME,
+                        settings.api_key_env, "cloud.api_key_env").read(environ)
 
 
 @dataclass

@@ -25,10 +25,11 @@ GEMMA3_270M = "gemma3-270m"
 
 
 def setting(default: Any, doc: str, *, min: float | None = None, max: float | None = None,
-            choices: tuple[str, ...] | None = None, path: bool = False, names: tuple[str, ...] = ()) -> Any:
+            choices: tuple[str, ...] | None = None, path: bool = False, names: tuple[str, ...] = (),
+            paths: bool = False) -> Any:
     """A settings field with its documentation and the values it accepts; a `path` may also be
-    one of `names` (a packaged model), which is not a file."""
-    meta = {"doc": doc, "min": min, "max": max, "choices": choices, "path": path, "names": names}
+    one of `names` (a packaged model), which is not a file; `paths`: a list of absolute paths."""
+    meta = {"doc": doc, "min": min, "max": max, "choices": choices, "path": path, "names": names, "paths": paths}
     return field(default=default, metadata=meta)
 
 
@@ -225,6 +226,31 @@ class CloudSettings:
 
 
 @dataclass(frozen=True)
+class HomeAssistantSettings:
+    """Your Home Assistant: lights, switches and the rest it exposes to Assist; off when url is empty."""
+
+    url: str = setting("", "Home Assistant's address, e.g. http://homeassistant.local:8123; plain http only to "
+                       "this machine or the home network (private, link-local or .local names); empty: no home control")
+    token_file: str = setting("", "file holding a long-lived access token (Home Assistant: your profile, Security); "
+                              "empty: the systemd credential home-assistant-token, then token_env", path=True)
+    token_env: str = setting("ASSISTANT_HA_TOKEN", "environment variable holding the token (desktop use)")
+    area: str = setting("", "the Home Assistant area this speaker is in, so \"turn off the lights\" means here; "
+                        "empty: say where")
+    timeout_s: float = setting(2.0, "deadline for Home Assistant's answer to one request, in s "
+                               "(past it the turn says Home Assistant is not answering)", min=0.2, max=30.0)
+    conversation: bool = setting(True, "a request the templates miss that names something in your home goes to "
+                                 "Home Assistant's own conversation agent before the local LLM")
+
+
+@dataclass(frozen=True)
+class IntentsSettings:
+    """Your own intents: sentences in hassil's syntax, each with a reply and one action (http, mqtt or command)."""
+
+    dir: str = setting("", "folder of YAML files of intents (see the README); empty: none", path=True)
+    allowed_commands: tuple[str, ...] = setting((), "programs (absolute paths) a command action may run", paths=True)
+
+
+@dataclass(frozen=True)
 class TtsSettings:
     """Speech synthesis with piper."""
 
@@ -271,6 +297,8 @@ class Settings:
     asr: AsrSettings = field(default_factory=AsrSettings)
     llm: LlmSettings = field(default_factory=LlmSettings)
     cloud: CloudSettings = field(default_factory=CloudSettings)
+    home_assistant: HomeAssistantSettings = field(default_factory=HomeAssistantSettings)
+    intents: IntentsSettings = field(default_factory=IntentsSettings)
     tts: TtsSettings = field(default_factory=TtsSettings)
     mqtt: MqttSettings = field(default_factory=MqttSettings)
     source: Path | None = field(default=None, compare=False, metadata={"internal": True})
@@ -331,7 +359,8 @@ def load_settings(path: Path | None) -> Settings:
         raise ConfigError(f"{path}: not valid TOML: {err}") from None
     problems: list[str] = []
     settings = _build(Settings, raw, "", path, problems)
-    problems += _cloud_problems(settings.cloud) + _mqtt_problems(settings.mqtt) + _state_dir_problems(settings.state_dir)
+    problems += (_cloud_problems(settings.cloud) + _home_assistant_problems(settings.home_assistant)
+                 + _mqtt_problems(settings.mqtt) + _state_dir_problems(settings.state_dir))
     if problems:
         raise ConfigError("\n".join(f"{path}: {p}" for p in problems))
     return dataclasses.replace(settings, source=path)
@@ -360,7 +389,7 @@ def _cloud_problems(cloud: CloudSettings) -> list[str]:
 
 _TOPIC_LEVELS = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
 _HOST_NAME = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?")
-LOCAL_SUFFIXES = (".local", ".lan", ".home.arpa", ".internal")
+LOCAL_SUFFIXES = (".local", ".lan", ".home.arpa", ".internal", ".localdomain")
 """Names that only a local network resolves (mDNS, home routers, RFC 8375, ICANN's private-use name)."""
 
 
@@ -401,6 +430,30 @@ def _mqtt_problems(mqtt: MqttSettings) -> list[str]:
     elif parts.scheme == "mqtt" and mqtt.tls_ca_file:
         problems.append(f"[mqtt] tls_ca_file: is set but url ({shown}) is plain MQTT; use mqtts:// for TLS")
     return problems
+
+
+def _home_assistant_problems(home: HomeAssistantSettings) -> list[str]:
+    """Home Assistant over verified TLS, or plain HTTP inside the home (the contract's rule)."""
+    if not home.url:
+        return []
+    if any(c.isspace() or not c.isprintable() for c in home.url):
+        return ["[home_assistant] url: holds a space or control character; percent-encode it or remove it"]
+    parts = urllib.parse.urlsplit(home.url)
+    host = parts.hostname or ""
+    try:
+        port_ok = parts.port != 0
+    except ValueError:  # out of range, or not a number
+        port_ok = False
+    if not port_ok:
+        return [f"[home_assistant] url = {home.url!r}: the port must be a number from 1 to 65535"]
+    if parts.username is not None or parts.password is not None:
+        return ["[home_assistant] url: must not hold credentials (user:password@); use token_file"]
+    if parts.scheme == "https" and host or parts.scheme == "http" and is_local_network(host):
+        return []
+    return [f"[home_assistant] url = {home.url!r}: must be https://HOST:PORT, or http:// to this machine or "
+            "the home network (a private, ULA or link-local address, or a .local, .lan or .home.arpa name)"]
+
+
 
 
 def _state_dir_problems(state_dir: str) -> list[str]:
@@ -535,12 +588,15 @@ def _section_class(f: dataclasses.Field) -> type | None:
     return None if f.default_factory is dataclasses.MISSING else f.default_factory
 
 
-_TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+_TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
+               tuple: "a list of strings"}
 
 
 def _check_value(f: dataclasses.Field, value: Any, name: str, path: Path, problems: list[str]) -> Any:
     kind = type(f.default)
     meta = f.metadata
+    if meta.get("paths"):
+        return _checked_paths(value, name, problems)
     if type(value) is not kind and not (kind is float and type(value) is int):
         problems.append(f"{name} = {value!r}: must be {_TYPE_NAMES[kind]}")
         return None
@@ -561,6 +617,17 @@ def _check_value(f: dataclasses.Field, value: Any, name: str, path: Path, proble
         # os.path's expanduser leaves "~nobody" as it is where Path's raises
         value = str((path.parent / os.path.expanduser(value)).resolve())
     return float(value) if kind is float else value
+
+
+def _checked_paths(value: Any, name: str, problems: list[str]) -> tuple[str, ...] | None:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        problems.append(f"{name} = {value!r}: must be a list of strings")
+        return None
+    relative = [item for item in value if not os.path.isabs(item) or not item.isprintable()]
+    if relative:
+        problems.append(f"{name}: {relative[0]!r} must be an absolute path (a program is run by its path, no shell)")
+        return None
+    return tuple(value)
 
 
 def describe() -> list[tuple[str, str, Any, str]]:

@@ -31,6 +31,7 @@ from .config import Settings
 from .errors import ConfigError, ModelError
 from .events import EventSink
 from .home.mqtt import MqttLink, MuteCommand, load_password
+from .home.own_intents import acknowledged
 from .reminders import ReminderStore
 from .service import ServiceNotifier
 from .stopping import in_daemon_thread, signal_queue
@@ -190,6 +191,11 @@ class Daemon:
             signals.put_nowait(signalled.result())
         else:
             signalled.cancel()
+        if stages.router.own is not None and self.status.link is not None:  # your intents' mqtt actions
+            stages.router.own.publish = acknowledged(self.status.link)
+        if stages.home is not None:  # Home Assistant down or back: the service's status says so
+            stages.home.on_problem = lambda problem: self.notifier.degraded("Home Assistant", problem)
+            self.notifier.degraded("Home Assistant", stages.home.problem)
         speaker = DevicePlayer(self.settings.audio, stages.tts.rate_hz)
         pipeline = Pipeline(stages, self.settings, self.events, speaker, reminders=reminders,
                             on_state=self.status.pipeline_changed)
@@ -211,6 +217,7 @@ class Daemon:
             running.cancel()
             await asyncio.gather(running, return_exceptions=True)
             speaker.close(drain=False)
+            stages.close()
             del pipeline, stages
             gc.collect()  # the old models go before new ones load
 

@@ -265,7 +265,10 @@ def check_all(settings: Settings) -> None:
                          (llm_model, settings.llm.model),
                          (tts_voice, settings.tts.voice),
                          (_check_api_key_file, settings),
-                         (_check_mqtt_files, settings)):
+                         (_check_mqtt_files, settings),
+
+                         (_check_home_assistant_token, settings),
+                         (_check_own_intents, settings)):
         try:
             check(value)
         except AssistantError as err:  # a ModelError, or the key file's ConfigError
@@ -292,6 +295,25 @@ def _check_mqtt_files(settings: Settings) -> None:
     from .home.mqtt import check_files
 
     check_files(settings.mqtt)
+
+
+def _check_home_assistant_token(settings: Settings) -> None:
+    """Home Assistant's token is read at start-up when its url is set: checked as start-up reads it."""
+    from .home.home_assistant import load_token
+
+    home = settings.home_assistant
+    if not home.url:
+        return
+    if home.token_file and os.path.lexists(home.token_file):
+        model_file(Path(home.token_file), "home_assistant.token_file", what="token file")
+    load_token(home)
+
+
+def _check_own_intents(settings: Settings) -> None:
+    """The user's intents are loaded at start-up: checked the same way, each problem as FILE:LINE."""
+    from .home.own_intents import load_own_intents
+
+    load_own_intents(settings.intents)
 
 
 def model_file(path: Path, key: str, want: str = "file", what: str = "model file") -> Path:

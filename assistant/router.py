@@ -29,13 +29,32 @@ from hassil import Intents, recognize_best
 from .asr import without_misheard_tail
 from .cloud import CloudClient, CloudError
 from .escalation import is_small_talk, live_data_topic, looks_like_injection
-from .honesty import NOT_UNDERSTOOD, cannot_answer_reply, chat_sentences, live_data_reply, spoken_reason
+from .home.control import HomeControl
+from .home.own_intents import OwnIntents
+from .home.sentences import HOME_INTENTS, HomeCommand
+from .honesty import (
+    NOT_UNDERSTOOD,
+    cannot_answer_reply,
+    chat_sentences,
+    live_data_reply,
+    spoken_reason,
+)
 from .llm import LocalLlm
 from .near_match import NearMatcher
 from .skill_mapper import SkillMapper
-from .skills import Awaiting, Skill, SkillReply, SkillRequest, abilities, as_reply, template_text
+from .skills import (
+    Awaiting,
+    Skill,
+    SkillReply,
+    SkillRequest,
+    abilities,
+    as_reply,
+    template_text,
+)
 
 FAST_PATH = "fast_path"
+HOME = "home"
+"""Home Assistant's own conversation agent (a request the templates miss that names an entity)."""
 LOCAL_LLM = "local_llm"
 CLOUD = "cloud"
 OFFLINE = "offline"
@@ -46,6 +65,8 @@ CLOUD_FAILED_REPLY = "Sorry, I couldn't reach the cloud to answer that."
 NOT_SMALL_TALK = "no intent matched, and it is not small talk (the chat model answers only that)"
 LIVE_DATA = "needs live data"
 SMALL_TALK = "small talk"
+HOME_TEMPLATE = "matched a home template"
+OWN_TEMPLATE = "matched one of your intents"
 _CORRECTED = "matched an intent template as"
 
 log = logging.getLogger(__name__)
@@ -84,7 +105,8 @@ class StreamedReply:
 class Router:
     def __init__(self, intents: Intents, skills: dict[str, Skill], llm: LocalLlm | None,
                  cloud: CloudClient | None = None, belongs_in_cloud: Callable[[str], str | None] | None = None,
-                 mapper: SkillMapper | None = None) -> None:
+                 mapper: SkillMapper | None = None, home: HomeControl | None = None,
+                 own: OwnIntents | None = None) -> None:
         self.intents = intents
         self.skills = skills
         self.llm = llm
@@ -93,7 +115,11 @@ class Router:
         """Given a request no template matched, why it needs the cloud (e.g. "a knowledge question"), or None."""
         self.mapper = mapper
         """Maps free phrasing onto a skill with the local LLM (llm.skill_mapping), or None."""
-        self.abilities = abilities(skills)
+        self.home = home
+        """Home Assistant (home_assistant.url), or None."""
+        self.own = own
+        """The user's own intents (intents.dir), or None: matched before anything else."""
+        self.abilities = (("control your home through Home Assistant",) if home is not None else ()) + abilities(skills)
         """What the loaded skills can do, in words ("set timers"), for "what can you do?"."""
         self.near = NearMatcher(intents, skills)
         """Matches a transcript that misses the templates by a misheard word."""
@@ -103,11 +129,15 @@ class Router:
 
     def route(self, text: str, awaiting: Awaiting | None = None) -> RouteDecision:
         """Who answers `text`; `awaiting`: the question the last reply asked, if this answers it."""
+        if self.own is not None and (mine := self.own.match(text)) is not None:
+            return RouteDecision(FAST_PATH, mine[0], None, OWN_TEMPLATE, mine[1])
         plain = self._template_match(text)
         if awaiting is not None and (match := self._template_match(text, awaiting)) is not None:
             if not (_has_wildcard(match) and plain is not None):  # "never mind" is not a timer's name
                 slots = {**awaiting.slots, **_slots(match)}
                 return RouteDecision(FAST_PATH, match.intent.name, None, "answered the question asked", slots)
+        if (home := self._home_command(text, plain)) is not None:
+            return home
         if (parts := self._several_requests(text, plain)) is not None:
             first, *rest = (_matched(match) for match in parts)
             return replace(first, reason="matched several intent templates", then=tuple(rest))
@@ -115,6 +145,8 @@ class Router:
             return _matched(match)
         if (near := self._near_match(text)) is not None:
             return near
+        if (home := self._home_conversation(text)) is not None:
+            return home
         if self.mapper is not None and not looks_like_injection(text) and (mapped := self.mapper.map(text)):
             intent, slots = mapped
             return RouteDecision(LOCAL_LLM, intent, None, "the local LLM mapped it onto a skill", slots)
@@ -132,7 +164,7 @@ class Router:
     def wants_second_guess(first: RouteDecision) -> bool:
         """Whether Whisper's other readings are worth asking for: the transcript went to no
         skill and was no small talk."""
-        return first.tier != FAST_PATH and not first.reason.startswith(SMALL_TALK)
+        return first.tier not in (FAST_PATH, HOME) and not first.reason.startswith(SMALL_TALK)
 
     def second_guess(self, guesses: list[str], awaiting: Awaiting | None = None) -> RouteDecision | None:
         """The route of the first of Whisper's other readings that a skill's template matches
@@ -142,6 +174,34 @@ class Router:
             if decision.tier == FAST_PATH and not decision.reason.startswith(_CORRECTED):  # no guess on a guess
                 return replace(decision, reason=f"{decision.reason}, as Whisper's second guess \"{guess}\"")
         return None
+
+    def _home_command(self, text: str, plain) -> RouteDecision | None:
+        """A home command Home Assistant's templates match against the exposed names, in the
+        sentence or one of its clauses; only when no skill's template matched (the refusal of
+        an action no skill can take aside)."""
+        if self.home is None or (plain is not None and plain.intent.name != CANNOT_DO):
+            return None
+        for candidate in (text, *request_clauses(text)):
+            if (command := self.home.match(candidate)) is not None:
+                return RouteDecision(FAST_PATH, command.intent, None, HOME_TEMPLATE, command.as_slots())
+        what = str(_slots(plain).get("what") or "") if plain is not None else ""
+        if what and (name := self.home.closest_name(what)) is not None:  # a misheard name: "the kitchen lite"
+            corrected = text.replace(what, name)
+            if (command := self.home.match(corrected)) is not None:
+                return RouteDecision(FAST_PATH, command.intent, None, f"{HOME_TEMPLATE} as \"{corrected}\"",
+                                     command.as_slots())
+        return None
+
+    def _home_conversation(self, text: str) -> RouteDecision | None:
+        """A request no template matched that names an exposed entity goes to Home Assistant's
+        own conversation agent (home_assistant.conversation)."""
+        if self.home is None or not self.home.conversation or is_small_talk(text):
+            return None
+        entity = self.home.mentioned_entity(text)
+        if entity is None:
+            return None
+        return RouteDecision(HOME, None, None, f"names {entity.name!r} in your home; Home Assistant's conversation "
+                             "agent answers", {"entity": entity.entity_id})
 
     def _several_requests(self, text: str, plain) -> list | None:
         """Two or more requests joined by "and", each a whole template's ("set a rice timer for
@@ -226,6 +286,10 @@ class Router:
     def skill_reply(self, decision: RouteDecision, context: SkillRequest) -> SkillReply | None:
         """As `whole_reply`, with the question the reply asks, if any. Several requests in one
         sentence are done in order, and their replies said one after the other."""
+        if self.own is not None and decision.intent in self.own.defined and decision.reason == OWN_TEMPLATE:
+            return SkillReply(self.own.carry_out(decision.intent, decision.slots))
+        if (home := self._home_reply(decision, context)) is not None:
+            return SkillReply(home)
         if decision.intent is not None:
             replies = [as_reply(self.skills[part.intent](replace(context, slots=part.slots, abilities=self.abilities)))
                        for part in (decision, *decision.then)]
@@ -233,6 +297,18 @@ class Router:
             return SkillReply(" ".join(reply.text for reply in replies if reply.text), asked[-1] if asked else None)
         if decision.answered_by == OFFLINE or (decision.answered_by == LOCAL_LLM and self.llm is None):
             return SkillReply(self._offline_reply(decision))
+        return None
+
+    def _home_reply(self, decision: RouteDecision, context: SkillRequest) -> str | None:
+        """What Home Assistant did, or says, for a home command or question (it calls Home Assistant)."""
+        if self.home is None:
+            return None
+        if decision.intent in HOME_INTENTS:
+            return self.home.carry_out(HomeCommand.from_slots(decision.intent, decision.slots, self.home.house)).text
+        if decision.tier == HOME:
+            return self.home.converse(context.said)
+        if decision.intent == CANNOT_DO and decision.slots.get("action") == "devices":
+            return self.home.not_found_reply(str(decision.slots.get("what") or ""))
         return None
 
     def _offline_reply(self, decision: RouteDecision) -> str:
@@ -295,6 +371,9 @@ class Router:
             yield from self._from_local_llm(text, stop)
         else:
             yield CLOUD_FAILED_REPLY
+
+
+CANNOT_DO = "CannotDo"
 
 
 def _matched(match) -> RouteDecision:

@@ -28,6 +28,8 @@ class ServiceNotifier:
         self.clock = clock
         self._fed_at = -float("inf")
         self._status: str | None = None
+        self._doing = ""
+        self._problems: dict[str, str] = {}
         self._socket: socket.socket | None = None
 
     @property
@@ -40,9 +42,20 @@ class ServiceNotifier:
 
     def status(self, text: str) -> None:
         """What the service is doing, for `systemctl status`; sent only when it changes."""
-        if text != self._status:
-            self._status = text
-            self._send(f"STATUS={text}")
+        self._doing = text
+        shown = text + "".join(f"; degraded: {part}: {problem}" for part, problem in self._problems.items())
+        if shown != self._status:
+            self._status = shown
+            self._send(f"STATUS={shown}")
+
+    def degraded(self, part: str, problem: str | None) -> None:
+        """A part of the service that cannot work now ("Home Assistant", and why), shown after
+        what it is doing; None: it works again. Safe from any thread (one datagram)."""
+        if problem is None:
+            self._problems.pop(part, None)
+        else:
+            self._problems[part] = problem
+        self.status(self._doing)
 
     def alive(self) -> None:
         """The loop made progress: feed the watchdog (at most a few times per interval)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -13,15 +13,19 @@ from . import memory, models
 from .asr import SpeechRecognizer
 from .audit import AuditLog, audit_path
 from .cloud import CloudClient, load_api_key
-from .errors import ConfigError
-from .escalation import escalation_reason
-from .skill_mapper import SkillMapper
-from .config import Settings
+from .config import HomeAssistantSettings, IntentsSettings, Settings
 from .end_of_turn import BothJudge, Judge, SmartTurnJudge, TranscriptJudge
 from .endpoint import VoiceActivity
+from .errors import ConfigError
+from .escalation import escalation_reason
+from .home.control import HomeControl
+from .home.home_assistant import HomeAssistantClient, load_token
+from .home.own_intents import OwnIntents, load_own_intents
+from .home.sentences import HomeSentences
 from .llm import LocalLlm
 from .own_voice import OwnVoiceGuard
 from .router import Router
+from .skill_mapper import SkillMapper
 from .skills import Skill, load_skills
 from .tts import Synthesizer
 from .turn_detector import SmartTurn
@@ -45,6 +49,15 @@ class Stages:
     cloud: CloudClient | None = None
     turn_judge: Judge | None = None
     """Judges at a short pause whether the command is complete; None: silence alone ends it."""
+    home: HomeControl | None = None
+    """Home Assistant, when home_assistant.url is set; it follows the house in a thread of its own."""
+    settings_intents: IntentsSettings = field(default_factory=IntentsSettings)
+    """Where the router's own intents came from (a run with other settings loads them again)."""
+
+    def close(self) -> None:
+        """Stop what runs beside the models (Home Assistant's watcher)."""
+        if self.home is not None:
+            self.home.stop()
 
 
 def load_wake(settings: Settings) -> WakeDetector:
@@ -132,9 +145,38 @@ def load_mapper(settings: Settings, llm: LocalLlm | None,
     return mapper
 
 
+def load_home(settings: Settings) -> HomeControl | None:
+    """Home Assistant's client and sentences, following the house from now on; None when
+    home_assistant.url is empty. Nothing waits for it: a turn before it answers says so."""
+    home = settings.home_assistant
+    if not home.url:
+        return None
+    audit = AuditLog(audit_path(settings.resolved_state_dir()))
+    client = HomeAssistantClient(home, load_token(home), audit)
+    control = HomeControl(client, HomeSentences(settings.asr.language), home.area,
+                          conversation=home.conversation)
+    control.sentences.warm()
+    control.start()
+    # Models load meanwhile; a replay's first turn then knows the house (a daemon's too, mostly).
+    if not control.wait_until_learnt(max(home.timeout_s, 5.0)):
+        log.warning("Home Assistant at %s: %s; home commands wait for it", client.host, control.problem)
+    return control
+
+
+def load_own(settings: Settings) -> OwnIntents | None:
+    """The user's own intents (intents.dir), their HTTP actions audited; None when there are none."""
+    own = load_own_intents(settings.intents)
+    if own is not None:
+        own.audit = AuditLog(audit_path(settings.resolved_state_dir()))
+        log.info("%d intents of your own from %s", len(own.defined), settings.intents.dir)
+    return own
+
+
 def load_router(skills: tuple[Intents, dict[str, Skill]], llm: LocalLlm | None, cloud: CloudClient,
-                mapper: SkillMapper | None = None) -> Router:
-    router = Router(*skills, llm, cloud=cloud, belongs_in_cloud=escalation_reason, mapper=mapper)
+                mapper: SkillMapper | None = None, home: HomeControl | None = None,
+                own: OwnIntents | None = None) -> Router:
+    router = Router(*skills, llm, cloud=cloud, belongs_in_cloud=escalation_reason, mapper=mapper, home=home,
+                    own=own)
     for phrase in ("what is one plus one", "set a timer for three seconds"):
         router.route(phrase)  # hassil builds each range list's number words at its first match
     return router
@@ -145,10 +187,16 @@ def for_a_run(stages: Stages, settings: Settings) -> Stages:
     and own-voice guard, so no state carries over, and the router and cloud client as these
     settings say (cheap: no model loads)."""
     fresh = replace(stages, wake=load_wake(settings), own_voice=load_own_voice(settings))
-    if stages.cloud is None or stages.cloud.settings != settings.cloud:
+    home_changed = (stages.home.settings if stages.home else HomeAssistantSettings()) != settings.home_assistant
+    if home_changed:  # the caller stops it when the run is over
+        fresh = replace(fresh, home=load_home(settings))
+    own_changed = settings.intents != stages.settings_intents
+    if stages.cloud is None or stages.cloud.settings != settings.cloud or home_changed or own_changed:
         cloud = load_cloud(settings)
         skills = (stages.router.intents, stages.router.skills)  # already loaded, and warmed
-        fresh = replace(fresh, cloud=cloud, router=load_router(skills, stages.llm, cloud, stages.router.mapper))
+        own = load_own(settings) if own_changed else stages.router.own
+        fresh = replace(fresh, cloud=cloud, router=load_router(skills, stages.llm, cloud, stages.router.mapper,
+                                                               fresh.home, own))
     if (stages.turn_judge.name if stages.turn_judge else "silence") != settings.endpoint.end_of_turn:
         fresh = replace(fresh, turn_judge=load_turn_judge(settings, fresh.router))
     return fresh
@@ -172,8 +220,10 @@ def load_stages(settings: Settings) -> Stages:
     if llm is not None:
         llm.warm()
     skills = load_skills()
-    router = load_router(skills, llm, cloud, load_mapper(settings, llm, skills))
+    home = load_home(settings)
+    router = load_router(skills, llm, cloud, load_mapper(settings, llm, skills), home, load_own(settings))
     stages = Stages(wake=wake, vad=vad, asr=asr, router=router, llm=llm, tts=tts, own_voice=own_voice,
-                    cloud=cloud, turn_judge=load_turn_judge(settings, router))
+                    cloud=cloud, turn_judge=load_turn_judge(settings, router), home=home,
+                    settings_intents=settings.intents)
     memory.release()  # what loading freed (CTranslate2 converts Whisper's weights to int8 in a copy)
     return stages

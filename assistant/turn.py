@@ -122,7 +122,8 @@ class Turn:
                                reason=route.reason, slots=route.slots,
                                then=[{"intent": part.intent, "slots": part.slots} for part in route.then]))
         started = time.perf_counter()
-        whole = self.stages.router.skill_reply(route, self.skill_request(said=text))
+        # In a worker thread: a skill writes SQLite, a home command waits for Home Assistant.
+        whole = await in_thread(self.stages.router.skill_reply, route, self.skill_request(said=text))
         if whole is not None:
             self.stages_ms[route.answered_by] = ms(time.perf_counter() - started)
             self.awaiting = whole.awaiting

@@ -101,7 +101,11 @@ def replay(stages: Stages, settings: Settings, tmp_path_factory: pytest.TempPath
             sink = WavSink(out, fresh.tts.rate_hz)
             pipeline = replay_pipeline(fresh, these, recorder, sink, echo_db=echo_db, started_at=started_at,
                                        reminders=reminders)
-            asyncio.run(pipeline.run(as_stream(file_chunks(path)), ptt=ptt))
+            try:
+                asyncio.run(pipeline.run(as_stream(file_chunks(path)), ptt=ptt))
+            finally:
+                if fresh.home is not stages.home:
+                    fresh.close()
             sink.close()
             done[key] = Replayed(recorder.events, out)
         return done[key]
@@ -119,3 +123,33 @@ def pulse(tmp_path_factory):
         pytest.skip(f"needs {', '.join(missing)}")
     with private_pulseaudio(tmp_path_factory.mktemp("pulse-runtime")) as env:
         yield {**env, "STATE_DIRECTORY": str(tmp_path_factory.mktemp("state"))}
+
+
+@pytest.fixture(scope="session")
+def home_assistant(tmp_path_factory):
+    """A real Home Assistant core serving the test house (tests/home_assistant.py), on loopback,
+    onboarded, with a long-lived token; started once per session and stopped at its end.
+
+    Its first use installs Home Assistant into ~/.cache/assistant (about 3 minutes, once).
+    A test that stops it starts it again itself; or a test asks for `home_assistant_up`,
+    which starts it again if an earlier test left it stopped."""
+    from home_assistant import HomeAssistant, missing
+
+    needs = missing()
+    if needs:
+        if os.environ.get("CI"):
+            pytest.fail(f"Home Assistant tests need {', '.join(needs)}")
+        pytest.skip(f"needs {', '.join(needs)}")
+    server = HomeAssistant(tmp_path_factory.mktemp("home-assistant"))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def home_assistant_up(home_assistant):
+    """The session's Home Assistant, running: started again if an earlier test stopped it."""
+    home_assistant.ensure_running()
+    return home_assistant

@@ -297,3 +297,19 @@ def test_a_named_pipe_is_refused_at_once_not_read(tmp_path):
     fifo = tmp_path / "in.wav"
     os.mkfifo(fifo)
     assert_one_line_error(run("transcribe", str(fifo)), 2, str(fifo), "not a regular file")
+
+
+def test_home_assistant_without_a_token_stops_start_up_with_status_78_naming_where_to_put_one(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text('[home_assistant]\nurl = "http://127.0.0.1:8123"\ntoken_env = "NO_SUCH_TOKEN_VARIABLE"\n')
+    result = run("config", "check", str(config))
+    assert_one_line_error(result, 78, "token_file", "home-assistant-token", "$NO_SUCH_TOKEN_VARIABLE")
+
+
+def test_the_home_assistant_token_is_never_shown_by_config_check(tmp_path):
+    config = tmp_path / "c.toml"
+    (tmp_path / "token").write_text("secret token with spaces\n")
+    config.write_text('[home_assistant]\nurl = "http://127.0.0.1:8123"\ntoken_file = "token"\n')
+    result = run("config", "check", str(config))
+    assert result.returncode == 78 and "secret" not in result.stderr + result.stdout
+    assert "one line of visible ASCII" in result.stderr

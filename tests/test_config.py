@@ -184,3 +184,19 @@ model = "{models.llm_model("bundled")}"
 voice = "{models.tts_voice("bundled")[0]}"
 ''')
     models.check_all(load_settings(tmp_path / "c.toml"))
+
+
+@pytest.mark.parametrize("url", ["http://example.com:8123", "http://8.8.8.8:8123", "ftp://192.168.1.2/",
+                                 "http://192.168.1.2:99999", "http://user:pw@192.168.1.2:8123", "https://"])
+def test_home_assistant_needs_tls_unless_it_is_inside_the_home(tmp_path, url):
+    (tmp_path / "c.toml").write_text(f'[home_assistant]\nurl = "{url}"\n')
+    with pytest.raises(ConfigError, match=r"\[home_assistant\] url"):
+        load_settings(tmp_path / "c.toml")
+
+
+@pytest.mark.parametrize("url", ["https://ha.example.com", "http://127.0.0.1:8123", "http://192.168.1.20:8123",
+                                 "http://10.0.0.5:8123", "http://[fd12:3456::1]:8123", "http://169.254.1.1:8123",
+                                 "http://homeassistant.local:8123", "http://homeassistant:8123"])
+def test_home_assistant_over_tls_or_inside_the_home_is_accepted(tmp_path, url):
+    (tmp_path / "c.toml").write_text(f'[home_assistant]\nurl = "{url}"\n')
+    assert load_settings(tmp_path / "c.toml").home_assistant.url == url

@@ -576,3 +576,45 @@ def test_the_password_may_come_from_a_systemd_credential(tmp_path):
     (tmp_path / "mqtt-password").write_text(PASSWORD + "\n")
     assert load_password(MqttSettings(), {"CREDENTIALS_DIRECTORY": str(tmp_path)}) == PASSWORD
     assert load_password(MqttSettings(), {}) is None
+
+
+# Your own intents' mqtt actions
+
+MOVIE_NIGHT = """\
+language: en
+intents:
+  MovieNight:
+    data: [{sentences: ["movie night [in the] {room}"]}]
+    reply: "Movie night in the {room}."
+    action: {mqtt: {topic: "home/{room}/scene", payload: "movie"}}
+lists:
+  room: {values: ["lounge", "bedroom"]}
+"""
+
+
+def movie_night(tmp_path, link):
+    from assistant.config import IntentsSettings
+    from assistant.home.own_intents import acknowledged, load_own_intents
+
+    (tmp_path / "intents").mkdir()
+    (tmp_path / "intents" / "movie.yaml").write_text(MOVIE_NIGHT)
+    own = load_own_intents(IntentsSettings(dir=str(tmp_path / "intents")))
+    own.publish = acknowledged(link)
+    name, slots = own.match("movie night in the lounge")
+    return own.carry_out(name, slots)
+
+
+def test_an_intent_publishes_its_message_and_says_its_reply_once_the_broker_has_it(broker, links, subscribers,
+                                                                                 tmp_path):
+    link = links(broker)
+    watching = subscribers(broker, "home/#")
+    until(lambda: link.connected)
+    assert movie_night(tmp_path, link) == "Movie night in the lounge."
+    [message] = watching.until(lambda m: True)
+    assert (message.topic, message.payload) == ("home/lounge/scene", b"movie")
+
+
+def test_an_intent_whose_broker_is_away_says_so_instead_of_its_reply(has_mosquitto, tmp_path, links):
+    link = links(Broker(tmp_path))  # never started
+    reply = movie_night(tmp_path, link)
+    assert reply.startswith("Sorry, that didn't work:") and "lounge" not in reply

@@ -45,6 +45,18 @@ def test_the_notifier_speaks_systemds_protocol(notify):
                                   "STOPPING=1\nSTATUS=stopping"]
 
 
+def test_a_part_that_cannot_work_is_shown_as_degraded_until_it_works_again(notify):
+    notifier = ServiceNotifier(environ=notify.env())
+    notifier.status("listening")
+    notifier.degraded("Home Assistant", "cannot reach Home Assistant at 192.168.1.20:8123")
+    notifier.status("listening")  # the microphone's state again: the problem stays shown
+    notifier.degraded("Home Assistant", None)
+    assert notify.during(0.2) == [
+        "STATUS=listening",
+        "STATUS=listening; degraded: Home Assistant: cannot reach Home Assistant at 192.168.1.20:8123",
+        "STATUS=listening"]
+
+
 def test_the_watchdog_is_fed_a_few_times_per_interval_not_at_every_chunk(notify):
     now = [0.0]
     notifier = ServiceNotifier(environ=notify.env(watchdog_s=4.0), clock=lambda: now[0])

@@ -41,6 +41,7 @@ import paho.mqtt.client as paho
 from ..audit import AuditLog
 from ..config import MQTT_PORTS, PATH_MISSING, MqttSettings, path_problem
 from ..errors import ConfigError
+from ..secrets import SecretSource
 
 log = logging.getLogger(__name__)
 
@@ -81,34 +82,9 @@ def mute_command(payload: bytes) -> MuteCommand | None:
 
 def load_password(settings: MqttSettings, environ: Mapping[str, str] = os.environ) -> str | None:
     """The password from `password_file`, else the systemd credential; None if there is none.
-
     Error messages name the file, never what it holds."""
-    if settings.password_file:
-        return _read_password(Path(settings.password_file), "mqtt.password_file")
-    if credentials := environ.get("CREDENTIALS_DIRECTORY"):
-        path = Path(credentials.split(":")[0]) / CREDENTIAL_NAME
-        if path.exists():
-            return _read_password(path, f"the systemd credential {CREDENTIAL_NAME}")
-    return None
-
-
-def _read_password(path: Path, source: str) -> str:
-    if (problem := path_problem(path)) is not None:  # before opening: a FIFO would block
-        raise ConfigError(f"{path}: {'no such password file' if problem == PATH_MISSING else problem} ({source})")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such password file ({source})") from None
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read the password ({source}): {err.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: the password file is not UTF-8 text ({source})") from None
-    password = text.rstrip("\r\n")  # the line break an editor or `echo` adds is not part of it
-    if not password:
-        raise ConfigError(f"{path}: the password file is empty ({source})")
-    if "\n" in password or "\r" in password:
-        raise ConfigError(f"{path}: the password file must hold one line ({source})")
-    return password
+    return SecretSource("password", settings.password_file, "mqtt.password_file", CREDENTIAL_NAME, "",
+                        in_a_header=False).read(environ)
 
 
 def tls_context(settings: MqttSettings) -> ssl.SSLContext:

@@ -1,0 +1,120 @@
+"""Which home command a sentence is: Home Assistant's own templates plus ours, matched
+against the names, aliases and areas a house exposes (no server needed: the house is given)."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.home.house import Area, HomeEntity, House
+from assistant.home.sentences import HomeSentences
+from assistant.router import Router
+from assistant.skills import load_skills
+
+HOUSE = House(
+    (HomeEntity("light.kitchen_light", "Kitchen Light", ("ceiling light",), "kitchen"),
+     HomeEntity("light.living_room_lamp", "Living Room Lamp", (), "living_room"),
+     HomeEntity("switch.coffee_machine", "Coffee Machine", (), "kitchen"),
+     HomeEntity("sensor.kitchen_temperature", "Kitchen Temperature", (), "kitchen", device_class="temperature"),
+     HomeEntity("input_boolean.guest_mode", "Guest Mode", (), None, exposed=False)),
+    (Area("kitchen", "Kitchen"), Area("living_room", "Living Room", ("lounge",))))
+
+
+@pytest.fixture(scope="module")
+def sentences() -> HomeSentences:
+    return HomeSentences()
+
+
+@pytest.mark.parametrize("text, intent, slots", [
+    ("Turn on the kitchen light.", "HassTurnOn", {"name": "light.kitchen_light"}),
+    ("switch the coffee machine on please", "HassTurnOn", {"name": "switch.coffee_machine"}),
+    ("coffee machine off", "HassTurnOff", {"name": "switch.coffee_machine"}),
+    ("kill the lights in the kitchen", "HassTurnOff", {"area": "kitchen", "domain": "light"}),
+    ("lights off in the lounge", "HassTurnOff", {"area": "living_room", "domain": "light"}),
+    ("dim the ceiling light to twenty percent", "HassLightSet", {"name": "light.kitchen_light", "brightness": 20}),
+    ("make the kitchen light red", "HassLightSet", {"name": "light.kitchen_light", "color": "red"}),
+    ("is the coffee machine on?", "HassGetState", {"name": "switch.coffee_machine", "state": "on"}),
+    ("what's the temperature in the kitchen", "HassClimateGetTemperature", {"area": "kitchen"}),
+])
+def test_home_phrasings_match_the_exposed_entity_or_area(sentences, text, intent, slots):
+    command = sentences.match(text, HOUSE)
+    assert command is not None and command.intent == intent
+    assert {k: v for k, v in command.slots.items() if k in slots} == slots
+    assert command.unexposed is None
+
+
+def test_an_entity_that_is_not_exposed_is_recognised_but_marked(sentences):
+    command = sentences.match("turn on guest mode", HOUSE)
+    assert command.unexposed is not None and command.unexposed.entity_id == "input_boolean.guest_mode"
+
+
+def test_the_lights_with_no_room_mean_the_speakers_own_area(sentences):
+    assert sentences.match("turn off the lights", HOUSE) is None
+    command = sentences.match("turn off the lights", HOUSE, here=HOUSE.area_named("kitchen"))
+    assert command.slots == {"area": "kitchen", "domain": "light"}
+
+
+@pytest.mark.parametrize("text", ["set a timer for five minutes", "turn off the timer", "what time is it",
+                                  "turn on the bedroom fan", "turn up the volume"])
+def test_what_names_nothing_in_the_house_is_no_home_command(sentences, text):
+    assert sentences.match(text, HOUSE) is None
+
+
+def test_an_empty_house_matches_nothing(sentences):
+    assert sentences.match("turn on the kitchen light", House()) is None
+
+
+class KnownHouse:
+    """A HomeControl's routing half, over a given house (carrying out needs a server)."""
+
+    conversation = True
+
+    def __init__(self, sentences: HomeSentences) -> None:
+        self.sentences = sentences
+        self.house = HOUSE
+
+    def match(self, text):
+        return self.sentences.match(text, self.house)
+
+    def closest_name(self, what):
+        return self.house.closest_name(what)
+
+    def mentioned_entity(self, text):
+        thing = self.house.mentioned(text, exposed_only=True)
+        return thing if isinstance(thing, HomeEntity) else None
+
+
+@pytest.fixture(scope="module")
+def router(sentences) -> Router:
+    return Router(*load_skills(), llm=None, home=KnownHouse(sentences))
+
+
+def test_skills_keep_their_requests_when_home_assistant_is_connected(router):
+    assert router.route("turn off the timer").intent == "CancelTimer"
+    assert router.route("set the volume to fifty percent").intent == "SetVolume"
+
+
+def test_a_home_command_wins_over_the_refusal_of_device_control(router):
+    decision = router.route("could you turn on the kitchen light for me")
+    assert (decision.tier, decision.intent, decision.slots) == ("fast_path", "HassTurnOn",
+                                                                {"name": "light.kitchen_light"})
+
+
+def test_a_request_the_templates_miss_that_names_an_entity_goes_to_home_assistants_agent(router):
+    decision = router.route("toggle the coffee machine twice and then leave it")
+    assert decision.tier == "home" and decision.slots == {"entity": "switch.coffee_machine"}
+
+
+def test_small_talk_naming_nothing_in_the_house_never_goes_to_home_assistant(router):
+    assert router.route("good morning").tier == "local_llm"
+
+
+@pytest.mark.parametrize("text, entity_id", [("turn on the kitchen lite", "light.kitchen_light"),
+                                             ("switch off the coffee machines", "switch.coffee_machine")])
+def test_a_slightly_misheard_name_is_taken_for_the_exposed_one_it_surely_means(router, text, entity_id):
+    decision = router.route(text)
+    assert decision.slots.get("name") == entity_id and "as \"" in decision.reason
+
+
+def test_a_name_near_two_entities_is_not_guessed():
+    house = House((HomeEntity("light.lamp_one", "Desk Lamp"), HomeEntity("light.lamp_two", "Desk Lamb")))
+    assert house.closest_name("desk lamm") is None
