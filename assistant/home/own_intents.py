@@ -125,7 +125,7 @@ class OwnIntents:
             if isinstance(action, HttpAction):
                 problem = _http(action, slots, audit)
             elif isinstance(action, MqttAction):
-                problem = "MQTT is not set up ([mqtt] url)" if publish is None else publish(
+                problem = "there is no MQTT link here (the daemon keeps one, with [mqtt] enabled)" if publish is None else publish(
                     _filled(action.topic, slots), _filled(action.payload, slots), action.retain, action.timeout_s)
             else:
                 problem = _command(action, slots)
