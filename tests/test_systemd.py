@@ -176,7 +176,7 @@ snapshot failed
 
 def test_the_cloud_key_comes_from_the_credential_store_and_nowhere_else(root, tmp_path):
     probe = UPGRADE + r"""
-sed -i -e 's|^enabled = false$|enabled = true|' -e 's|^url = ""$|url = "http://127.0.0.1:9/v1"|' /etc/assistant/config.toml
+sed -i -e '/^\[cloud\]/,/^\[/ { s|^enabled = false$|enabled = true|; s|^url = ""$|url = "http://127.0.0.1:9/v1"| }' /etc/assistant/config.toml
 install -d -m 0700 /etc/credstore
 printf 'not one word\n' > /etc/credstore/cloud-api-key  # a key the daemon refuses, so it shows it read this one
 systemctl start assistant.service
