@@ -26,3 +26,4 @@ bench: setup
 	  || { echo "bench wake needs espeak-ng (Debian: apt-get install espeak-ng)" >&2; exit 1; }
 	.venv/bin/python -m bench wake
 	.venv/bin/python -m bench household
+	.venv/bin/python -m bench home

@@ -87,7 +87,7 @@ import statistics
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -128,11 +128,30 @@ VOLUME_TOLERANCE = 0.03
 # ---------------------------------------------------------------- the set
 
 def load_set(path: Path = SET_PATH) -> list[dict]:
-    conversations = json.loads(path.read_text(encoding="utf-8"))
-    problems = validate_set(conversations)
+    return read_set(path, validate_set)
+
+
+def read_set(path: Path, validate: Callable[[list[dict]], list[str]]) -> list[dict]:
+    """A hand-labelled set (a JSON list), refused with its first problems when `validate` finds any."""
+    items = json.loads(path.read_text(encoding="utf-8"))
+    problems = validate(items)
     if problems:
         raise ValueError(f"{path}: " + "; ".join(problems[:10]))
-    return conversations
+    return items
+
+
+def label_problems(item: dict, seen: set[str], styles: tuple[str, ...], group_only: bool = True) -> list[str]:
+    """What every labelled item needs: an id not `seen` before (added to it), a need
+    ("group.need", or a group alone when `group_only`) and a style of `styles`."""
+    iid = item.get("id", "?")
+    problems = [f"{iid}: duplicate id"] if iid in seen else []
+    seen.add(iid)
+    need = r"[a-z_]+(\.[a-z_]+)?" if group_only else r"[a-z_]+\.[a-z_]+"
+    if not isinstance(item.get("need"), str) or not re.fullmatch(need, item["need"]):
+        problems.append(f"{iid}: need must be {'group or ' if group_only else ''}group.need")
+    if item.get("style") not in styles:
+        problems.append(f"{iid}: style {item.get('style')!r} not one of {styles}")
+    return problems
 
 
 def validate_set(conversations: list[dict]) -> list[str]:
@@ -141,13 +160,7 @@ def validate_set(conversations: list[dict]) -> list[str]:
     seen: set[str] = set()
     for c in conversations:
         cid = c.get("id", "?")
-        if cid in seen:
-            problems.append(f"{cid}: duplicate id")
-        seen.add(cid)
-        if not isinstance(c.get("need"), str) or not re.fullmatch(r"[a-z_]+(\.[a-z_]+)?", c["need"]):
-            problems.append(f"{cid}: need must be group or group.need")
-        if c.get("style") not in STYLES:
-            problems.append(f"{cid}: style {c.get('style')!r} not one of {STYLES}")
+        problems += label_problems(c, seen, STYLES)
         turns = c.get("turns")
         if not isinstance(turns, list) or not turns:
             problems.append(f"{cid}: turns must be a non-empty list")
@@ -713,10 +726,11 @@ def _floor(seconds: float, rng: np.random.Generator) -> np.ndarray:
 
 class ConversationRun:
     """One conversation through a fresh replay pipeline: the audio is made as it goes, so a
-    follow-up answer comes only after the assistant's question has played."""
+    follow-up answer comes only after the assistant's question has played. `voice`: the
+    speaker's, else the one `voice_for` gives the conversation's index and style."""
 
     def __init__(self, conversation: dict, index: int, stages: Any, settings: Any, clips: Any,
-                 start: datetime = START) -> None:
+                 start: datetime = START, voice: Any = None) -> None:
         from assistant.audio import NullSink
         from assistant.events import Recorder
         from assistant.pipeline import replay_pipeline
@@ -726,7 +740,7 @@ class ConversationRun:
         from .household_voices import voice_for
 
         self.conversation = conversation
-        self.voice = voice_for(index, conversation["style"])
+        self.voice = voice or voice_for(index, conversation["style"])
         self.clips = clips
         self.start = start
         self.recorder = Recorder()

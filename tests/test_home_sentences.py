@@ -15,8 +15,12 @@ HOUSE = House(
      HomeEntity("light.living_room_lamp", "Living Room Lamp", (), "living_room"),
      HomeEntity("switch.coffee_machine", "Coffee Machine", (), "kitchen"),
      HomeEntity("sensor.kitchen_temperature", "Kitchen Temperature", (), "kitchen", device_class="temperature"),
-     HomeEntity("input_boolean.guest_mode", "Guest Mode", (), None, exposed=False)),
-    (Area("kitchen", "Kitchen"), Area("living_room", "Living Room", ("lounge",))))
+     HomeEntity("input_boolean.guest_mode", "Guest Mode", (), None, exposed=False),
+     HomeEntity("light.desk_lamp", "Desk Lamp", (), "study"),
+     HomeEntity("fan.desk_fan", "Desk Fan", (), "living_room"),
+     HomeEntity("cover.living_room_blinds", "Living Room Blinds", (), "living_room", device_class="blind"),
+     HomeEntity("climate.kitchen_thermostat", "Kitchen Thermostat", (), "kitchen")),
+    (Area("kitchen", "Kitchen"), Area("living_room", "Living Room", ("lounge",)), Area("study", "Study")))
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +44,42 @@ def test_home_phrasings_match_the_exposed_entity_or_area(sentences, text, intent
     assert command is not None and command.intent == intent
     assert {k: v for k, v in command.slots.items() if k in slots} == slots
     assert command.unexposed is None
+
+
+# Ours (sentences.yaml), found missing by `bench home`: said to a speaker, missed by Home Assistant's.
+@pytest.mark.parametrize("text, intent, slots", [
+    ("switch the fan off in the lounge", "HassTurnOff", {"area": "living_room", "domain": "fan"}),
+    ("put the fan on in the living room", "HassTurnOn", {"area": "living_room", "domain": "fan"}),
+    ("switch the light off in the study", "HassTurnOff", {"area": "study", "domain": "light"}),
+    ("put the coffee machine on", "HassTurnOn", {"name": "switch.coffee_machine"}),
+    ("start the coffee machine", "HassTurnOn", {"name": "switch.coffee_machine"}),
+    ("turn the kitchen light down to twenty percent", "HassLightSet",
+     {"name": "light.kitchen_light", "brightness": 20}),
+    ("set the study lamp to fifty percent", "HassLightSet", {"area": "study", "brightness": 50}),
+    ("set the study light to purple", "HassLightSet", {"area": "study", "color": "purple"}),
+    ("set the living room blinds to fifty percent", "HassSetPosition",
+     {"name": "cover.living_room_blinds", "position": 50}),
+    ("did I leave the coffee machine on", "HassGetState", {"name": "switch.coffee_machine", "state": "on"}),
+    ("can you tell me if the desk fan is on", "HassGetState", {"name": "fan.desk_fan", "state": "on"}),
+    ("is the kitchen light on or off", "HassGetState", {"name": "light.kitchen_light"}),
+    ("set the heating in the kitchen to twenty one degrees", "HassClimateSetTemperature",
+     {"area": "kitchen", "temperature": 21}),
+])
+def test_our_phrasings_match(sentences, text, intent, slots):
+    command = sentences.match(text, HOUSE)
+    assert command is not None and command.intent == intent
+    assert {k: v for k, v in command.slots.items() if k in slots} == slots
+
+
+def test_the_thermostat_without_a_room_is_the_speakers(sentences):
+    assert sentences.match("turn the thermostat up to twenty three", HOUSE) is None
+    command = sentences.match("turn the thermostat up to twenty three", HOUSE, here=HOUSE.area_named("kitchen"))
+    assert (command.intent, command.slots) == ("HassClimateSetTemperature", {"area": "kitchen", "temperature": 23})
+
+
+def test_a_brightness_is_never_set_on_something_that_is_not_a_light(sentences):
+    assert sentences.match("set the living room blinds to fifty percent", HOUSE).intent == "HassSetPosition"
+    assert sentences.match("put the light on", HOUSE, here=HOUSE.area_named("kitchen")) is None
 
 
 def test_an_entity_that_is_not_exposed_is_recognised_but_marked(sentences):
