@@ -33,10 +33,11 @@ from .home.control import HomeControl
 from .home.own_intents import OwnIntents
 from .home.sentences import HOME_INTENTS, HomeCommand
 from .honesty import (
-    NOT_UNDERSTOOD,
+    HOME_ABILITY,
     cannot_answer_reply,
     chat_sentences,
     live_data_reply,
+    not_understood,
     spoken_reason,
 )
 from .llm import LocalLlm
@@ -119,7 +120,7 @@ class Router:
         """Home Assistant (home_assistant.url), or None."""
         self.own = own
         """The user's own intents (intents.dir), or None: matched before anything else."""
-        self.abilities = (("control your home through Home Assistant",) if home is not None else ()) + abilities(skills)
+        self.abilities = ((HOME_ABILITY,) if home is not None else ()) + abilities(skills)
         """What the loaded skills can do, in words ("set timers"), for "what can you do?"."""
         self.near = NearMatcher(intents, skills)
         """Matches a transcript that misses the templates by a misheard word."""
@@ -181,8 +182,10 @@ class Router:
         an action no skill can take aside)."""
         if self.home is None or (plain is not None and plain.intent.name != CANNOT_DO):
             return None
-        for candidate in (text, *request_clauses(text)):
-            if (command := self.home.match(candidate)) is not None:
+        if (command := self.home.match(text)) is not None:
+            return RouteDecision(FAST_PATH, command.intent, None, HOME_TEMPLATE, command.as_slots())
+        for clause in request_clauses(text):  # a clause names what it acts on: "this room" is the whole sentence's
+            if (command := self.home.match(clause, here=False)) is not None:
                 return RouteDecision(FAST_PATH, command.intent, None, HOME_TEMPLATE, command.as_slots())
         what = str(_slots(plain).get("what") or "") if plain is not None else ""
         if what and (name := self.home.closest_name(what)) is not None:  # a misheard name: "the kitchen lite"
@@ -240,6 +243,10 @@ class Router:
         if (match := self._template_match(text)) is not None:
             return not any(entity.is_wildcard and _only_small_words(str(entity.value))
                            for entity in match.entities.values())
+        if self.own is not None and self.own.match(text) is not None:
+            return True
+        if self.home is not None and self.home.match(text) is not None:
+            return True
         answers = (self._template_match(text, Awaiting(question)) for question in self._questions)
         return any(match is not None and not _has_wildcard(match) for match in answers)
 
@@ -320,7 +327,7 @@ class Router:
             reason = spoken_reason(unavailable)
             return live_data_reply(topic, reason) if topic else cannot_answer_reply(reason)
         if decision.reason == NOT_SMALL_TALK:
-            return NOT_UNDERSTOOD
+            return not_understood(self.abilities)
         return OFFLINE_REPLY
 
     def streamed_reply(self, text: str, stop: threading.Event, decision: RouteDecision | None = None) -> StreamedReply:

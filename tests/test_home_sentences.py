@@ -3,8 +3,14 @@ against the names, aliases and areas a house exposes (no server needed: the hous
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from assistant.audit import AuditLog
+from assistant.config import HomeAssistantSettings
+from assistant.home.control import HomeControl
+from assistant.home.home_assistant import HomeAssistantClient
 from assistant.home.house import Area, HomeEntity, House
 from assistant.home.sentences import HomeSentences
 from assistant.router import Router
@@ -103,29 +109,17 @@ def test_an_empty_house_matches_nothing(sentences):
     assert sentences.match("turn on the kitchen light", House()) is None
 
 
-class KnownHouse:
-    """A HomeControl's routing half, over a given house (carrying out needs a server)."""
-
-    conversation = True
-
-    def __init__(self, sentences: HomeSentences) -> None:
-        self.sentences = sentences
-        self.house = HOUSE
-
-    def match(self, text):
-        return self.sentences.match(text, self.house)
-
-    def closest_name(self, what):
-        return self.house.closest_name(what)
-
-    def mentioned_entity(self, text):
-        thing = self.house.mentioned(text, exposed_only=True)
-        return thing if isinstance(thing, HomeEntity) else None
+def home_control(sentences: HomeSentences, area: str = "") -> HomeControl:
+    """The real HomeControl over the given house; routing never calls Home Assistant (nothing listens there)."""
+    client = HomeAssistantClient(HomeAssistantSettings(url="http://127.0.0.1:9"), "token", AuditLog(Path("/nonexistent")))
+    control = HomeControl(client, sentences, area)
+    control.house = HOUSE
+    return control
 
 
 @pytest.fixture(scope="module")
 def router(sentences) -> Router:
-    return Router(*load_skills(), llm=None, home=KnownHouse(sentences))
+    return Router(*load_skills(), llm=None, home=home_control(sentences))
 
 
 def test_skills_keep_their_requests_when_home_assistant_is_connected(router):
@@ -158,3 +152,16 @@ def test_a_slightly_misheard_name_is_taken_for_the_exposed_one_it_surely_means(r
 def test_a_name_near_two_entities_is_not_guessed():
     house = House((HomeEntity("light.lamp_one", "Desk Lamp"), HomeEntity("light.lamp_two", "Desk Lamb")))
     assert house.closest_name("desk lamm") is None
+
+
+@pytest.mark.parametrize("text", ["What is the thermostat set to?", "what's the heating set to in the kitchen",
+                                  "what temperature is the heating set to"])
+def test_what_a_thermostat_is_set_to_is_asked_apart_from_the_rooms_temperature(sentences, text):
+    command = sentences.match(text, HOUSE)
+    assert command.intent == "HassClimateGetTemperature" and command.slots.get("setting") == "target"
+
+
+def test_a_clause_of_a_longer_sentence_never_means_the_speakers_own_room(sentences):
+    in_the_kitchen = Router(*load_skills(), llm=None, home=home_control(sentences, area="Kitchen"))
+    assert in_the_kitchen.route("make the lights green").slots == {"color": "green", "domain": "light", "area": "kitchen"}
+    assert in_the_kitchen.route("change the website, lamp, to green").intent != "HassLightSet"

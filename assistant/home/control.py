@@ -76,8 +76,9 @@ class HomeControl:
 
     # what the router asks
 
-    def match(self, text: str) -> HomeCommand | None:
-        return self.sentences.match(text, self.house, self.here)
+    def match(self, text: str, here: bool = True) -> HomeCommand | None:
+        """The home command `text` is; `here`: "the lights" may mean the speaker's own area."""
+        return self.sentences.match(text, self.house, self.here if here else None)
 
     @property
     def here(self) -> Area | None:
@@ -99,7 +100,7 @@ class HomeControl:
     def carry_out(self, command: HomeCommand) -> HomeReply:
         deadline = time.monotonic() + self.client.settings.timeout_s
         if command.unexposed is not None:
-            return HomeReply(f"{_the(command.unexposed.name)} isn't exposed to me in Home Assistant, so I "
+            return HomeReply(f"{_the(command.unexposed.name, capital=True)} isn't exposed to me in Home Assistant, so I "
                              "won't touch it. You can expose it under Settings, Voice assistants, Expose.", False)
         try:
             if command.intent in ("HassTurnOn", "HassTurnOff"):
@@ -185,7 +186,7 @@ class HomeControl:
         on = [entity for entity in targets if states.get(entity.entity_id, {}).get("state") == "on"]
         what = _names(targets)
         if len(on) == len(targets):
-            return HomeReply(f"Done: {what} {'is' if len(targets) == 1 else 'are'} on, "
+            return HomeReply(f"Done: {what} {_is(len(targets), targets)} on, "
                              f"set to {_setting_words(command.slots)}.", True)
         return HomeReply(f"I asked Home Assistant, but {what} still {'shows' if len(targets) == 1 else 'show'} off.",
                          False)
@@ -204,7 +205,8 @@ class HomeControl:
         state = self.client.state(targets[0].entity_id, deadline)
         target = (state.get("attributes") or {}).get("temperature")
         if target is not None and float(target) == float(temperature):
-            return HomeReply(f"{_the(targets[0].name, capital=True)} is set to {_number(target)} degrees.", True)
+            return HomeReply(f"{_the(targets[0].name, capital=True)} {_is(1, targets)} set to {_number(target)} degrees.",
+                             True)
         return HomeReply(f"I asked Home Assistant, but {_the(targets[0].name)} still shows "
                          f"{_number(target) if target is not None else 'no'} degrees.", False)
 
@@ -220,7 +222,7 @@ class HomeControl:
         state = self.client.state(targets[0].entity_id, deadline)
         now = (state.get("attributes") or {}).get("current_position")
         if now is not None and int(now) == position:
-            return HomeReply(f"{_the(targets[0].name, capital=True)} is at {position} percent.", True)
+            return HomeReply(f"{_the(targets[0].name, capital=True)} {_is(1, targets)} at {position} percent.", True)
         return HomeReply(f"I asked Home Assistant to move {_the(targets[0].name)} to {position} percent.", False)
 
     def _states_after(self, wanted: dict[str, str | None], deadline: float) -> dict[str, dict]:
@@ -247,14 +249,19 @@ class HomeControl:
         if command.question == "how_many":
             return f"{len(matching)} {kind if len(matching) != 1 else kind.rstrip('s')} {_is(len(matching))} {asked}."
         if command.question == "all":
-            return (f"Yes, all the {kind} are {asked}." if len(matching) == len(targets)
-                    else f"No, {_names(matching) if matching else 'none'} {_is(len(matching))} {asked}.")
+            others = [entity for entity in targets if entity not in matching]
+            return (f"Yes, all the {kind} are {asked}." if not others
+                    else f"No, {_names(others)} {_is(len(others), others)} "
+                         f"{_state_words(states[others[0].entity_id].get('state'))}.")
         if not matching:
             return f"No, no {kind} {_is(2)} {asked}." if asked else f"I don't see any {kind}."
-        return f"{'Yes, ' if command.question == 'any' else ''}{_names(matching)} {_is(len(matching))} {asked}."
+        answer = f"{_names(matching)} {_is(len(matching), matching)} {asked}."
+        return f"Yes, {answer}" if command.question == "any" else answer[0].upper() + answer[1:]
 
     def _temperature_answer(self, command: HomeCommand, deadline: float) -> str:
         area_id = command.slots.get("area") or (self.here.area_id if self.here else None)
+        if command.slots.get("setting") == "target":
+            return self._target_answer(command, area_id, deadline)
         if (entity_id := command.slots.get("name")) is not None:
             candidates = [e for e in [self.house.entity(str(entity_id))] if e is not None and e.exposed]
         else:
@@ -276,6 +283,23 @@ class HomeControl:
         area = self.house.area(area_id)
         return (f"I don't have a temperature for the {area.name.lower()}." if area is not None
                 else "I don't have a temperature reading; say which room.")
+
+    def _target_answer(self, command: HomeCommand, area_id: str | None, deadline: float) -> str:
+        """What a thermostat is set to: the one named, else the area's, else the only one."""
+        if (entity_id := command.slots.get("name")) is not None:
+            thermostats = [e for e in [self.house.entity(str(entity_id))] if e is not None and e.exposed]
+        else:
+            thermostats = self.house.exposed(area_id=area_id, domain="climate") or self.house.exposed(domain="climate")
+        thermostats = [entity for entity in thermostats if entity.domain == "climate"]
+        if not thermostats:
+            return "There's no thermostat exposed to me in Home Assistant."
+        if len(thermostats) > 1 and area_id is None:
+            return "Which room's thermostat? Say, for example, what is the kitchen thermostat set to."
+        entity = thermostats[0]
+        target = (self.client.state(entity.entity_id, deadline).get("attributes") or {}).get("temperature")
+        if target is None:
+            return f"{_the(entity.name, capital=True)} has no temperature set."
+        return f"{_the(entity.name, capital=True)} {_is(1, [entity])} set to {_number(target)} degrees."
 
     def _nothing_there(self, command: HomeCommand) -> str:
         kind = _kind(command)
@@ -357,10 +381,13 @@ def _switch_reply(command: HomeCommand, acted: list[HomeEntity], wanted: dict[st
             return HomeReply(f"I asked Home Assistant, but {_the(entity.name)} still shows {_state_words(shown)}.",
                              False)
         if wanted[entity.entity_id] is None:
-            verb = {"scene": "activated", "script": "ran" if command.intent == "HassTurnOn" else "stopped",
+            if entity.domain == "scene":
+                return HomeReply(f"I've set the {entity.name.lower().removesuffix(' scene')} scene.", True)
+            verb = {"script": "ran" if command.intent == "HassTurnOn" else "stopped",
                     "vacuum": "started" if command.intent == "HassTurnOn" else "sent home"}.get(entity.domain, "pressed")
             return HomeReply(f"I {verb} {_the(entity.name)}.", True)
-        return HomeReply(f"{_the(entity.name, capital=True)} is {_state_words(wanted[entity.entity_id])}.", True)
+        return HomeReply(f"{_the(entity.name, capital=True)} {_is(1, [entity])} "
+                         f"{_state_words(wanted[entity.entity_id])}.", True)
     area = house.area(command.slots.get("area"))
     where = f" in the {area.name.lower()}" if area is not None else ""
     kind = _kind(command)
@@ -368,7 +395,7 @@ def _switch_reply(command: HomeCommand, acted: list[HomeEntity], wanted: dict[st
     if not missed:
         return HomeReply(f"The {len(reached)} {kind}{where} are {done}.", True)
     if reached:
-        return HomeReply(f"{_names(reached, capital=True)} {_is(len(reached))} {_on_off(command.intent)}, "
+        return HomeReply(f"{_names(reached, capital=True)} {_is(len(reached), reached)} {_on_off(command.intent)}, "
                          f"but {_names(missed)} still {'shows' if len(missed) == 1 else 'show'} otherwise.", True)
     return HomeReply(f"I asked Home Assistant, but the {kind}{where} still show otherwise.", False)
 
@@ -381,9 +408,9 @@ def _brightness_reply(targets: list[HomeEntity], percent: int, states: dict[str,
 
     at = [entity for entity in targets if shown(entity) is not None and abs(shown(entity) - percent) <= 1]
     if percent == 0 and all(states.get(e.entity_id, {}).get("state") == "off" for e in targets):
-        return HomeReply(f"{_names(targets, capital=True)} {_is(len(targets))} off.", True)
+        return HomeReply(f"{_names(targets, capital=True)} {_is(len(targets), targets)} off.", True)
     if len(at) == len(targets):
-        return HomeReply(f"{_names(targets, capital=True)} {_is(len(targets))} at {percent} percent.", True)
+        return HomeReply(f"{_names(targets, capital=True)} {_is(len(targets), targets)} at {percent} percent.", True)
     first = targets[0]
     now = shown(first)
     return HomeReply(f"I asked Home Assistant, but {_the(first.name)} shows "
@@ -392,11 +419,12 @@ def _brightness_reply(targets: list[HomeEntity], percent: int, states: dict[str,
 
 def _one_state_answer(entity: HomeEntity, state: dict, asked: str | None) -> str:
     shown = str(state.get("state", "unknown"))
+    be = _is(1, [entity])
     if asked is None:
-        return f"{_the(entity.name, capital=True)} is {_state_words(shown)}."
+        return f"{_the(entity.name, capital=True)} {be} {_state_words(shown)}."
     if shown == asked:
-        return f"Yes, {_the(entity.name)} is {_state_words(shown)}."
-    return f"No, {_the(entity.name)} is {_state_words(shown)}."
+        return f"Yes, {_the(entity.name)} {be} {_state_words(shown)}."
+    return f"No, {_the(entity.name)} {be} {_state_words(shown)}."
 
 
 def _failure_reply(err: HomeAssistantError) -> str:
@@ -430,8 +458,14 @@ def _on_off(intent: str) -> str:
     return "on" if intent == "HassTurnOn" else "off"
 
 
-def _is(count: int) -> str:
-    return "is" if count == 1 else "are"
+def _is(count: int, entities: list[HomeEntity] | tuple = ()) -> str:
+    """"is" or "are" for `count` things; one thing with a plural name ("the blinds") is "are"."""
+    return "is" if count == 1 and not (entities and _plural(entities[0].name)) else "are"
+
+
+def _plural(name: str) -> bool:
+    last = name.strip().lower().split()[-1] if name.strip() else ""
+    return last.endswith("s") and not last.endswith(("ss", "us", "is"))
 
 
 def _the(name: str, capital: bool = False) -> str:
