@@ -184,8 +184,11 @@ class Router:
             return None
         if (command := self.home.match(text)) is not None:
             return RouteDecision(FAST_PATH, command.intent, None, HOME_TEMPLATE, command.as_slots())
-        for clause in request_clauses(text):  # a clause names what it acts on: "this room" is the whole sentence's
-            if (command := self.home.match(clause, here=False)) is not None:
+        # A clause's "the light" is in the room the sentence names ("It's dark in the hallway, can
+        # you put the light on?"), never the speaker's own by default: the rest may have named another.
+        named = self.home.mentioned_area(text)
+        for clause in request_clauses(text):
+            if (command := self.home.match(clause, here=named or False)) is not None:
                 return RouteDecision(FAST_PATH, command.intent, None, HOME_TEMPLATE, command.as_slots())
         what = str(_slots(plain).get("what") or "") if plain is not None else ""
         if what and (name := self.home.closest_name(what)) is not None:  # a misheard name: "the kitchen lite"

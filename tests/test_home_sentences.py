@@ -85,7 +85,11 @@ def test_the_thermostat_without_a_room_is_the_speakers(sentences):
 
 def test_a_brightness_is_never_set_on_something_that_is_not_a_light(sentences):
     assert sentences.match("set the living room blinds to fifty percent", HOUSE).intent == "HassSetPosition"
-    assert sentences.match("put the light on", HOUSE, here=HOUSE.area_named("kitchen")) is None
+
+
+def test_put_the_light_on_said_alone_means_the_speakers_own_room(sentences):
+    command = sentences.match("put the light on", HOUSE, here=HOUSE.area_named("kitchen"))
+    assert command.slots == {"domain": "light", "area": "kitchen"}
 
 
 def test_an_entity_that_is_not_exposed_is_recognised_but_marked(sentences):
@@ -165,3 +169,8 @@ def test_a_clause_of_a_longer_sentence_never_means_the_speakers_own_room(sentenc
     in_the_kitchen = Router(*load_skills(), llm=None, home=home_control(sentences, area="Kitchen"))
     assert in_the_kitchen.route("make the lights green").slots == {"color": "green", "domain": "light", "area": "kitchen"}
     assert in_the_kitchen.route("change the website, lamp, to green").intent != "HassLightSet"
+
+
+def test_a_clause_means_the_room_the_rest_of_the_sentence_names(router):
+    decision = router.route("It's too dark in the living room, can you put the light on?")
+    assert decision.slots == {"area": "living_room", "domain": "light"}

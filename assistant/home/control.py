@@ -76,9 +76,15 @@ class HomeControl:
 
     # what the router asks
 
-    def match(self, text: str, here: bool = True) -> HomeCommand | None:
-        """The home command `text` is; `here`: "the lights" may mean the speaker's own area."""
-        return self.sentences.match(text, self.house, self.here if here else None)
+    def match(self, text: str, here: Area | bool = True) -> HomeCommand | None:
+        """The home command `text` is; `here`: the area "the lights" may mean (True: the
+        speaker's own, False: none)."""
+        area = self.here if here is True else here or None
+        return self.sentences.match(text, self.house, area)
+
+    def mentioned_area(self, text: str) -> Area | None:
+        """The one area the text names ("in the hallway"), if it names exactly one."""
+        return self.house.mentioned_area(text)
 
     @property
     def here(self) -> Area | None:

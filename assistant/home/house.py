@@ -96,6 +96,13 @@ class House:
         return next((area for area in self.areas
                      if any(f" {_plain(name)} " in said for name in (area.name, *area.aliases) if _plain(name))), None)
 
+    def mentioned_area(self, text: str) -> Area | None:
+        """The area whose name or alias the text says as whole words, when it says exactly one."""
+        said = f" {_plain(text)} "
+        named = [area for area in self.areas
+                 if any(f" {_plain(name)} " in said for name in (area.name, *area.aliases) if _plain(name))]
+        return named[0] if len(named) == 1 else None
+
     def closest_name(self, heard: str, least: float = 85.0, margin: float = 8.0) -> str | None:
         """The exposed name (or alias) closest to `heard` by edit distance, if at least `least`
         similar (0-100) and `margin` ahead of the next entity's, so a slip never picks a neighbour."""
