@@ -174,3 +174,10 @@ def test_a_clause_of_a_longer_sentence_never_means_the_speakers_own_room(sentenc
 def test_a_clause_means_the_room_the_rest_of_the_sentence_names(router):
     decision = router.route("It's too dark in the living room, can you put the light on?")
     assert decision.slots == {"area": "living_room", "domain": "light"}
+
+
+@pytest.mark.parametrize("heard, name", [("the bedroom fire", None), ("the kitchen lite", "kitchen light"),
+                                         ("the coffee machines", "coffee machine"), ("the living room lap",
+                                                                                      "living room lamp")])
+def test_a_misheard_name_is_corrected_only_to_a_clearly_closest_exposed_name(heard, name):
+    assert HOUSE.closest_name(heard) == name
