@@ -6,6 +6,7 @@ within the deadline."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -130,42 +131,45 @@ def timed(action):
 TURN_ON_COFFEE = HomeCommand("HassTurnOn", {"name": "switch.coffee_machine"})
 
 
-def test_home_assistant_stopped_mid_session_costs_one_sentence_in_time_then_it_recovers(home_assistant, tmp_path):
+@contextlib.contextmanager
+def following(home_assistant, tmp_path: Path, token: str | None = None):
+    """A HomeControl following the running house in its own thread, stopped at the end."""
     home_assistant.ensure_running()
-    control = control_for(home_assistant.url, home_assistant.token, tmp_path)
+    control = control_for(home_assistant.url, token or home_assistant.token, tmp_path)
     control.start()
     try:
+        yield control
+    finally:
+        control.stop()
+
+
+def until(condition, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def test_home_assistant_stopped_mid_session_costs_one_sentence_in_time_then_it_recovers(home_assistant, tmp_path):
+    with following(home_assistant, tmp_path) as control:
         assert control.wait_until_learnt(10)
         home_assistant.stop()
         reply, took = timed(lambda: control.carry_out(TURN_ON_COFFEE))
         assert "Home Assistant" in reply.text and not reply.done
         assert took < DEADLINE_S
         home_assistant.start()
-        deadline = time.monotonic() + 60
-        while control.problem is not None and time.monotonic() < deadline:
-            time.sleep(0.2)
+        until(lambda: control.problem is None, 60)
         assert control.problem is None
         assert control.carry_out(TURN_ON_COFFEE).text == "The coffee machine is on."
-    finally:
-        control.stop()
-        home_assistant.ensure_running()
 
 
 def test_a_wrong_token_is_said_plainly_and_named_as_the_problem(home_assistant, tmp_path):
-    home_assistant.ensure_running()
-    control = control_for(home_assistant.url, "not-the-token", tmp_path)
-    control.start()
-    try:
-        deadline = time.monotonic() + 10
-        while control.problem == "not connected yet" and time.monotonic() < deadline:
-            time.sleep(0.1)
+    with following(home_assistant, tmp_path, token="not-the-token") as control:
+        until(lambda: control.problem != "not connected yet", 10)
         assert "token" in control.problem
         control.house = learnt_house(home_assistant, tmp_path)
         reply, took = timed(lambda: control.carry_out(TURN_ON_COFFEE))
         assert reply.text == "Sorry, Home Assistant refused my access token, so I couldn't do that."
         assert took < DEADLINE_S
-    finally:
-        control.stop()
 
 
 def test_a_stalled_home_assistant_is_given_up_on_within_the_deadline(home_assistant, tmp_path):
@@ -179,22 +183,17 @@ def test_a_stalled_home_assistant_is_given_up_on_within_the_deadline(home_assist
 
 
 def test_exposing_an_entity_in_home_assistant_makes_it_controllable_without_a_restart(home_assistant, tmp_path):
-    home_assistant.ensure_running()
-    control = control_for(home_assistant.url, home_assistant.token, tmp_path)
-    control.start()
-    try:
+    with following(home_assistant, tmp_path) as control:
         assert control.wait_until_learnt(10)
         assert control.match("turn on guest mode").unexposed is not None
         home_assistant.expose("input_boolean.guest_mode", True)
-        deadline = time.monotonic() + 10
-        while control.match("turn on guest mode").unexposed is not None and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert control.carry_out(control.match("turn on guest mode")).text == "The guest mode is on."
-        assert home_assistant.state("input_boolean.guest_mode")["state"] == "on"
-    finally:
-        home_assistant.expose("input_boolean.guest_mode", False)
-        home_assistant.call_service("input_boolean", "turn_off", {"entity_id": "input_boolean.guest_mode"})
-        control.stop()
+        try:
+            until(lambda: control.match("turn on guest mode").unexposed is None, 10)
+            assert control.carry_out(control.match("turn on guest mode")).text == "The guest mode is on."
+            assert home_assistant.state("input_boolean.guest_mode")["state"] == "on"
+        finally:
+            home_assistant.expose("input_boolean.guest_mode", False)
+            home_assistant.call_service("input_boolean", "turn_off", {"entity_id": "input_boolean.guest_mode"})
 
 
 def learnt_house(home_assistant, tmp_path: Path):
