@@ -184,6 +184,8 @@ class Router:
             return None
         if (command := self.home.match(text)) is not None:
             return RouteDecision(FAST_PATH, command.intent, None, HOME_TEMPLATE, command.as_slots())
+        if (both := self._two_home_commands(text)) is not None:
+            return both
         # A clause's "the light" is in the room the sentence names ("It's dark in the hallway, can
         # you put the light on?"), never the speaker's own by default: the rest may have named another.
         named = self.home.mentioned_area(text)
@@ -196,6 +198,25 @@ class Router:
             if (command := self.home.match(corrected)) is not None:
                 return RouteDecision(FAST_PATH, command.intent, None, f"{HOME_TEMPLATE} as \"{corrected}\"",
                                      command.as_slots())
+        return None
+
+    def _two_home_commands(self, text: str) -> RouteDecision | None:
+        """Two home commands joined by "and", each whole ("turn on the kitchen light and turn off
+        the fan"), or the second sharing the first's opening words ("turn on the kitchen light
+        and the coffee machine"); the second is done after the first."""
+        assert self.home is not None
+        for joint in _AND.finditer(text):
+            first = self.home.match(text[:joint.start()])
+            if first is None:
+                continue
+            rest = text[joint.end():]
+            opening = text[:joint.start()].split()
+            for said in (rest, *(" ".join([*opening[:words], rest]) for words in (1, 2, 3))):
+                second = self.home.match(said)
+                if second is not None and (said == rest or second.intent == first.intent):
+                    then = RouteDecision(FAST_PATH, second.intent, None, HOME_TEMPLATE, second.as_slots())
+                    return RouteDecision(FAST_PATH, first.intent, None, "matched two home templates",
+                                         first.as_slots(), then=(then,))
         return None
 
     def _home_conversation(self, text: str) -> RouteDecision | None:
@@ -314,7 +335,8 @@ class Router:
         if self.home is None:
             return None
         if decision.intent in HOME_INTENTS:
-            return self.home.carry_out(HomeCommand.from_slots(decision.intent, decision.slots, self.home.house)).text
+            return " ".join(self.home.carry_out(HomeCommand.from_slots(part.intent, part.slots, self.home.house)).text
+                            for part in (decision, *decision.then))
         if decision.tier == HOME:
             return self.home.converse(context.said)
         if decision.intent == CANNOT_DO and decision.slots.get("action") == "devices":

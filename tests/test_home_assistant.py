@@ -223,3 +223,17 @@ class stalling_server:
         self.sock.close()
         for conn in self.held:
             conn.close()
+
+
+def test_two_commands_in_one_sentence_are_both_carried_out_and_both_said(home_assistant, house, tmp_path):
+    from assistant.router import Router
+    from assistant.skills import SkillRequest, load_skills
+
+    with following(home_assistant, tmp_path) as control:
+        assert control.wait_until_learnt(10)
+        router = Router(*load_skills(), llm=None, home=control)
+        said = "turn on the kitchen light and the coffee machine"
+        reply = router.whole_reply(router.route(said), SkillRequest(said=said))
+    assert reply == "The kitchen light is on. The coffee machine is on."
+    assert home_assistant.state("light.kitchen_light")["state"] == "on"
+    assert home_assistant.state("switch.coffee_machine")["state"] == "on"

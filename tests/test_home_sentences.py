@@ -181,3 +181,16 @@ def test_a_clause_means_the_room_the_rest_of_the_sentence_names(router):
                                                                                       "living room lamp")])
 def test_a_misheard_name_is_corrected_only_to_a_clearly_closest_exposed_name(heard, name):
     assert HOUSE.closest_name(heard) == name
+
+
+@pytest.mark.parametrize("text, first, second", [
+    ("turn on the kitchen light and turn off the coffee machine",
+     ("HassTurnOn", "light.kitchen_light"), ("HassTurnOff", "switch.coffee_machine")),
+    ("turn on the kitchen light and the coffee machine",
+     ("HassTurnOn", "light.kitchen_light"), ("HassTurnOn", "switch.coffee_machine")),
+])
+def test_two_home_commands_joined_by_and_are_both_done(router, text, first, second):
+    decision = router.route(text)
+    [then] = decision.then
+    assert (decision.intent, decision.slots.get("name")) == first
+    assert (then.intent, then.slots.get("name")) == second
