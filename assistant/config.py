@@ -373,15 +373,11 @@ def _cloud_problems(cloud: CloudSettings) -> list[str]:
         problems.append(f"[cloud] first_words_s = {cloud.first_words_s}: must not exceed timeout_s = {cloud.timeout_s}")
     if not cloud.url:
         return problems + (["[cloud] url: must be set when enabled = true"] if cloud.enabled else [])
-    if (bad := next((i for i, c in enumerate(cloud.url) if c.isspace() or not c.isprintable()), None)) is not None:
-        # A line break in a URL could add a header to the request; the URL is not echoed, it may hold a key.
-        return problems + [f"[cloud] url: holds a space or control character (at position {bad}); "
-                           "percent-encode it (%20) or remove it"]
+    if (problem := _url_problem("[cloud] url", cloud.url, "api_key_file")) is not None:
+        return problems + [problem]
     parts = urllib.parse.urlsplit(cloud.url)
     host = parts.hostname or ""
-    if parts.username is not None or parts.password is not None:
-        problems.append("[cloud] url: must not hold credentials (user:password@); use api_key_file")
-    elif not (parts.scheme == "https" and host) and not (parts.scheme == "http" and is_loopback(host)):
+    if not (parts.scheme == "https" and host) and not (parts.scheme == "http" and is_loopback(host)):
         problems.append(f"[cloud] url ({parts.scheme or 'no scheme'}://{host or 'no host'}/...): must be "
                         "https://HOST/..., or http:// to a loopback address (127.0.0.0/8, localhost, [::1])")
     return problems
@@ -405,8 +401,8 @@ def _mqtt_problems(mqtt: MqttSettings) -> list[str]:
         problems.append("[mqtt] password_file: is set but username is empty; a broker takes a password with a user name")
     if not mqtt.url:
         return problems + (["[mqtt] url: must be set when enabled = true"] if mqtt.enabled else [])
-    if (bad := next((i for i, c in enumerate(mqtt.url) if c.isspace() or not c.isprintable()), None)) is not None:
-        return problems + [f"[mqtt] url: holds a space or control character (at position {bad}); remove it"]
+    if (problem := _url_problem("[mqtt] url", mqtt.url, "username and password_file")) is not None:
+        return problems + [problem]
     parts = urllib.parse.urlsplit(mqtt.url)
     host = parts.hostname or ""
     shown = f"{parts.scheme or 'no scheme'}://{parts.netloc.rpartition('@')[2] or 'no host'}"  # never user:password
@@ -415,9 +411,7 @@ def _mqtt_problems(mqtt: MqttSettings) -> list[str]:
         port = parts.port
     except ValueError:  # not a number, or out of range
         port = 0
-    if parts.username is not None or parts.password is not None:
-        problems.append("[mqtt] url: must not hold credentials (user:password@); use username and password_file")
-    elif parts.scheme not in MQTT_PORTS or not host or (parts.path not in ("", "/")) or parts.query or parts.fragment:
+    if parts.scheme not in MQTT_PORTS or not host or (parts.path not in ("", "/")) or parts.query or parts.fragment:
         problems.append(f"[mqtt] url ({shown}{'/...' if parts.path.strip('/') or parts.query else ''}): {accepted}")
     elif port == 0 or (port is None and parts.netloc.endswith(":")):
         problems.append(f"[mqtt] url ({shown}): the port must be a number from 1 to 65535")
@@ -436,24 +430,32 @@ def _home_assistant_problems(home: HomeAssistantSettings) -> list[str]:
     """Home Assistant over verified TLS, or plain HTTP inside the home (the contract's rule)."""
     if not home.url:
         return []
-    if any(c.isspace() or not c.isprintable() for c in home.url):
-        return ["[home_assistant] url: holds a space or control character; percent-encode it or remove it"]
+    if (problem := _url_problem("[home_assistant] url", home.url, "token_file")) is not None:
+        return [problem]
     parts = urllib.parse.urlsplit(home.url)
     host = parts.hostname or ""
+    shown = f"{parts.scheme or 'no scheme'}://{parts.netloc or 'no host'}"
     try:
         port_ok = parts.port != 0
     except ValueError:  # out of range, or not a number
         port_ok = False
     if not port_ok:
-        return [f"[home_assistant] url = {home.url!r}: the port must be a number from 1 to 65535"]
-    if parts.username is not None or parts.password is not None:
-        return ["[home_assistant] url: must not hold credentials (user:password@); use token_file"]
+        return [f"[home_assistant] url ({shown}): the port must be a number from 1 to 65535"]
     if parts.scheme == "https" and host or parts.scheme == "http" and is_local_network(host):
         return []
-    return [f"[home_assistant] url = {home.url!r}: must be https://HOST:PORT, or http:// to this machine or "
+    return [f"[home_assistant] url ({shown}): must be https://HOST:PORT, or http:// to this machine or "
             "the home network (a private, ULA or link-local address, or a .local, .lan or .home.arpa name)"]
 
 
+def _url_problem(key: str, url: str, secret_setting: str) -> str | None:
+    """What no URL may hold, named without echoing the URL (it may hold a key): a space or
+    control character (a line break could add a header to a request), or credentials."""
+    if (bad := next((i for i, c in enumerate(url) if c.isspace() or not c.isprintable()), None)) is not None:
+        return f"{key}: holds a space or control character (at position {bad}); percent-encode it (%20) or remove it"
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is not None or parts.password is not None:
+        return f"{key}: must not hold credentials (user:password@); use {secret_setting}"
+    return None
 
 
 def _state_dir_problems(state_dir: str) -> list[str]:
