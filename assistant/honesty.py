@@ -21,18 +21,18 @@ CHAT_SENTENCE_WORDS = 25
 
 CHAT_REPLACEMENT = "I'm not sure what to say to that."
 """Said when every sentence the chat model wrote was turned down."""
-NOT_UNDERSTOOD = ("Sorry, I can't help with that. I can set timers and reminders, keep your shopping list, "
-                  "and convert kitchen units.")
-"""A request that is no skill's, no small talk and nothing the cloud could answer."""
 HOME_ABILITY = "control your home through Home Assistant"
 
 
 def not_understood(abilities: Iterable[str] = ()) -> str:
-    """NOT_UNDERSTOOD, naming home control first when Home Assistant is connected."""
-    if HOME_ABILITY not in abilities:
-        return NOT_UNDERSTOOD
-    return ("Sorry, I can't help with that. I can control your home through Home Assistant, set timers and "
-            "reminders, keep your shopping list, and convert kitchen units.")
+    """For a request that is no skill's, no small talk and nothing the cloud could answer: what
+    it can do instead, home control first when Home Assistant is connected."""
+    home = f"{HOME_ABILITY}, " if HOME_ABILITY in abilities else ""
+    return (f"Sorry, I can't help with that. I can {home}set timers and reminders, keep your shopping list, "
+            "and convert kitchen units.")
+
+
+NOT_UNDERSTOOD = not_understood()
 
 # What a small-talk answer never needs: a claim that something was done or is being done,
 # an offer to act, or the skills' domains (a model that mentions a timer is inventing one).

@@ -266,7 +266,6 @@ def check_all(settings: Settings) -> None:
                          (tts_voice, settings.tts.voice),
                          (_check_api_key_file, settings),
                          (_check_mqtt_files, settings),
-
                          (_check_home_assistant_token, settings),
                          (_check_own_intents, settings)):
         try:
@@ -284,10 +283,7 @@ def _check_api_key_file(settings: Settings) -> None:
     cloud = settings.cloud
     if not (cloud.enabled and cloud.api_key_file):
         return
-    path = Path(cloud.api_key_file)
-    if os.path.lexists(path):  # a missing file is named by load_api_key, as at start-up
-        model_file(path, "cloud.api_key_file", what="API key file")
-    load_api_key(cloud)
+    load_api_key(cloud)  # names a missing, unreadable or special file (a FIFO is never opened)
 
 
 def _check_mqtt_files(settings: Settings) -> None:
@@ -304,8 +300,6 @@ def _check_home_assistant_token(settings: Settings) -> None:
     home = settings.home_assistant
     if not home.url:
         return
-    if home.token_file and os.path.lexists(home.token_file):
-        model_file(Path(home.token_file), "home_assistant.token_file", what="token file")
     load_token(home)
 
 

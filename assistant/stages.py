@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -51,8 +51,6 @@ class Stages:
     """Judges at a short pause whether the command is complete; None: silence alone ends it."""
     home: HomeControl | None = None
     """Home Assistant, when home_assistant.url is set; it follows the house in a thread of its own."""
-    settings_intents: IntentsSettings = field(default_factory=IntentsSettings)
-    """Where the router's own intents came from (a run with other settings loads them again)."""
 
     def close(self) -> None:
         """Stop what runs beside the models (Home Assistant's watcher)."""
@@ -190,7 +188,7 @@ def for_a_run(stages: Stages, settings: Settings) -> Stages:
     home_changed = (stages.home.settings if stages.home else HomeAssistantSettings()) != settings.home_assistant
     if home_changed:  # the caller stops it when the run is over
         fresh = replace(fresh, home=load_home(settings))
-    own_changed = settings.intents != stages.settings_intents
+    own_changed = (stages.router.own.settings if stages.router.own else IntentsSettings()) != settings.intents
     if stages.cloud is None or stages.cloud.settings != settings.cloud or home_changed or own_changed:
         cloud = load_cloud(settings)
         skills = (stages.router.intents, stages.router.skills)  # already loaded, and warmed
@@ -223,7 +221,6 @@ def load_stages(settings: Settings) -> Stages:
     home = load_home(settings)
     router = load_router(skills, llm, cloud, load_mapper(settings, llm, skills), home, load_own(settings))
     stages = Stages(wake=wake, vad=vad, asr=asr, router=router, llm=llm, tts=tts, own_voice=own_voice,
-                    cloud=cloud, turn_judge=load_turn_judge(settings, router), home=home,
-                    settings_intents=settings.intents)
+                    cloud=cloud, turn_judge=load_turn_judge(settings, router), home=home)
     memory.release()  # what loading freed (CTranslate2 converts Whisper's weights to int8 in a copy)
     return stages

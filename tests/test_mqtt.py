@@ -593,12 +593,10 @@ lists:
 
 
 def movie_night(tmp_path, link):
-    from assistant.config import IntentsSettings
     from assistant.home.own_intents import acknowledged, load_own_intents
+    from test_own_intents import intents_dir
 
-    (tmp_path / "intents").mkdir()
-    (tmp_path / "intents" / "movie.yaml").write_text(MOVIE_NIGHT)
-    own = load_own_intents(IntentsSettings(dir=str(tmp_path / "intents")))
+    own = load_own_intents(intents_dir(tmp_path, MOVIE_NIGHT))
     own.publish = acknowledged(link)
     name, slots = own.match("movie night in the lounge")
     return own.carry_out(name, slots)

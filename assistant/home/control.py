@@ -98,8 +98,7 @@ class HomeControl:
 
     def mentioned_entity(self, text: str) -> HomeEntity | None:
         """An exposed entity the text names (for Home Assistant's conversation agent)."""
-        thing = self.house.mentioned(text, exposed_only=True)
-        return thing if isinstance(thing, HomeEntity) else None
+        return self.house.mentioned_entity(text)
 
     # what a turn does (worker thread)
 

@@ -86,21 +86,15 @@ class House:
         return {"name": TextSlotList(name="name", values=names), "area": TextSlotList(name="area", values=areas),
                 "floor": TextSlotList(name="floor", values=[])}
 
-    def mentioned(self, text: str, exposed_only: bool = False) -> HomeEntity | Area | None:
-        """The entity whose name the text says as whole words (the longest such name), else such an area."""
-        said = f" {_plain(text)} "
-        entities = [entity for entity in self.entities if entity.exposed or not exposed_only]
-        for entity in sorted(entities, key=lambda e: -max(len(n) for n in e.names)):
-            if any(f" {_plain(name)} " in said for name in entity.names if _plain(name)):
-                return entity
-        return next((area for area in self.areas
-                     if any(f" {_plain(name)} " in said for name in (area.name, *area.aliases) if _plain(name))), None)
+    def mentioned_entity(self, text: str) -> HomeEntity | None:
+        """The exposed entity whose name or alias the text says as whole words (the longest such name)."""
+        exposed = sorted((entity for entity in self.entities if entity.exposed),
+                         key=lambda entity: -max(len(name) for name in entity.names))
+        return next((entity for entity in exposed if _says(text, entity.names)), None)
 
     def mentioned_area(self, text: str) -> Area | None:
         """The area whose name or alias the text says as whole words, when it says exactly one."""
-        said = f" {_plain(text)} "
-        named = [area for area in self.areas
-                 if any(f" {_plain(name)} " in said for name in (area.name, *area.aliases) if _plain(name))]
+        named = [area for area in self.areas if _says(text, (area.name, *area.aliases))]
         return named[0] if len(named) == 1 else None
 
     def closest_name(self, heard: str, least: float = 75.0, margin: float = 8.0) -> str | None:
@@ -136,6 +130,12 @@ _ARTICLE = re.compile(r"^(?:the|my|our|a|an) ")
 def _spoken(name: str) -> str:
     """A name as Whisper would write it, lower case, without symbols ("Lamp (desk)" -> "lamp desk")."""
     return " ".join(_NOT_SPOKEN.sub(" ", name).lower().split())
+
+
+def _says(text: str, names: tuple[str, ...]) -> bool:
+    """Whether `text` holds one of `names` as whole words (case, symbols and apostrophes aside)."""
+    said = f" {_plain(text)} "
+    return any(f" {_plain(name)} " in said for name in names if _plain(name))
 
 
 def _plain(text: str) -> str:

@@ -39,7 +39,7 @@ import subprocess
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +85,7 @@ class CommandAction:
 
 
 Action = HttpAction | MqttAction | CommandAction
+_ACTION_CLASSES: dict[str, type[Action]] = {"http": HttpAction, "mqtt": MqttAction, "command": CommandAction}
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,8 @@ acknowledged it, else why not."""
 @dataclass
 class OwnIntents:
     intents: Intents
+    settings: IntentsSettings
+    """Where they were loaded from."""
     defined: dict[str, OwnIntent] = field(default_factory=dict)
     audit: AuditLog | None = None
     """Where HTTP actions are recorded before they are sent."""
@@ -169,7 +172,7 @@ def load_own_intents(settings: IntentsSettings, home_rule: Callable[[str], bool]
                 defined[intent.name] = intent
     if problems:
         raise ConfigError("\n".join(problems))
-    return OwnIntents(Intents.from_dict(merged), defined)
+    return OwnIntents(Intents.from_dict(merged), settings, defined)
 
 
 def _file(path: Path, settings: IntentsSettings, home_rule, problems: list[str]) -> Iterator[tuple[dict, list[OwnIntent]]]:
@@ -278,7 +281,7 @@ def _action(name: str, spec: Any, slots: set[str] | None, settings: IntentsSetti
         problems.append(f"{here}: must be a mapping")
         return None
     before = len(problems)
-    timeout_s = options.get("timeout_s", 10.0 if kind == "command" else 5.0)
+    timeout_s = options.get("timeout_s", _ACTION_CLASSES[kind].timeout_s)  # the class's default
     if not isinstance(timeout_s, (int, float)) or isinstance(timeout_s, bool) or not 0.1 <= timeout_s <= 300:
         problems.append(f"{here}: timeout_s = {timeout_s!r}: must be a number of seconds from 0.1 to 300")
     if kind == "http":
@@ -293,7 +296,7 @@ def _action(name: str, spec: Any, slots: set[str] | None, settings: IntentsSetti
         _check_slots(" ".join(map(str, options.get("argv") or [])), slots, f"{here}: argv", problems)
     if action is None or len(problems) > before:
         return None
-    return _with_timeout(action, float(timeout_s))
+    return replace(action, timeout_s=float(timeout_s))
 
 
 def _http_action(options: dict, here: str, home_rule, problems: list[str]) -> HttpAction | None:
@@ -342,12 +345,6 @@ def _command_action(options: dict, here: str, settings: IntentsSettings, problem
                         "to let intents run it")
         return None
     return CommandAction(tuple(str(a) for a in argv))
-
-
-def _with_timeout(action: Action, timeout_s: float) -> Action:
-    from dataclasses import replace
-
-    return replace(action, timeout_s=timeout_s)
 
 
 def _check_slots(template: str, slots: set[str] | None, what: str, problems: list[str]) -> None:

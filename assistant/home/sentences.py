@@ -70,20 +70,14 @@ class HomeSentences:
         if found is not None:
             return _command(found)
         found = self._recognize(text, house.all_lists, context)
-        if found is not None and (entity := house.entity(str(found.entities.get("name", _NONE).value))):
+        named = found.entities.get("name") if found is not None else None
+        if named is not None and (entity := house.entity(str(named.value))):
             return HomeCommand(found.intent.name, _slots(found), None, unexposed=entity)
         return None
 
     def _recognize(self, text: str, lists: dict, context: dict | None):
         return recognize_best(text, self.intents, slot_lists=lists, intent_context=context, language=self.language,
                               best_slot_name="name")
-
-
-class _NoSlot:
-    value = None
-
-
-_NONE = _NoSlot()
 
 
 def _command(found) -> HomeCommand:
