@@ -8,9 +8,11 @@ reply text. A new skill is a new pair of files here and nothing else.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 import re
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,6 +25,7 @@ from hassil.util import merge_dict
 from rapidfuzz import fuzz
 
 from ..asr import words_of
+from ..state import why_not
 
 if TYPE_CHECKING:
     from ..lists import ListStore
@@ -92,6 +95,18 @@ class SkillReply:
 Skill = Callable[[SkillRequest], "str | SkillReply"]
 """A handler: the reply, as text or as a SkillReply when it asks a question. It says that
 something was done only after doing it (the SQLite write returned)."""
+
+
+def saying_why_not(doing: str, handler: Skill) -> Skill:
+    """`handler`, answering "I couldn't {doing}: the disk is full." when its database fails, so
+    the turn is answered and the assistant keeps listening."""
+    @functools.wraps(handler)
+    def answered(request: SkillRequest) -> str | SkillReply:
+        try:
+            return handler(request)
+        except sqlite3.Error as err:
+            return f"I couldn't {doing}: {why_not(err)}."
+    return answered
 
 
 def as_reply(result: str | SkillReply) -> SkillReply:

@@ -11,7 +11,14 @@ from datetime import datetime, timedelta
 from rapidfuzz import fuzz
 
 from ..reminders import REMINDER, Reminder
-from . import POINTING_WORDS, Awaiting, SkillReply, SkillRequest, mentioned
+from . import (
+    POINTING_WORDS,
+    Awaiting,
+    SkillReply,
+    SkillRequest,
+    mentioned,
+    saying_why_not,
+)
 from .alarms import next_alarm_time, when_text
 from .conversation import spoken_list
 from .timers import LONGEST_S, duration_text, length_s
@@ -106,5 +113,9 @@ def _matching(request: SkillRequest) -> list[Reminder]:
 
 ABILITY = "set reminders"
 RANK = 15
-INTENTS = {"SetReminder": set_reminder, "ListReminders": list_reminders, "CancelReminder": cancel_reminder,
-           "CancelAllReminders": cancel_all_reminders}
+INTENTS = {
+    "SetReminder": saying_why_not("save that reminder", set_reminder),
+    "ListReminders": saying_why_not("read your reminders", list_reminders),
+    "CancelReminder": saying_why_not("cancel that reminder", cancel_reminder),
+    "CancelAllReminders": saying_why_not("cancel your reminders", cancel_all_reminders),
+}

@@ -13,7 +13,7 @@ import re
 from rapidfuzz import fuzz
 
 from ..reminders import TIMER, Reminder
-from . import Awaiting, SkillReply, SkillRequest, mentioned
+from . import Awaiting, SkillReply, SkillRequest, mentioned, saying_why_not
 
 LONGEST_S = 24 * 3600
 _SAME_NAME = 80
@@ -185,5 +185,10 @@ def _name(request: SkillRequest) -> str | None:
 
 ABILITY = "set timers"
 RANK = 10
-INTENTS = {"SetTimer": set_timer, "TimerStatus": timer_status, "CancelTimer": cancel_timer,
-           "CancelAllTimers": cancel_all_timers, "AddTimeToTimer": add_time}
+INTENTS = {
+    "SetTimer": saying_why_not("save that timer", set_timer),
+    "TimerStatus": saying_why_not("read your timers", timer_status),
+    "CancelTimer": saying_why_not("cancel that timer", cancel_timer),
+    "CancelAllTimers": saying_why_not("cancel your timers", cancel_all_timers),
+    "AddTimeToTimer": saying_why_not("add time to that timer", add_time),
+}
