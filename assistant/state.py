@@ -105,18 +105,23 @@ class StateConnection(sqlite3.Connection):
     path: Path | None = None
     problem: str | None = None
     on_problem: Callable[[str | None], None] | None = None
+    refusing: str | None = None
+    """Why every change is refused (a copy in memory of a database that cannot be written)."""
 
     def __exit__(self, kind, err, traceback):
         try:
             handled = super().__exit__(kind, err, traceback)
         except sqlite3.Error as failed:
-            self.report(why_not(failed))
+            self.report(self.why_not(failed))
             raise
         if isinstance(err, sqlite3.Error):
-            self.report(why_not(err))
+            self.report(self.why_not(err))
         elif kind is None:
             self.report(None)
         return handled
+
+    def why_not(self, err: sqlite3.Error) -> str:
+        return self.refusing or why_not(err)
 
     def report(self, problem: str | None) -> None:
         if problem == self.problem:
@@ -230,6 +235,7 @@ def _read_only_copy(path: Path, problem: str, make_tables: Callable[[sqlite3.Con
         _copy_readable(path, db)
     make_tables(db)
     db.execute("PRAGMA query_only=ON")
+    db.refusing = problem
     db.report(problem)
     return db
 

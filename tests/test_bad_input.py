@@ -62,10 +62,18 @@ INPUTS = {
     "corrupt.gguf": lambda p: p.write_bytes(b"GGUF\x03\x00\x00\x00" + b"\xff" * 64),
     "voice.onnx": lambda p: shutil.copyfile(FIXTURES.parent / "config.toml", p),
     "voice.onnx.json": lambda p: p.write_text(json.dumps(_CORRUPT_VOICE_CONFIG)),
+    "linked_state": lambda p: _linked_state(p, "kept.wav"),
     "tune": lambda p: _tune_folder(p, "good.wav"),
     "tune_fifo": lambda p: _tune_folder(p, None),
     "tune_empty": lambda p: _tune_folder(p, b""),
 }
+
+
+def _linked_state(folder: Path, target: str) -> None:
+    """A state directory whose audit log and lock file are symbolic links to `target` beside it."""
+    folder.mkdir()
+    for name in ("audit.jsonl", "lock"):
+        (folder / name).symlink_to(f"../{target}")
 
 
 def _tune_folder(folder: Path, positive: str | bytes | None) -> None:
@@ -165,6 +173,11 @@ ROWS = [
       for command in (["config", "check"], ["audit"])
       for target, says in (("missing.toml", "no such config file"), ("dir.wav", "is a directory"),
                            ("model.fifo", "FIFO"))],
+    # A state directory is never read or written through a symbolic link placed in it
+    row("audit-log-is-a-link", ["audit"], 2, ["{t}/linked_state/audit.jsonl", "symbolic link", "remove it"],
+        {"STATE_DIRECTORY": "{t}/linked_state"}),
+    row("daemon-lock-is-a-link", ["daemon"], 78, ["{t}/linked_state/lock", "symbolic link", "remove it"],
+        {"STATE_DIRECTORY": "{t}/linked_state"}),
     row("replay-config-fifo", ["replay", "{t}/good.wav", "--config", "{t}/model.fifo"], 78, ["{t}/model.fifo", "FIFO"]),
 ]
 

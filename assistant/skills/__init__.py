@@ -105,7 +105,8 @@ def saying_why_not(doing: str, handler: Skill) -> Skill:
         try:
             return handler(request)
         except sqlite3.Error as err:
-            return f"I couldn't {doing}: {why_not(err)}."
+            store = request.reminders
+            return f"I couldn't {doing}: {store.db.why_not(err) if store else why_not(err)}."
     return answered
 
 
