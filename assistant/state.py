@@ -210,7 +210,8 @@ def _recovered(path: Path, make_tables: Callable[[sqlite3.Connection], None]) ->
         rows, lost = _copy_readable(moved, db)
         make_tables(db)
     except (OSError, sqlite3.Error) as err:
-        return _read_only_copy(path, f"the database is damaged and cannot be replaced ({err})", make_tables)
+        return _read_only_copy(path, f"the database is damaged and cannot be replaced ({err})", make_tables,
+                               source=moved if os.path.lexists(moved) else path)
     cut = f"; damage cut short {', '.join(lost)}" if lost else ""
     log.error("%s was damaged: moved to %s; %d rows read back into a fresh one%s", path, moved, rows, cut)
     return db
@@ -226,13 +227,15 @@ def _aside(path: Path) -> Path:
     return moved
 
 
-def _read_only_copy(path: Path, problem: str, make_tables: Callable[[sqlite3.Connection], None]) -> StateConnection:
-    """What can be read at `path`, in memory, refusing every change: timers still ring, and
-    each change is answered with `problem`."""
+def _read_only_copy(path: Path, problem: str, make_tables: Callable[[sqlite3.Connection], None],
+                    source: Path | None = None) -> StateConnection:
+    """What can be read at `source` (default `path`), in memory, refusing every change: timers
+    still ring, and each change is answered with `problem`."""
     db = _connect(":memory:")
     db.path = path
-    if not path.is_symlink():
-        _copy_readable(path, db)
+    source = source or path
+    if not source.is_symlink():
+        _copy_readable(source, db)
     make_tables(db)
     db.execute("PRAGMA query_only=ON")
     db.refusing = problem

@@ -21,8 +21,8 @@ from assistant.daemon import show_state_problems
 from assistant.lists import SHOPPING, ListStore
 from assistant.reminders import TIMER, ReminderStore
 from assistant.service import ServiceNotifier
-from bench.live import Daemon, NotifySocket
 from assistant.skills import SkillRequest
+from bench.live import Daemon, NotifySocket
 from conftest import FIXTURES
 from test_cli import assert_one_line_error, run
 
@@ -35,7 +35,7 @@ def tmpfs(folder: Path, size: str = "1m"):
     """A fresh tmpfs mounted at `folder` for the test, unmounted after it."""
     folder.mkdir()
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(folder)],
-                             capture_output=True, text=True)
+                             capture_output=True, text=True, check=False)
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
     try:
