@@ -14,7 +14,7 @@ from ..reminders import REMINDER, Reminder
 from . import POINTING_WORDS, Awaiting, SkillReply, SkillRequest, mentioned
 from .alarms import next_alarm_time, when_text
 from .conversation import spoken_list
-from .timers import LONGEST_S, duration_text, length_s
+from .timers import LONGEST_S, duration_text, length_refusal, length_s
 
 _SAME_MESSAGE = 70
 """rapidfuzz token-set ratio at which what was said names a reminder ("the bread" and "take the bread out")."""
@@ -24,6 +24,8 @@ _PERSON = {"my": "your", "me": "you", "i": "you", "i'm": "you're", "myself": "yo
 
 
 def set_reminder(request: SkillRequest) -> str | SkillReply:
+    if (refusal := length_refusal(request, "remind you in {}")) is not None:
+        return refusal
     message = reminder_message(request.slots.get("message"))
     if not message:
         return "What should I remind you about? Say, for example, remind me to call mum in an hour."
