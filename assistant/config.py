@@ -155,6 +155,9 @@ class RemindersSettings:
     ring_times: int = setting(3, "how many times a timer or alarm chimes and says what it is, unless stopped",
                               min=1, max=20)
     ring_pause_s: float = setting(2.0, "pause between those times, in s", min=0.0, max=60.0)
+    longest_timer_h: float = setting(24.0, "the longest timer, in hours; a longer one is refused in words", min=0.1,
+                                     max=168.0)
+    longest_reminder_days: float = setting(7.0, "how far ahead a reminder may be, in days", min=1.0, max=366.0)
 
 
 @dataclass(frozen=True)

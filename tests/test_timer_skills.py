@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from assistant.reminders import ALARM, TIMER, ReminderStore
+from assistant.config import RemindersSettings
 from assistant.router import RouteDecision, Router
 from assistant.skills import SkillRequest
 
@@ -279,3 +280,18 @@ def test_a_skill_the_local_llm_mapped_refuses_a_senseless_length_it_lost_or_kept
     mapped = RouteDecision("local_llm", "SetTimer", None, "the local LLM mapped it onto a skill", slots)
     assert router.whole_reply(mapped, SkillRequest(now=NOW, reminders=store, said=said)) == reply
     assert store.pending(TIMER) == []
+
+
+def test_the_longest_timer_is_a_setting(router, store):
+    request = SkillRequest(now=NOW, reminders=store, said="Set a timer for 3 hours.",
+                           limits=RemindersSettings(longest_timer_h=2.0))
+    route = router.route("Set a timer for 3 hours.")
+    assert router.whole_reply(route, request) == "I can't set a timer longer than 2 hours; for longer, set an alarm."
+    assert store.pending(TIMER) == []
+
+
+def test_how_far_ahead_a_reminder_may_be_is_a_setting(router, store):
+    text = "Remind me to call mum on Sunday at 9 am."
+    request = SkillRequest(now=NOW, reminders=store, said=text, limits=RemindersSettings(longest_reminder_days=1.0))
+    assert router.whole_reply(router.route(text), request) == "I can set reminders up to 1 day ahead."
+    assert store.pending("reminder") == []

@@ -15,8 +15,6 @@ from rapidfuzz import fuzz
 from ..reminders import TIMER, Reminder
 from . import Awaiting, SkillReply, SkillRequest, mentioned
 
-LONGEST_S = 24 * 3600
-TOO_LONG = "I can't set a timer longer than 24 hours; for longer, set an alarm."
 _SAME_NAME = 80
 """rapidfuzz ratio at which a said name is a timer's ("egg" and "eggs", "pasta" and "pastor")."""
 
@@ -30,8 +28,8 @@ def set_timer(request: SkillRequest) -> str | SkillReply:
     name = _name(request)
     if total_s <= 0:
         return SkillReply("For how long?", Awaiting("timer_duration", {"name": name} if name else {}))
-    if total_s > LONGEST_S:
-        return TOO_LONG
+    if total_s > longest_timer_s(request):
+        return _too_long(request)
     request.reminder_store().add_timer(request.local_time(), total_s, name)
     return f"{_titled(name)} set for {duration_text(total_s)}."
 
@@ -47,8 +45,8 @@ def add_time(request: SkillRequest) -> str | SkillReply:
         return _none_reply(request)
     if len(timers) > 1:
         return _which_one(timers, "add time to")
-    if timers[0].left_s(request.local_time()) + more_s > LONGEST_S:
-        return TOO_LONG
+    if timers[0].left_s(request.local_time()) + more_s > longest_timer_s(request):
+        return _too_long(request)
     extended = request.reminder_store().extend(timers[0], more_s)
     if extended is None:
         return _none_reply(request)
@@ -120,6 +118,14 @@ def _length_in_name_s(request: SkillRequest) -> float:
     "a timer for three minutes for brushing my teeth")."""
     found = _LENGTH_IN_NAME.findall(str(request.slots.get("name") or ""))
     return sum(_number(n) * _UNIT_S[unit.lower()] for n, unit in found)
+
+
+def longest_timer_s(request: SkillRequest) -> float:
+    return request.limits.longest_timer_h * 3600
+
+
+def _too_long(request: SkillRequest) -> str:
+    return f"I can't set a timer longer than {duration_text(longest_timer_s(request))}; for longer, set an alarm."
 
 
 def length_s(slots: dict) -> float:
