@@ -110,6 +110,18 @@ SETTINGS = {
                                                     "not a directory"]),
     "state_under_file": ('state_dir = "good.wav/state"\n', ["{t}/state_under_file.toml", "state_dir",
                                                              "{t}/good.wav", "not a directory"]),
+    "cloud_port": ('[cloud]\nenabled = true\nurl = "https://api.example.com:99999/v1"\n',
+                   ["{t}/cloud_port.toml", "[cloud] url", "port must be a number from 1 to 65535, not 99999"]),
+    "cloud_port_hex": ('[cloud]\nenabled = true\nurl = "https://api.example.com:0x50/v1"\n',
+                       ["{t}/cloud_port_hex.toml", "[cloud] url", "port must be a number from 1 to 65535"]),
+    "mqtt_port": ('[mqtt]\nenabled = true\nurl = "mqtt://127.0.0.1:70000"\n',
+                  ["{t}/mqtt_port.toml", "[mqtt] url", "port must be a number from 1 to 65535, not 70000"]),
+    "home_assistant_port": ('[home_assistant]\nurl = "http://192.168.1.2:99999"\n',
+                            ["{t}/home_assistant_port.toml", "[home_assistant] url", "port must be a number"]),
+    "model_empty": ('[llm]\nmodel = ""\n', ["{t}/model_empty.toml", "[llm] model is empty", "relative to {t}",
+                                            '"bundled"']),
+    "state_dir_empty": ('state_dir = ""\n', ["{t}/state_dir_empty.toml", "state_dir is empty", "relative to {t}",
+                                             '"auto"']),
     "path_with_nul": ('[tts]\nvoice = "a\\u0000b.onnx"\n', ["{t}/path_with_nul.toml", "voice", "control character"]),
 }
 
@@ -230,3 +242,18 @@ def test_hostile_input_is_one_line_with_its_status_and_changes_nothing(tmp_path,
     else:
         assert_one_line_error(result, status, *map(fill, needles))
     assert _fingerprint(inputs) == before
+
+
+@pytest.mark.parametrize("name", ["cloud_port", "mqtt_port", "home_assistant_port", "model_empty", "state_dir_empty",
+                                  "model_is_fifo", "key_fifo"])
+def test_config_check_refuses_what_start_up_refuses_with_the_same_line_and_status(tmp_path, name):
+    inputs = tmp_path / "in"
+    _make_inputs(inputs)
+    config = str(inputs / f"{name}.toml")
+
+    checked = run("config", "check", config, cwd=tmp_path)
+    started = run("replay", str(inputs / "good.wav"), "--out", str(inputs / "kept.wav"), "--config", config,
+                  cwd=tmp_path)
+
+    assert (checked.returncode, checked.stderr) == (started.returncode, started.stderr) == (78, checked.stderr)
+    assert len(checked.stderr.strip().splitlines()) == 1, checked.stderr

@@ -25,6 +25,7 @@ from hassil.util import merge_dict
 from rapidfuzz import fuzz
 
 from ..asr import words_of
+from ..config import RemindersSettings
 from ..state import why_not
 
 if TYPE_CHECKING:
@@ -58,6 +59,8 @@ class SkillRequest:
     said: str = ""
     """The whole transcript, for a "that" that points into it ("I've rung the dentist, so
     forget that reminder")."""
+    limits: RemindersSettings = field(default_factory=RemindersSettings)
+    """How long a timer and how far ahead a reminder may be ([reminders])."""
 
     def local_time(self) -> datetime:
         """`now`, or else the clock's time, in the local time zone."""
