@@ -45,7 +45,7 @@ _DAMAGED = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 
 def why_not(err: sqlite3.Error) -> str:
     """Why a change was not saved, in words a reply can say ("the disk is full")."""
-    return _WHY.get(getattr(err, "sqlite_errorcode", 0) & 0xFF, str(err))
+    return _WHY.get(getattr(err, "sqlite_errorcode", 0) & 0xFF, str(err).rstrip("."))
 
 
 @contextlib.contextmanager

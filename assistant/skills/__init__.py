@@ -26,7 +26,7 @@ from rapidfuzz import fuzz
 
 from ..asr import words_of
 from ..config import RemindersSettings
-from ..state import why_not
+from ..state import StateConnection, why_not
 
 if TYPE_CHECKING:
     from ..lists import ListStore
@@ -108,9 +108,15 @@ def saying_why_not(doing: str, handler: Skill) -> Skill:
         try:
             return handler(request)
         except sqlite3.Error as err:
-            store = request.reminders
-            return f"I couldn't {doing}: {store.db.why_not(err) if store else why_not(err)}."
+            return f"I couldn't {doing}: {why_not_saved(request, err)}."
     return answered
+
+
+def why_not_saved(request: SkillRequest, err: sqlite3.Error) -> str:
+    """Why the database refused, in words ("the disk is full")."""
+    store = request.reminders or request.lists
+    db = store.db if store else None
+    return db.why_not(err) if isinstance(db, StateConnection) else why_not(err)
 
 
 def as_reply(result: str | SkillReply) -> SkillReply:
