@@ -68,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--max-false-accepts", type=float, default=0.5, metavar="PER_HOUR",
                       help="the false accepts per hour the recommendation may cost (default 0.5)")
 
+    serve = commands.add_parser("serve", parents=[common],
+                                help="Wyoming services (asr, tts, wake, handle) for Home Assistant and satellites")
+    serve.add_argument("--uri", metavar="tcp://HOST:PORT", default=None,
+                       help="where to listen (default: [serve] uri, tcp://127.0.0.1:10700); "
+                            "an address other than loopback is served to the network")
+
     config = commands.add_parser("config", parents=[common], help="settings")
     config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     check = config_commands.add_parser("check", parents=[common], help="validate a settings file")
@@ -136,6 +142,8 @@ def run_command(args: argparse.Namespace, out: TextIO) -> int:
         return push_to_talk(args, settings, out)
     if args.command == "audit":
         return audit(args.json, settings, out)
+    if args.command == "serve":
+        return serve(args.uri, settings, out)
     if args.command == "wake-tune":
         from .wake_tune import tune
 
@@ -240,6 +248,29 @@ async def _print_segments(segments: Iterator[Segment], as_json: bool, out: TextI
         if not as_json:
             print(file=out)  # the one line ends, whole or cut short by a signal
     return said
+
+
+def serve(uri: str | None, settings: config_module.Settings, out: TextIO) -> int:
+    from dataclasses import replace
+
+    from .engine import Engine
+    from .errors import UsageError
+    from .serve import serve as serve_wyoming
+    from .stopping import STOP_SIGNALS, signal_queue
+
+    serving = settings.serve if uri is None else replace(settings.serve, uri=uri)
+    try:
+        host, port = config_module.parse_serve_uri(serving.uri)
+    except ValueError as err:
+        raise UsageError(f"--uri {uri!r}: {err}") from None  # a file's uri was checked as it loaded
+
+    async def run() -> None:
+        signals = signal_queue({signum: signum for signum in STOP_SIGNALS})
+        await serve_wyoming(lambda: in_daemon_thread(Engine.load, settings), serving, host, port, signals.get(), out)
+
+    asyncio.run(run())
+    log.warning("stopped")
+    return EXIT_OK
 
 
 def push_to_talk(args: argparse.Namespace, settings: config_module.Settings, out: TextIO) -> int:

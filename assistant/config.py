@@ -284,6 +284,21 @@ class MqttSettings:
                                "this, in s", min=5, max=3600)
 
 
+SERVE_DEFAULT_URI = "tcp://127.0.0.1:10700"
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """`assistant serve`: Wyoming services (asr, tts, wake, handle) for Home Assistant and satellites."""
+
+    uri: str = setting(SERVE_DEFAULT_URI, "where assistant serve listens: tcp://HOST:PORT; loopback by default, any "
+                       "other address (tcp://0.0.0.0:10700: every interface) is an explicit choice")
+    zeroconf: bool = setting(False, "announce the server on the local network as _wyoming._tcp, so Home Assistant "
+                             "discovers it; needs uri on an address other devices reach")
+    max_clients: int = setting(16, "connections served at once; one more is told the server is busy and closed",
+                               min=1, max=1024)
+
+
 @dataclass(frozen=True)
 class Settings:
     """All settings; `source` is the file they came from, or None for the built-in defaults."""
@@ -304,6 +319,7 @@ class Settings:
     intents: IntentsSettings = field(default_factory=IntentsSettings)
     tts: TtsSettings = field(default_factory=TtsSettings)
     mqtt: MqttSettings = field(default_factory=MqttSettings)
+    serve: ServeSettings = field(default_factory=ServeSettings)
     source: Path | None = field(default=None, compare=False, metadata={"internal": True})
 
     def resolved_state_dir(self) -> Path:
@@ -363,7 +379,8 @@ def load_settings(path: Path | None) -> Settings:
     problems: list[str] = []
     settings = _build(Settings, raw, "", path, problems)
     problems += (_cloud_problems(settings.cloud) + _home_assistant_problems(settings.home_assistant)
-                 + _mqtt_problems(settings.mqtt) + _state_dir_problems(settings.state_dir))
+                 + _mqtt_problems(settings.mqtt) + _state_dir_problems(settings.state_dir)
+                 + serve_problems(settings.serve))
     if problems:
         raise ConfigError("\n".join(f"{path}: {p}" for p in problems))
     return dataclasses.replace(settings, source=path)
@@ -421,6 +438,36 @@ def _mqtt_problems(mqtt: MqttSettings) -> list[str]:
     elif parts.scheme == "mqtt" and mqtt.tls_ca_file:
         problems.append(f"[mqtt] tls_ca_file: is set but url ({shown}) is plain MQTT; use mqtts:// for TLS")
     return problems
+
+
+def parse_serve_uri(uri: str) -> tuple[str, int]:
+    """(host, port) of a `tcp://HOST:PORT` listening address; ValueError saying what is accepted."""
+    accepted = "must be tcp://HOST:PORT, e.g. tcp://127.0.0.1:10700 (an IPv6 address in brackets)"
+    try:
+        parts = urllib.parse.urlsplit(uri)
+        port = parts.port
+    except ValueError:  # a port out of range or not a number, a '[' without its ']'
+        raise ValueError(accepted) from None
+    host = parts.hostname or ""
+    if (parts.scheme != "tcp" or not host or port is None or port == 0 or parts.path not in ("", "/")
+            or parts.query or parts.fragment or parts.username is not None
+            or any(c.isspace() or not c.isprintable() for c in uri)):
+        raise ValueError(accepted)
+    if not (_is_address(host) or _HOST_NAME.fullmatch(host)):
+        raise ValueError(f"{host!r} is not a host name or an IP address")
+    return host, port
+
+
+def serve_problems(serve: ServeSettings) -> list[str]:
+    """A listening address that can be used; zeroconf only where other devices can connect."""
+    try:
+        host, _port = parse_serve_uri(serve.uri)
+    except ValueError as err:
+        return [f"[serve] uri = {serve.uri!r}: {err}"]
+    if serve.zeroconf and is_loopback(host):
+        return [(f"[serve] zeroconf = true: uri ({serve.uri}) listens on loopback, which no other device reaches; "
+                 "set uri to this machine's address (or tcp://0.0.0.0:PORT) to announce it, or zeroconf = false")]
+    return []
 
 
 def _home_assistant_problems(home: HomeAssistantSettings) -> list[str]:

@@ -58,13 +58,16 @@ class Stages:
             self.home.stop()
 
 
-def load_wake(settings: Settings) -> WakeDetector:
+def load_wake(settings: Settings, word_models: list[tuple[Path, float, Path, float]] | None = None) -> WakeDetector:
+    """A wake detector with its own streaming state; `word_models`: `models.wake_words(settings)`,
+    when already found and checked (an engine builds one detector per stream from them)."""
     wake = settings.wake
     threads = wake.verifier_threads
     # verifier_only: one stream of embeddings, scored by every word's head
     shared = openwakeword_features(threads) if wake.mode == "verifier_only" else None
     words = []
-    for first_pass_config, first_pass_threshold, verifier_model, verifier_threshold in models.wake_words(settings):
+    for first_pass_config, first_pass_threshold, verifier_model, verifier_threshold in (
+            word_models if word_models is not None else models.wake_words(settings)):
         if wake.mode == "first_pass_only":
             pipelines = None
         elif shared is not None:

@@ -58,7 +58,8 @@ class Synthesizer:
         from piper.config import PiperConfig
 
         try:
-            config = PiperConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")))
+            fields = json.loads(config_path.read_text(encoding="utf-8"))
+            config = PiperConfig.from_dict(fields)
             options = onnxruntime.SessionOptions()
             options.intra_op_num_threads = settings.threads
             options.inter_op_num_threads = 1
@@ -73,6 +74,11 @@ class Synthesizer:
             raise ModelError(f"{voice_path}: cannot load this piper voice (tts.voice): "
                              f"{type(err).__name__}: {err}", code="corrupt_model") from None
         self.voice = PiperVoice(config=config, session=session)
+        self.name = voice_path.name.removesuffix(".onnx")
+        """The voice's name, from its file ("en_US-joe-medium")."""
+        language = fields.get("language")
+        self.language = str(language.get("family") or "en") if isinstance(language, dict) else "en"
+        """The voice's language ("en")."""
         self.synthesis = SynthesisConfig(length_scale=settings.length_scale)
         self.rate_hz = config.sample_rate
 
