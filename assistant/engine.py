@@ -32,7 +32,7 @@ from .router import OFFLINE, Router
 from .skills import SkillRequest, load_skills
 from .stages import load_asr, load_cloud, load_home, load_mapper, load_own, load_router, load_tts, load_wake
 from .tts import Synthesizer
-from .wake import WakeDetector
+from .wake import WakeDetector, WakeUpdate
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +177,16 @@ class Session:
         if self._wake is None:
             self._wake = self.engine.wake_detector()
         return self._wake
+
+    def hear(self, chunk: AudioChunk) -> WakeUpdate:
+        """Feed one chunk of the stream to the wake detector. While a candidate is being verified,
+        wait for the verifier to score what it was given: a client may send audio faster than
+        real time, and the verdict must not depend on how fast."""
+        wake = self.wake()
+        update = wake.process(chunk)
+        if wake.verifying_since() is not None:
+            wake.catch_up()
+        return update
 
     def restart_wake(self) -> None:
         """Forget the stream so far: the next audio starts a new one."""

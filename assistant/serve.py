@@ -369,7 +369,7 @@ class Connection:
     async def _hear_wake(self, listening: _Listening, audio: np.ndarray) -> None:
         chunk = AudioChunk(audio.tobytes(), timestamp_s=listening.heard_s)
         listening.heard_s = chunk.end_s
-        update = await asyncio.to_thread(self.session.wake().process, chunk)
+        update = await asyncio.to_thread(self.session.hear, chunk)
         await self._report_wakes(listening, update)
 
     async def _report_wakes(self, listening: _Listening, update) -> None:
