@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import atexit
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -38,13 +39,12 @@ VERSION = "2025.4.4"
 FRONTEND = "20250411.0"
 PYTHON = "3.13"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "assistant"
-VENV = CACHE / f"home-assistant-{VERSION}-py{PYTHON}"
 MARKER = "installed.json"  # written last: a venv without it is an interrupted build
 
 # What configuration.yaml sets up besides what Home Assistant always loads (its
 # DEFAULT_INTEGRATIONS: frontend, analytics, person, automation, the helpers...).
 INTEGRATIONS = ("api", "websocket_api", "config", "conversation", "template", "input_boolean", "input_number",
-                "climate", "generic_thermostat", "fan", "cover", "lock", "scene")
+                "climate", "generic_thermostat", "fan", "cover", "lock", "scene", "wyoming")
 # The `requirements` of every manifest.json those load (with their dependencies), at the
 # versions 2025.4.4 pins in package_constraints.txt. Most come with homeassistant itself;
 # listing them keeps the install honest if that changes. `_check_requirements` proves the list.
@@ -58,7 +58,17 @@ REQUIREMENTS = (
     "securetar==2025.2.1",  # backup
     "ifaddr==0.2.0",  # network
     "psutil-home-assistant==0.0.1",  # hardware
+    # wyoming (tests/test_serve_home_assistant.py adds it through its config flow) and what it loads
+    "wyoming==1.5.4",  # wyoming
+    "pymicro-vad==1.0.1",  # assist_pipeline
+    "pyspeex-noise==1.0.2",  # assist_pipeline
+    "ha-ffmpeg==3.2.2",  # ffmpeg, for tts
+    "mutagen==1.47.0",  # tts
 )
+# Named by its requirements: test sessions of branches with other lists each keep their own
+# install, instead of rebuilding one another's.
+VENV = CACHE / (f"home-assistant-{VERSION}-py{PYTHON}-"
+                + hashlib.sha256("\n".join(REQUIREMENTS).encode()).hexdigest()[:8])
 
 OWNER = {"name": "Test Owner", "username": "owner", "password": "correct horse battery staple", "language": "en"}
 LOG = "hass.log"  # the core's stdout and stderr, appended across starts
@@ -619,6 +629,12 @@ class HomeAssistant:
         """Any REST call, with the owner's token; the response as it came."""
         return httpx.request(method, self.url + path, json=json_body, timeout=timeout_s, trust_env=False,
                              headers={"Authorization": f"Bearer {self.token}"})
+
+    def request_bytes(self, method: str, path: str, body: bytes = b"", headers: dict | None = None,
+                      timeout_s: float = 60) -> httpx.Response:
+        """A REST call with a raw body (an upload to /api/stt) and extra headers, with the owner's token."""
+        return httpx.request(method, self.url + path, content=body or None, timeout=timeout_s, trust_env=False,
+                             headers={"Authorization": f"Bearer {self.token}", **(headers or {})})
 
     def state(self, entity_id: str) -> dict:
         """GET /api/states/ENTITY_ID: {entity_id, state, attributes, last_changed, ...}."""
