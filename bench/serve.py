@@ -63,9 +63,9 @@ def pcm16k(path: Path) -> bytes:
 class ServeProcess(AbstractContextManager):
     """A real `assistant serve` on a free loopback port, started and waited for; SIGTERM at exit."""
 
-    def __init__(self, *args: str, env: dict | None = None, timeout_s: float = 300) -> None:
+    def __init__(self, *args: str, env: dict | None = None, timeout_s: float = 300, uri_host: str = "127.0.0.1") -> None:
         self.port = free_port()
-        self.uri = f"tcp://127.0.0.1:{self.port}"
+        self.uri = f"tcp://{uri_host}:{self.port}"
         environ = {**os.environ, **(env or {})}
         self.process = subprocess.Popen([sys.executable, "-m", "assistant.cli", "serve", "--uri", self.uri, *args],
                                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -82,7 +82,10 @@ class ServeProcess(AbstractContextManager):
                 raise RuntimeError(f"assistant serve did not serve within {timeout_s} s")
         line = self.process.stdout.readline()
         if not line.startswith("serving"):
-            self.stop()
+            try:
+                self.process.wait(timeout=30)  # it is ending: its own status, not our SIGTERM's
+            except subprocess.TimeoutExpired:
+                self.stop()
             raise RuntimeError(f"assistant serve failed ({self.process.returncode}): {self.process.stderr.read()[-3000:]}")
         return line
 

@@ -8,6 +8,7 @@ import io
 import socket
 import subprocess
 import sys
+import time
 import wave
 
 import pytest
@@ -237,3 +238,30 @@ def test_zeroconf_on_loopback_is_refused_by_name(tmp_path):
     result = subprocess.run([sys.executable, "-m", "assistant.cli", "config", "check", str(config)],
                             capture_output=True, text=True, timeout=60, cwd=ROOT, check=False)
     assert result.returncode == 78 and "[serve] zeroconf" in result.stderr and "loopback" in result.stderr
+
+
+def test_zeroconf_announces_the_server_where_home_assistant_looks(tmp_path):
+    from zeroconf import ServiceBrowser, ServiceListener, Zeroconf
+
+    config = tmp_path / "config.toml"
+    config.write_text('[serve]\nuri = "tcp://0.0.0.0:10700"\nzeroconf = true\n')
+    found: list[tuple[str, int]] = []
+
+    class Listener(ServiceListener):
+        def add_service(self, zc, kind, name):
+            info = zc.get_service_info(kind, name, timeout=3000)
+            if info is not None:
+                found.append((name, info.port))
+
+        update_service = remove_service = lambda *_: None
+
+    with ServeProcess("--config", str(config), uri_host="0.0.0.0") as process:
+        zeroconf = Zeroconf()
+        try:
+            ServiceBrowser(zeroconf, "_wyoming._tcp.local.", Listener())
+            deadline = time.monotonic() + 10
+            while not any(port == process.port for _, port in found) and time.monotonic() < deadline:
+                time.sleep(0.2)
+        finally:
+            zeroconf.close()
+    assert any(name.startswith("assistant-") and port == process.port for name, port in found), found
