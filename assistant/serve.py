@@ -29,6 +29,7 @@ import logging
 import socket
 import struct
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib.metadata import version as _version
 from typing import TextIO
@@ -584,6 +585,9 @@ async def serve(load_engine: Callable[[], Awaitable[Engine]], settings: ServeSet
     if settings.zeroconf and is_loopback(host):
         raise ConfigError(f"[serve] zeroconf = true, but {host} is loopback, which no other device reaches: "
                           "serve on this machine's address (--uri tcp://0.0.0.0:PORT) or set zeroconf = false")
+    # A thread per client at most: a wake stream's next chunk never queues behind others' transcriptions.
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(settings.max_clients + 2, thread_name_prefix="session"))
     server = Server(settings)
     try:
         bound = await server.listen(host, port)
