@@ -2,10 +2,12 @@
 
 The `Engine` holds what is expensive and shared: Whisper, the piper voice, the skills and
 router, the local LLM, the cloud client, Home Assistant, and the wake words' model files.
-CTranslate2 runs calls from many threads at once (it queues them on its workers), so
-recognition takes no lock; piper's onnxruntime session and llama.cpp's context are not
-safe to share mid-call, so synthesis and understanding (the router, which drives the LLM
-and keeps match caches) each hold a lock. A `Session` is one stream: its wake detector
+CTranslate2 takes calls from many threads (it queues them on its one worker), but the
+features are computed before, in numpy, whose BLAS threads thrash when many callers share
+2 cores (`bench serve`: 8 clients at once took 10 times as long as 8 in turn), so
+recognition holds a lock too: one transcription at a time, at full speed. piper's
+onnxruntime session and llama.cpp's context are not safe to share mid-call, so synthesis
+and understanding (the router, which drives the LLM and keeps match caches) each hold one. A `Session` is one stream: its wake detector
 (microWakeWord's and openWakeWord's streaming state are per stream, so each session
 loads its own small interpreters), and the last reply, for "repeat that".
 """
@@ -90,6 +92,7 @@ class Engine:
         self.home = home
         self._wake_models = wake_models if wake_models is not None else models.wake_words(settings)
         self.wake_words = [_wake_word(config) for config, *_ in self._wake_models]
+        self._hearing = threading.Lock()
         self._speaking = threading.Lock()
         self._understanding = threading.Lock()
 
@@ -129,9 +132,10 @@ class Engine:
     def transcribe(self, audio: np.ndarray) -> Heard:
         """What was said in float32 16 kHz mono audio: a command as the pipeline hears one (its
         hallucinations dropped), a longer recording as `assistant transcribe` reads a file."""
-        if len(audio) > _COMMAND_S * RATE_HZ:
-            return Heard(" ".join(s.text for s in self.segments(audio) if s.text))
-        heard: Recognition = self.asr.recognize(audio)
+        with self._hearing:
+            if len(audio) > _COMMAND_S * RATE_HZ:
+                return Heard(" ".join(s.text for s in self.segments(audio) if s.text))
+            heard: Recognition = self.asr.recognize(audio)
         dropped = heard.hallucinated()
         return Heard("" if dropped else heard.text, dropped)
 

@@ -14,6 +14,10 @@ connection is one strict sequence of events, and the protocol is the state machi
 - handle: `transcript` → `handled` or `not-handled`, with the reply's text;
 - `describe` → `info`, at any time.
 
+Model calls run in threads of their own (`in_daemon_thread`): a wake stream's next chunk
+never queues behind other clients' transcriptions, and a stop signal ends the process at
+once, leaving a call in flight to the exit.
+
 The wyoming library reads events without any limit (a header may announce a 100 MB
 payload and it waits for all of it), so events are read here, with caps on each part and
 on a session's audio, and a deadline for each event's body; a client that breaks them is
@@ -29,7 +33,6 @@ import logging
 import socket
 import struct
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib.metadata import version as _version
 from typing import TextIO
@@ -53,6 +56,7 @@ from .config import ServeSettings, is_loopback
 from .engine import RATE_HZ, Engine, Session
 from .errors import ConfigError, UsageError
 from .sentences import SentenceSplitter
+from .stopping import in_daemon_thread
 
 log = logging.getLogger(__name__)
 
@@ -308,7 +312,7 @@ class Connection:
             log.exception("client %s: internal error", self.peer)
             await self._send(Error(text=f"internal error: {type(err).__name__}", code="internal").event())
         finally:
-            await asyncio.to_thread(self.session.close)
+            await in_daemon_thread(self.session.close)
             self.writer.close()
 
     async def _send(self, event: Event) -> None:
@@ -346,7 +350,7 @@ class Connection:
         kind, what = self._asked or ("asr", None)
         if kind == "wake":
             self._listening = _Listening(True, fmt, names=what, converter=Converter(fmt))  # type: ignore[arg-type]
-            await asyncio.to_thread(self.session.restart_wake)  # a new stream: nothing carries over
+            await in_daemon_thread(self.session.restart_wake)  # a new stream: nothing carries over
         else:
             self._listening = _Listening(False, fmt, language=what)  # type: ignore[arg-type]
 
@@ -370,7 +374,7 @@ class Connection:
     async def _hear_wake(self, listening: _Listening, audio: np.ndarray) -> None:
         chunk = AudioChunk(audio.tobytes(), timestamp_s=listening.heard_s)
         listening.heard_s = chunk.end_s
-        update = await asyncio.to_thread(self.session.hear, chunk)
+        update = await in_daemon_thread(self.session.hear, chunk)
         await self._report_wakes(listening, update)
 
     async def _report_wakes(self, listening: _Listening, update) -> None:
@@ -402,7 +406,7 @@ class Connection:
         rest = listening.converter.convert(b"", last=True)
         if len(rest):
             await self._hear_wake(listening, rest)
-        update = await asyncio.to_thread(self.session.wake().verdict)
+        update = await in_daemon_thread(self.session.wake().verdict)
         await self._report_wakes(listening, update)
         if not listening.detected:
             await self._send(NotDetected().event())
@@ -413,7 +417,7 @@ class Connection:
         audio = to_float_mono(pcm, fmt)
         if fmt.rate_hz != RATE_HZ and len(audio):
             audio = soxr.resample(audio, fmt.rate_hz, RATE_HZ)
-        heard = await asyncio.to_thread(self.engine.transcribe, audio) if len(audio) else None
+        heard = await in_daemon_thread(self.engine.transcribe, audio) if len(audio) else None
         text = heard.text if heard is not None else ""
         if heard is not None and heard.dropped:
             log.info("client %s: Whisper's words dropped (%s)", self.peer, heard.dropped)
@@ -448,7 +452,7 @@ class Connection:
         await self._send(SynthesizeStopped().event())
 
     async def _say(self, text: str) -> None:
-        chunks = await asyncio.to_thread(self.engine.speak, text) if text.strip() else []
+        chunks = await in_daemon_thread(self.engine.speak, text) if text.strip() else []
         rate = self.engine.tts.rate_hz
         await self._send(AudioStart(rate=rate, width=2, channels=1).event())
         at_s = 0.0
@@ -464,7 +468,7 @@ class Connection:
 
     async def _handle(self, event: Event) -> None:
         text = _text(event, "transcript")
-        answer = await asyncio.to_thread(self.session.answer, text)
+        answer = await in_daemon_thread(self.session.answer, text)
         context = event.data.get("context") if isinstance(event.data.get("context"), dict) else None
         reply = Handled(text=answer.text, context=context) if answer.handled else NotHandled(text=answer.text,
                                                                                             context=context)
@@ -585,9 +589,6 @@ async def serve(load_engine: Callable[[], Awaitable[Engine]], settings: ServeSet
     if settings.zeroconf and is_loopback(host):
         raise ConfigError(f"[serve] zeroconf = true, but {host} is loopback, which no other device reaches: "
                           "serve on this machine's address (--uri tcp://0.0.0.0:PORT) or set zeroconf = false")
-    # A thread per client at most: a wake stream's next chunk never queues behind others' transcriptions.
-    asyncio.get_running_loop().set_default_executor(
-        ThreadPoolExecutor(settings.max_clients + 2, thread_name_prefix="session"))
     server = Server(settings)
     try:
         bound = await server.listen(host, port)
@@ -616,4 +617,4 @@ async def serve(load_engine: Callable[[], Awaitable[Engine]], settings: ServeSet
             await announcement.stop()
         await server.close()
         if server.engine is not None:
-            await asyncio.to_thread(server.engine.close)
+            await in_daemon_thread(server.engine.close)

@@ -7,10 +7,13 @@ memory is its own), waits until it serves, and then has N clients, each on its o
 connection, transcribe the same set of real speech clips: `../shared/audio/jfk.flac` (when
 it is there) and the fixtures' push-to-talk requests. `sequential` runs one client at a
 time through the same N x clips, so 4 at once compare with the same 4 one after another.
-Reported: per-request latency (median, worst), total wall time and throughput (requests
-a second, and against one client), the server's RSS after the models loaded, at its peak
-with N sessions, and per session beyond the first, and whether the transcripts agree with
-the one-client ones (no crosstalk).
+Each runs 3 rounds and reports the fastest (the machine is shared: a round can be slowed
+from outside; all rounds' wall times are in the JSON). Reported: per-request latency
+(median, worst), total wall time and throughput (requests a second, and against one
+client), the server's RSS after the models loaded, its peak with one transcription at a
+time and with N sessions, what each session beyond the first added to the peak, the RSS
+each open wake stream adds (its own detectors), and whether the transcripts agree with the
+one-client ones (no crosstalk).
 
 `tests/test_serve.py` uses `ServeProcess` and the client helpers below.
 """
@@ -41,6 +44,8 @@ JFK = ROOT.parent / "shared" / "audio" / "jfk.flac"
 RATE_HZ = 16000
 CHUNK_BYTES = 2048
 CONFIGURATIONS = ("1", "2", "4", "8", "4_sequential")
+ROUNDS = 3
+"""Each configuration's requests run this many times; the fastest round is reported."""
 CLIPS = ("ptt_time.wav", "ptt_llm.wav")
 """The fixtures' spoken requests (beside jfk.flac) each client transcribes."""
 
@@ -155,6 +160,7 @@ def measure(configuration: str) -> dict:
     with ServeProcess() as server:
         loaded = server.rss_mb()
         alone = {name: asyncio.run(transcribe(server.port, pcm)) for name, pcm in speech}  # also warms every path
+        one_session = server.rss_mb()  # its peak: one transcription at a time
         latencies: list[float] = []
         same = True
 
@@ -173,9 +179,16 @@ def measure(configuration: str) -> dict:
             else:
                 await asyncio.gather(*(client(number) for number in range(sessions)))
 
-        started = time.perf_counter()
-        asyncio.run(run())
-        wall_s = time.perf_counter() - started
+        walls = []
+        for _ in range(ROUNDS):  # the best of a few: the machine is shared, and a round can be slowed from outside
+            latencies.clear()
+            started = time.perf_counter()
+            asyncio.run(run())
+            walls.append(time.perf_counter() - started)
+            round_latencies = list(latencies)
+            if walls[-1] == min(walls):
+                best = round_latencies
+        wall_s, latencies = min(walls), best
         after = server.rss_mb()
         wake_mb = asyncio.run(wake_sessions_rss(server, sessions, speech[0][1][:2 * RATE_HZ * 2]))
     audio_s = sum(len(pcm) / 2 / RATE_HZ for _, pcm in speech) * sessions
@@ -184,8 +197,10 @@ def measure(configuration: str) -> dict:
             "requests_per_s": round(len(latencies) / wall_s, 2),
             "latency_median_s": round(statistics.median(latencies), 2), "latency_max_s": round(max(latencies), 2),
             "loaded_rss_mb": loaded["rss_mb"], "peak_rss_mb": after["peak_mb"],
-            "per_extra_session_mb": round((after["peak_mb"] - loaded["peak_mb"]) / max(sessions - 1, 1), 1)
-            if sessions > 1 else None,
+            "one_session_peak_mb": one_session["peak_mb"],
+            "per_extra_session_mb": round((after["peak_mb"] - one_session["peak_mb"]) / (sessions - 1), 1)
+            if sessions > 1 and not sequential else None,
+            "wall_s_rounds": [round(w, 2) for w in walls],
             "wake_sessions_rss_mb": wake_mb, "transcripts_as_alone": same, "jfk": JFK.exists()}
 
 

@@ -4,7 +4,9 @@ real models and real audio."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
+import signal
 import socket
 import subprocess
 import sys
@@ -219,10 +221,29 @@ def test_a_client_that_vanishes_mid_stream_leaves_the_server_serving(server):
     assert served_transcript(server.port, FIXTURES / "ptt_time.wav")
 
 
-def test_sigterm_ends_the_server_with_status_0():
+def test_sigterm_ends_the_server_with_status_0_within_2_s_even_mid_request():
     with ServeProcess() as process:
         assert still_serving(process)
-        assert process.stop() == 0
+
+        async def busy_then_stopped():
+            clients = [AsyncTcpClient("127.0.0.1", process.port) for _ in range(5)]
+            for number, client in enumerate(clients):
+                await client.connect()
+                first = Detect().event() if number == 0 else Transcribe().event()
+                for event in [first, *audio_events(pcm16k(JFK) * 5, stop=number != 0)]:  # ~1 min each: seconds of work
+                    await client.write_event(event)
+            await asyncio.sleep(1)  # transcriptions queued and running, a wake stream open
+            process.process.send_signal(signal.SIGTERM)
+            started = time.monotonic()
+            while process.alive and time.monotonic() - started < 2:
+                await asyncio.sleep(0.05)
+            for client in clients:
+                with contextlib.suppress(ConnectionError):  # the server has gone
+                    await client.disconnect()
+
+        run(busy_then_stopped())
+        assert not process.alive, "still running 2 s after SIGTERM"
+        assert process.process.returncode == 0
 
 
 def test_a_bad_uri_is_one_line_naming_it_with_status_2():
