@@ -133,9 +133,14 @@ class Engine:
         """What was said in float32 16 kHz mono audio: a command as the pipeline hears one (its
         hallucinations dropped), a longer recording as `assistant transcribe` reads a file."""
         with self._hearing:
-            if len(audio) > _COMMAND_S * RATE_HZ:
-                return Heard(" ".join(s.text for s in self.segments(audio) if s.text))
-            heard: Recognition = self.asr.recognize(audio)
+            try:
+                if len(audio) > _COMMAND_S * RATE_HZ:
+                    return Heard(" ".join(s.text for s in self.segments(audio) if s.text))
+                heard: Recognition = self.asr.recognize(audio)
+            finally:
+                # Each call runs in a thread of its own, which glibc gives an arena of its own:
+                # what the features took would otherwise stay resident per thread (bench serve).
+                memory.release()
         dropped = heard.hallucinated()
         return Heard("" if dropped else heard.text, dropped)
 
