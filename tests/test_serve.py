@@ -286,3 +286,14 @@ def test_zeroconf_announces_the_server_where_home_assistant_looks(tmp_path):
         finally:
             zeroconf.close()
     assert any(name.startswith("assistant-") and port == process.port for name, port in found), found
+
+
+@pytest.mark.parametrize("uri", ["tcp://127.0.0.1", "udp://127.0.0.1:10700", "tcp://127.0.0.1:99999", "127.0.0.1:10700",
+                                 "tcp://[::1:10700", "tcp://bad host:10700"])
+def test_a_bad_serve_uri_in_the_config_is_refused_naming_the_key(tmp_path, uri):
+    config = tmp_path / "config.toml"
+    config.write_text(f'[serve]\nuri = "{uri}"\n')
+    result = subprocess.run([sys.executable, "-m", "assistant.cli", "config", "check", str(config)],
+                            capture_output=True, text=True, timeout=60, cwd=ROOT, check=False)
+    assert result.returncode == 78 and f"[serve] uri = {uri!r}" in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
