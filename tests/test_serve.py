@@ -165,7 +165,8 @@ def test_four_clients_at_once_each_get_their_own_transcript(server):
 
 
 def raw_exchange(port: int, data: bytes, timeout_s: float = 30) -> list[dict]:
-    """Send raw bytes; the events that come back until the server closes, each as its type and data."""
+    """Send raw bytes; the events that come back until the server closes (or `timeout_s` passes
+    without a word), each as its type and data."""
     received = b""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout_s) as s:
         try:
@@ -173,6 +174,8 @@ def raw_exchange(port: int, data: bytes, timeout_s: float = 30) -> list[dict]:
             while chunk := s.recv(65536):
                 received += chunk
         except ConnectionResetError:  # closed with our bytes unread: what came before still counts
+            pass
+        except TimeoutError:  # served, and kept open: what came so far
             pass
     stream, events = io.BytesIO(received), []
     while (event := read_event(stream)) is not None:
@@ -297,3 +300,19 @@ def test_a_bad_serve_uri_in_the_config_is_refused_naming_the_key(tmp_path, uri):
                             capture_output=True, text=True, timeout=60, cwd=ROOT, check=False)
     assert result.returncode == 78 and f"[serve] uri = {uri!r}" in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_client_over_max_clients_is_told_the_server_is_busy(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text("[serve]\nmax_clients = 1\n")
+    with ServeProcess("--config", str(config)) as process:
+        with socket.create_connection(("127.0.0.1", process.port)) as holder:
+            holder.sendall(b'{"type": "ping"}\n')
+            holder.recv(4096)  # its pong: it is being served
+            assert [(r["type"], r["code"]) for r in raw_exchange(process.port, b"")] == [("error", "busy")]
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # the first has gone: its place is free again
+            replies = raw_exchange(process.port, b'{"type": "ping"}\n', timeout_s=0.5)
+            if [r["type"] for r in replies] == ["pong"]:
+                break
+        assert [r["type"] for r in replies] == ["pong"]
