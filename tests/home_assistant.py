@@ -695,6 +695,43 @@ class HomeAssistant:
             raise HomeAssistantError(f"{command['type']}: {error.get('code')}: {error.get('message')}")
         return message["result"]
 
+    def run_pipeline(self, command: dict, audio: bytes, chunk_bytes: int = 2048, timeout_s: float = 60) -> list[dict]:
+        """`assist_pipeline/run` (without "id") fed 16 kHz mono 16-bit `audio` as binary messages,
+        in real time as a satellite streams it; the run's events ({"type", "data"}) until `run-end` or `error`."""
+        uri = f"ws://127.0.0.1:{self.port}/api/websocket"
+        deadline = time.monotonic() + timeout_s
+        events: list[dict] = []
+
+        def receive(socket_) -> dict:
+            return json.loads(socket_.recv(timeout=max(0.1, deadline - time.monotonic())))
+
+        with connect(uri, open_timeout=timeout_s, close_timeout=5, proxy=None, max_size=None) as socket_:
+            receive(socket_)
+            socket_.send(json.dumps({"type": "auth", "access_token": self.token}))
+            if receive(socket_).get("type") != "auth_ok":
+                raise HomeAssistantError("WebSocket authentication failed")
+            socket_.send(json.dumps({"id": 1, **command}))
+            handler: int | None = None
+            while handler is None:
+                message = receive(socket_)
+                if message.get("type") == "result" and not message.get("success"):
+                    raise HomeAssistantError(f"assist_pipeline/run: {message.get('error')}")
+                if message.get("type") == "event":
+                    events.append(message["event"])
+                    handler = (message["event"].get("data") or {}).get("runner_data", {}).get("stt_binary_handler_id")
+            prefix = bytes([handler])
+            started = time.monotonic()
+            for start in range(0, len(audio), chunk_bytes):
+                # at the pace a microphone gives it: Home Assistant ends a wake stream when the audio ends
+                time.sleep(max(0.0, started + start / 32000 - time.monotonic()))
+                socket_.send(prefix + audio[start:start + chunk_bytes])
+            socket_.send(prefix)  # the end of the audio
+            while not events or events[-1]["type"] not in ("run-end", "error"):
+                message = receive(socket_)
+                if message.get("type") == "event":
+                    events.append(message["event"])
+        return events
+
     def expose(self, entity_id: str, exposed: bool = True) -> None:
         """Expose the entity to Assist, or stop exposing it."""
         self.ws({"type": "homeassistant/expose_entity", "assistants": ["conversation"], "entity_ids": [entity_id],

@@ -14,7 +14,7 @@ import pytest
 
 from assistant.asr import words_of
 from bench.serve import ServeProcess, pcm16k
-from conftest import JFK, ROOT
+from conftest import FIXTURES, JFK, ROOT
 
 
 @pytest.fixture(scope="module")
@@ -98,3 +98,26 @@ def test_home_assistant_lists_the_wake_word_the_server_detects(adopted):
     ha, entities = adopted
     words = ha.ws({"type": "wake_word/info", "entity_id": entities["wake_word"]})
     assert [(w["id"], w["name"]) for w in words["wake_words"]] == [("hey_jarvis", "Hey Jarvis")]
+
+
+def test_a_home_assistant_pipeline_wakes_hears_answers_and_speaks_through_the_assistant(adopted):
+    """A voice satellite's whole run, every stage on the server: "Hey Jarvis, what time is it?"."""
+    ha, entities = adopted
+    pipelines = ha.ws({"type": "assist_pipeline/pipeline/list"})["pipelines"]
+    pipeline = next((p for p in pipelines if p["name"] == "assistant serve"), None) or ha.ws({
+        "type": "assist_pipeline/pipeline/create", "name": "assistant serve", "language": "en",
+        "conversation_engine": entities["conversation"], "conversation_language": "en",
+        "stt_engine": entities["stt"], "stt_language": "en", "tts_engine": entities["tts"], "tts_language": "en",
+        "tts_voice": None, "wake_word_entity": entities["wake_word"], "wake_word_id": "hey_jarvis"})
+    events = ha.run_pipeline({"type": "assist_pipeline/run", "start_stage": "wake_word", "end_stage": "tts",
+                              "pipeline": pipeline["id"],
+                              # the detection comes once the verifier agrees, a few tenths of a second after
+                              # the phrase; Home Assistant hands STT what it buffered from before it
+                              "input": {"sample_rate": 16000, "timeout": 10, "audio_seconds_to_buffer": 1.5}},
+                             pcm16k(FIXTURES / "wake_time.wav") + bytes(16000 * 2 * 2))  # and 2 s of quiet
+    by_type = {event["type"]: event.get("data") or {} for event in events}
+    assert "error" not in by_type, by_type.get("error")
+    assert by_type["wake_word-end"]["wake_word_output"]["wake_word_id"] == "hey_jarvis"
+    assert "time" in words_of(by_type["stt-end"]["stt_output"]["text"])
+    assert by_type["intent-end"]["intent_output"]["response"]["speech"]["plain"]["speech"].startswith("It's ")
+    assert by_type["tts-end"]["tts_output"]["url"]
