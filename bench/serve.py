@@ -13,7 +13,8 @@ from outside; all rounds' wall times are in the JSON). Reported: per-request lat
 client), the server's RSS after the models loaded, its peak with one transcription at a
 time and with N sessions, what each session beyond the first added to the peak, the RSS
 each open wake stream adds (its own detectors), and whether the transcripts agree with the
-one-client ones (no crosstalk).
+one-client ones (no crosstalk); and the machine's load average at the end (other work
+on the same cores slows every figure).
 
 `tests/test_serve.py` uses `ServeProcess` and the client helpers below.
 """
@@ -201,7 +202,7 @@ def measure(configuration: str) -> dict:
             "per_extra_session_mb": round((after["peak_mb"] - one_session["peak_mb"]) / (sessions - 1), 1)
             if sessions > 1 and not sequential else None,
             "wall_s_rounds": [round(w, 2) for w in walls],
-            "wake_sessions_rss_mb": wake_mb, "transcripts_as_alone": same, "jfk": JFK.exists()}
+            "wake_sessions_rss_mb": wake_mb, "load_average_1min": round(os.getloadavg()[0], 2), "transcripts_as_alone": same, "jfk": JFK.exists()}
 
 
 async def wake_sessions_rss(server: ServeProcess, sessions: int, pcm: bytes) -> dict[str, float]:
