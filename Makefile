@@ -27,3 +27,4 @@ bench: setup
 	.venv/bin/python -m bench wake
 	.venv/bin/python -m bench household
 	.venv/bin/python -m bench home
+	.venv/bin/python -m bench serve
