@@ -2,10 +2,9 @@
 
 The `Engine` holds what is expensive and shared: Whisper, the piper voice, the skills and
 router, the local LLM, the cloud client, Home Assistant, and the wake words' model files.
-CTranslate2 takes calls from many threads (it queues them on its one worker), but the
-features are computed before, in numpy, whose BLAS threads thrash when many callers share
-2 cores (`bench serve`: 8 clients at once took 10 times as long as 8 in turn), so
-recognition holds a lock too: one transcription at a time, at full speed. piper's
+CTranslate2 takes calls from many threads but queues them on its one worker, so
+recognition holds a lock too, which costs no throughput: one transcription at a time at
+full speed, its features (numpy) not competing with another's decode for 2 cores. piper's
 onnxruntime session and llama.cpp's context are not safe to share mid-call, so synthesis
 and understanding (the router, which drives the LLM and keeps match caches) each hold one. A `Session` is one stream: its wake detector
 (microWakeWord's and openWakeWord's streaming state are per stream, so each session
