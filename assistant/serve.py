@@ -35,6 +35,7 @@ import struct
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from importlib.metadata import version as _version
+from pathlib import Path
 from typing import TextIO
 
 import numpy as np
@@ -232,7 +233,8 @@ def describe(engine: Engine) -> Info:
         asr=[AsrProgram(
             name=PROGRAMS["asr"], attribution=ATTRIBUTION, installed=True, version=VERSION,
             description="the assistant's speech recognition (faster-whisper)",
-            models=[AsrModel(name="whisper-tiny.en" if asr_model == "bundled" else asr_model, attribution=ATTRIBUTION,
+            models=[AsrModel(name="whisper-tiny.en" if asr_model == "bundled" else Path(asr_model).name,
+                             attribution=ATTRIBUTION,
                              installed=True, description="Whisper (CTranslate2)", version=None, languages=[language])],
             supports_transcript_streaming=True)],
         tts=[TtsProgram(
