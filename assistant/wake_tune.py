@@ -130,11 +130,10 @@ def score_file(path: Path, first_pass: FirstPass, features: OpenWakeWordFeatures
     """Run both passes over the whole file, continuously, timing each; `cleaner`: what both
     hear goes through it first; `vad`: Silero's speech probability too, timed."""
     first_pass.reset()
-    features.reset()
     head.reset()
     # Silence first, as the detector pads a window at a stream's start: else the verifier
     # could not score a phrase in a recording's first two seconds.
-    head.scores(features.embeddings(np.zeros(int(VERIFIER_WARM_UP_S * 16000) + 1280, dtype=np.int16)))
+    head.scores(features.reset_to_silence(int(VERIFIER_WARM_UP_S * 16000) + 1280))
     times, first_scores, verifier_scores, raw, raw_chunk, speech = [], [], [], [], [], []
     first_cpu = verifier_cpu = vad_cpu = 0.0
     if cleaner is not None:
