@@ -246,7 +246,7 @@ def push_to_talk(args: argparse.Namespace, settings: config_module.Settings, out
     from . import ptt
 
     events = JsonLines(out) if args.json else HumanLines(out)
-    asyncio.run(ptt.push_to_talk(settings, events, sys.stdin, sys.stderr))
+    asyncio.run(until_stopped(ptt.push_to_talk(settings, events, sys.stdin, sys.stderr)))
     return EXIT_OK
 
 

@@ -20,14 +20,15 @@ from .config import Settings
 from .events import EventSink
 from .pipeline import State
 from .reminders import ReminderStore
+from .stopping import in_daemon_thread
 
 log = logging.getLogger(__name__)
 
 QUIT_KEYS = ("q", "Q")
 _HINTS = {
-    State.LISTENING: "listening: speak, then press Enter (or just stop talking)",
+    State.LISTENING: "listening: just speak, it ends when you stop (a key ends it sooner; during the reply, a key stops it)",
     State.IDLE: "press Enter to talk, q to quit",
-    State.THINKING: "thinking",
+    State.THINKING: "thinking (a key stops it)",
 }
 
 
@@ -39,7 +40,7 @@ async def push_to_talk(settings: Settings, events: EventSink, keys_in: TextIO, s
 
     microphone = Microphone(settings.audio)
     microphone.check()  # a missing microphone is reported before the models load
-    stages = await asyncio.to_thread(load_stages, settings)
+    stages = await in_daemon_thread(load_stages, settings)  # a Ctrl-C while loading does not wait for it
     speaker = DevicePlayer(settings.audio, stages.tts.rate_hz)
     reminders = ReminderStore.in_state_dir(settings.resolved_state_dir())
     pipeline = Pipeline(stages, settings, events, speaker, reminders=reminders)
