@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     daemon = commands.add_parser("daemon", parents=[common], help="listen on the microphone, answer aloud")
     daemon.add_argument("--json", action="store_true", help="one JSON event per line on stdout")
 
-    ptt = commands.add_parser("ptt", parents=[common], help="push-to-talk: Enter to talk, Enter to stop, q to quit")
+    ptt = commands.add_parser("ptt", parents=[common], help="push-to-talk: Enter to talk; a key during the reply stops it; q or Ctrl-C quits")
     ptt.add_argument("--json", action="store_true", help="one JSON event per line on stdout")
 
     audit = commands.add_parser("audit", parents=[common],
