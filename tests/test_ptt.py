@@ -12,6 +12,7 @@ import subprocess
 import sys
 import termios
 import time
+from pathlib import Path
 
 import pytest
 
@@ -139,9 +140,8 @@ def test_without_a_microphone_push_to_talk_says_so_in_one_line(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def _a_turn(ptt: PushToTalk, pulse: dict, played) -> None:
-    """A key, a question played into the room, and its answer to the end; the room still plays
-    silence after it."""
+def _a_turn(ptt: PushToTalk, pulse: dict, played: Path) -> None:
+    """A key, a question played into the room, and the turn to its end (the answer played)."""
     ptt.shows("press Enter to talk", timeout_s=120)
     ptt.press("\n")
     ptt.shows("listening", timeout_s=10)
