@@ -6,13 +6,14 @@ import argparse
 import asyncio
 import json
 import logging
+import math
 import os
 import signal
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 from . import config as config_module
 from . import models
@@ -27,14 +28,37 @@ from .stopping import (Stopped, exit_status, in_daemon_thread, raise_stopped_on_
 log = logging.getLogger("assistant")
 
 
+ECHO_DB_RANGE = (-60.0, 20.0)
+"""From an echo barely above the room's noise to a speaker louder than the talker."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Wrong usage is one line on stderr, status 2, like every other error a user can cause."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def echo_gain_db(text: str) -> float:
+    """`--echo`'s gain: a finite number of dB within ECHO_DB_RANGE."""
+    low, high = ECHO_DB_RANGE
+    try:
+        gain_db = float(text)
+    except ValueError:
+        gain_db = math.nan
+    if not low <= gain_db <= high:  # also false for nan
+        raise argparse.ArgumentTypeError(f"{text!r} is not a gain in dB between {low:g} and {high:g}")
+    return gain_db
+
+
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = OneLineParser(add_help=False)
     common.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS,
                         help="settings file (default: $ASSISTANT_CONFIG, "
                              "$CONFIGURATION_DIRECTORY/config.toml, ./config.toml, built-in)")
     common.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
                         help="log more to stderr (-vv for debug)")
-    parser = argparse.ArgumentParser(prog="assistant", parents=[common],
+    parser = OneLineParser(prog="assistant", parents=[common],
                                      description="An on-device voice assistant.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -43,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--json", action="store_true", help="one JSON event per line on stdout")
     replay.add_argument("--out", type=Path, metavar="WAV", help="write the spoken replies here instead of playing")
     replay.add_argument("--ptt", action="store_true", help="the whole file is one push-to-talk turn")
-    replay.add_argument("--echo", type=float, nargs="?", const=0.0, metavar="DB",
+    replay.add_argument("--echo", type=echo_gain_db, nargs="?", const=0.0, metavar="DB",
                         help="mix the replies into the input at their playback time, at this gain "
                              "(default 0 dB): the assistant hears itself, as from a speaker beside the microphone")
 

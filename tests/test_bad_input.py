@@ -39,6 +39,12 @@ def _nan_wav(path: Path) -> None:
     soundfile.write(path, audio, 16000, subtype="FLOAT")
 
 
+def _null_device(path: Path) -> None:
+    """A character device node like /dev/null (only root may make one)."""
+    if os.geteuid() == 0:
+        os.mknod(path, 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+
+
 _CORRUPT_VOICE_CONFIG = {"num_symbols": 10, "num_speakers": 1, "audio": {}, "espeak": {"voice": "en-us"},
                          "phoneme_id_map": {}}
 """Everything piper reads from a voice's .onnx.json but audio.sample_rate."""
@@ -55,6 +61,8 @@ INPUTS = {
     "text.wav": lambda p: p.write_text("not audio at all\n"),
     "dir.wav": lambda p: p.mkdir(),
     "fifo.wav": os.mkfifo,
+    "null.wav": _null_device,
+    "null_link.wav": lambda p: p.symlink_to("null.wav"),
     "locked.wav": lambda p: (shutil.copyfile(GOOD_WAV, p), p.chmod(0)),
     "model_dir": lambda p: p.mkdir(),
     "model.fifo": os.mkfifo,
@@ -145,6 +153,11 @@ ROWS = [
     row("out-in-missing-dir", ["replay", "{t}/good.wav", "--out", "{t}/missing/r.wav"], 2,
         ["{t}/missing/r.wav", "no such directory"]),
     row("out-is-dir", ["replay", "{t}/good.wav", "--out", "{t}/dir.wav"], 2, ["{t}/dir.wav", "is a directory"]),
+    *[row(f"out-is-{name}", ["replay", "{t}/good.wav", "--out", f"{{t}}/{name}.wav"], 2,
+          [f"{{t}}/{name}.wav", "not a regular file"]) for name in ("fifo", "null", "null_link")],
+    # Usage
+    *[row(f"echo-{gain}", ["replay", "{t}/good.wav", "--out", "{t}/kept.wav", f"--echo={gain}"], 2,
+          ["--echo", f"'{gain}'", "between -60 and 20"]) for gain in ("1e308", "nan", "inf", "-inf", "loud")],
     # Settings: config check refuses them, and start-up refuses exactly the same
     *[row(f"config-check-{name}", ["config", "check", f"{{t}}/{name}.toml"], 78, needles)
       for name, (_, needles) in SETTINGS.items()],
@@ -189,8 +202,8 @@ def _fingerprint(folder: Path) -> dict[str, str]:
                 found[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
             except PermissionError:
                 found[str(path)] = f"unreadable, mode {stat.filemode(mode)}"
-        else:
-            found[str(path)] = stat.filemode(mode)
+        else:  # a device or FIFO left alone keeps its inode, not just its kind
+            found[str(path)] = f"{stat.filemode(mode)}, inode {path.lstat().st_ino}"
     return found
 
 
@@ -198,6 +211,8 @@ def _fingerprint(folder: Path) -> dict[str, str]:
 def test_hostile_input_is_one_line_with_its_status_and_changes_nothing(tmp_path, args, status, needles, extra_env):
     if any("locked" in a for a in args) and os.geteuid() == 0:
         pytest.skip("root reads a file whatever its mode")
+    if any("null" in a for a in args) and os.geteuid() != 0:
+        pytest.skip("only root makes a device node")
     inputs = tmp_path / "in"
     _make_inputs(inputs)
     fill = lambda text: text.replace("{t}", str(inputs))  # noqa: E731
