@@ -276,6 +276,7 @@ class CloudClient:
 
     def _deltas(self, response: httpx.Response, attempt: _Attempt) -> Iterator[tuple[str, str | None]]:
         finished = False
+        chars_left = self.settings.max_reply_chars
         for line in response.iter_lines():
             if not line.startswith("data:"):
                 continue  # blank separators, comments such as ": ping", event names
@@ -284,6 +285,12 @@ class CloudClient:
                 return
             piece, finish_reason = self._delta(data)
             attempt.got_words = attempt.got_words or bool(piece)
+            if len(piece) > chars_left:  # the device's own bound: a server may ignore max_tokens
+                log.warning("the answer from %s reached %d characters (cloud.max_reply_chars); the rest is not "
+                            "taken", self.host, self.settings.max_reply_chars)
+                yield piece[:chars_left], "length"  # ends as a token limit would: a cut-off sentence is not said
+                return
+            chars_left -= len(piece)
             finished = finished or finish_reason is not None
             yield piece, finish_reason
         if attempt.cut is not None:

@@ -212,6 +212,10 @@ class CloudSettings:
     fallback: str = setting("offline", "who answers when the cloud cannot: offline (says it can't) or local_llm",
                             choices=("offline", "local_llm"))
     max_reply_tokens: int = setting(150, "longest reply, in tokens", min=8, max=4096)
+    max_reply_chars: int = setting(1000, "longest reply taken, in characters, whatever the server does with "
+                                   "max_reply_tokens: the stream is closed there", min=100, max=100000)
+    max_reply_speech_s: float = setting(60.0, "longest reply said, in s of speech: the answer ends with the last "
+                                        "sentence that fits", min=5.0, max=600.0)
     first_words_s: float = setting(2.5, "deadline from the request to the answer's first words, retries included, in s",
                                    min=0.5, max=30.0)
     timeout_s: float = setting(10.0, "deadline for the whole answer, in s", min=1.0, max=120.0)

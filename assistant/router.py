@@ -358,9 +358,19 @@ class Router:
     def streamed_reply(self, text: str, stop: threading.Event, decision: RouteDecision | None = None) -> StreamedReply:
         """A model's reply, sentence by sentence as it is generated: from the cloud when `decision`
         sends it there with no fallback, else from the local LLM."""
-        if decision is not None and decision.tier == CLOUD and decision.fallback is None and self.cloud is not None:
+        if decision is not None and self._cloud_answers(decision):
             return StreamedReply(CLOUD, lambda reply: self._from_cloud(text, stop, reply))
         return StreamedReply(LOCAL_LLM, lambda reply: self._from_local_llm(text, stop))
+
+    def speech_limit_s(self, decision: RouteDecision) -> float | None:
+        """How long the streamed reply to `decision` may speak: cloud.max_reply_speech_s when the
+        cloud answers it (the local model's tokens bound its own); None: no limit."""
+        if self.cloud is not None and self._cloud_answers(decision):
+            return self.cloud.settings.max_reply_speech_s
+        return None
+
+    def _cloud_answers(self, decision: RouteDecision) -> bool:
+        return decision.tier == CLOUD and decision.fallback is None and self.cloud is not None
 
     def _from_local_llm(self, text: str, stop: threading.Event) -> Iterator[str]:
         """The chat model's answer, as far as `chat_sentences` lets it be said."""

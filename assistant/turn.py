@@ -10,6 +10,7 @@ The turn reports its own events; how it ends (`tts_end`, `turn`) is the pipeline
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -32,6 +33,8 @@ from .sentences import split_sentences
 from .skills import Awaiting, SkillRequest
 from .stages import Stages
 from .worker import in_thread, ms, stream_from_thread, timed
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -127,8 +130,9 @@ class Turn:
         if whole is not None:
             self.stages_ms[route.answered_by] = ms(time.perf_counter() - started)
             self.awaiting = whole.awaiting
-            self._replied(whole.text, route)
-            for sentence in split_sentences(whole.text):
+            sentences = split_sentences(whole.text)
+            self._replied(" ".join(sentences), route)  # what is said, as a streamed reply reports it
+            for sentence in sentences:
                 await self._say(sentence)
         else:
             await self._stream(text, route)
@@ -180,10 +184,14 @@ class Turn:
             think[reply.tier] = ms(time.perf_counter() - started)
 
         said = []
-        async with aclosing(stream_from_thread(sentences)) as stream:
+        limit_s = self.stages.router.speech_limit_s(route)
+        async with aclosing(stream_from_thread(sentences)) as stream:  # leaving the loop closes the stream
             async for sentence in stream:
+                if not await self._say(sentence, limit_s):
+                    log.warning("the reply reached %g s of speech (cloud.max_reply_speech_s); the rest is not said",
+                                limit_s)
+                    break
                 said.append(sentence)
-                await self._say(sentence)
         self.stages_ms.update(think)
         self._replied(" ".join(said), route, answered_by[0])
 
@@ -193,15 +201,19 @@ class Turn:
         self.reply_text = text
         self.events.emit(Reply(t=self.input_time(), text=text, tier=tier, think_ms=self.stages_ms.get(tier, 0.0)))
 
-    async def _say(self, sentence: str) -> None:
+    async def _say(self, sentence: str, limit_s: float | None = None) -> bool:
+        """Speak one sentence; False, saying none of it, when it would take the reply past `limit_s` of speech."""
         spoken, synthesis_ms = await timed(self._synthesize, sentence)
         self.stages_ms.setdefault("tts_first_chunk", synthesis_ms)
         self.stages_ms["tts"] = round(self.stages_ms.get("tts", 0.0) + synthesis_ms, 1)
+        if limit_s is not None and self.synthesized_s + sum(chunk.duration_s for chunk, _ in spoken) > limit_s:
+            return False
         for chunk, wake_like in spoken:
             if not self.spoke:
                 self._first_audio()
             self.player.play(chunk, wake_like)
             self.synthesized_s += chunk.duration_s
+        return True
 
     def _synthesize(self, sentence: str) -> list[tuple[AudioChunk, bool]]:
         """Speech for one sentence, each piece marked when it sounds like the wake word (worker thread)."""
