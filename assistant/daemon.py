@@ -34,6 +34,7 @@ from .home.mqtt import MqttLink, MuteCommand, load_password
 from .home.own_intents import acknowledged
 from .reminders import ReminderStore
 from .service import ServiceNotifier
+from .state import owning
 from .stopping import in_daemon_thread, signal_queue
 
 if TYPE_CHECKING:
@@ -115,6 +116,12 @@ class AssistantStatus:
             self.link.set_state(state)
 
 
+def show_state_problems(reminders: ReminderStore, notifier: ServiceNotifier) -> None:
+    """Saving that fails (a full disk, a read-only state directory) is shown in the service's status."""
+    reminders.db.on_problem = lambda problem: notifier.degraded("saving", problem)
+    notifier.degraded("saving", reminders.db.problem)
+
+
 @dataclass
 class Daemon:
     settings: Settings
@@ -133,18 +140,20 @@ class Daemon:
         from .devices import Microphone
 
         microphone = Microphone(self.settings.audio)
-        reminders = ReminderStore.in_state_dir(self.settings.resolved_state_dir())
-        link = None
-        try:
-            link = await self._linked(None)
-            while await self._run_until_signalled(microphone, reminders, signals) is Signal.RELOAD:
-                microphone.settings = self.settings.audio  # read when it next opens
-                link = await self._linked(link)
-        finally:
-            self.notifier.stopping()
-            reminders.close()
-            if link is not None:
-                link.close()  # says offline; bounded to about a second
+        with owning(self.settings.resolved_state_dir()):
+            reminders = ReminderStore.in_state_dir(self.settings.resolved_state_dir())
+            show_state_problems(reminders, self.notifier)
+            link = None
+            try:
+                link = await self._linked(None)
+                while await self._run_until_signalled(microphone, reminders, signals) is Signal.RELOAD:
+                    microphone.settings = self.settings.audio  # read when it next opens
+                    link = await self._linked(link)
+            finally:
+                self.notifier.stopping()
+                reminders.close()
+                if link is not None:
+                    link.close()  # says offline; bounded to about a second
 
     async def _linked(self, link: MqttLink | None) -> MqttLink | None:
         """The MQTT link for the current settings: the running one when they are the same, connecting

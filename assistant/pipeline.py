@@ -357,6 +357,7 @@ class Pipeline:
         turn.last_reply = self.last_reply
         turn.reminders = self.reminders
         turn.lists = self.lists
+        turn.limits = self.settings.reminders
         turn.task = asyncio.get_running_loop().create_task(self._run_turn(turn))
 
     async def _run_turn(self, turn: Turn) -> None:

@@ -52,6 +52,7 @@ from .skills import (
     as_reply,
     template_text,
 )
+from .skills.timers import senseless_length_intent
 
 FAST_PATH = "fast_path"
 HOME = "home"
@@ -69,6 +70,7 @@ SMALL_TALK = "small talk"
 HOME_TEMPLATE = "matched a home template"
 OWN_TEMPLATE = "matched one of your intents"
 _CORRECTED = "matched an intent template as"
+SENSELESS_LENGTH = "a length below zero or zero, which no template takes: the skill says it can't"
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +146,8 @@ class Router:
             return replace(first, reason="matched several intent templates", then=tuple(rest))
         if (match := plain) is not None:
             return _matched(match)
+        if (intent := senseless_length_intent(text)) is not None and intent in self.skills:
+            return RouteDecision(FAST_PATH, intent, None, SENSELESS_LENGTH)
         if (near := self._near_match(text)) is not None:
             return near
         if (home := self._home_conversation(text)) is not None:

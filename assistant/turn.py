@@ -21,6 +21,7 @@ from datetime import datetime
 import numpy as np
 
 from .asr import Recognition
+from .config import RemindersSettings
 from .audio import AudioChunk
 from .end_of_turn import PauseCheck
 from .errors import StageError
@@ -87,6 +88,8 @@ class Turn:
         """The timers, alarms and reminders, set by whoever starts this turn."""
         self.lists: ListStore | None = None
         """The shopping and to-do lists, set by whoever starts this turn."""
+        self.limits = RemindersSettings()
+        """How long a timer and how far ahead a reminder may be, set by whoever starts this turn."""
         self.answering: Awaiting | None = None
         """The question this turn may answer (heard in that question's follow-up window)."""
         self.awaiting: Awaiting | None = None
@@ -140,7 +143,7 @@ class Turn:
     def skill_request(self, said: str = "") -> SkillRequest:
         """What a skill may use: the time, the volume, the last reply, reminders and lists, and what was said."""
         return SkillRequest(now=self.now(), volume=self.player, last_reply=self.last_reply, reminders=self.reminders,
-                            lists=self.lists, said=said)
+                            lists=self.lists, said=said, limits=self.limits)
 
     async def _second_guess(self, route: RouteDecision) -> RouteDecision:
         """`route`, or, when it went to no skill and was no small talk, the route of one of

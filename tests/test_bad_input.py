@@ -70,10 +70,18 @@ INPUTS = {
     "corrupt.gguf": lambda p: p.write_bytes(b"GGUF\x03\x00\x00\x00" + b"\xff" * 64),
     "voice.onnx": lambda p: shutil.copyfile(FIXTURES.parent / "config.toml", p),
     "voice.onnx.json": lambda p: p.write_text(json.dumps(_CORRUPT_VOICE_CONFIG)),
+    "linked_state": lambda p: _linked_state(p, "kept.wav"),
     "tune": lambda p: _tune_folder(p, "good.wav"),
     "tune_fifo": lambda p: _tune_folder(p, None),
     "tune_empty": lambda p: _tune_folder(p, b""),
 }
+
+
+def _linked_state(folder: Path, target: str) -> None:
+    """A state directory whose audit log and lock file are symbolic links to `target` beside it."""
+    folder.mkdir()
+    for name in ("audit.jsonl", "lock"):
+        (folder / name).symlink_to(f"../{target}")
 
 
 def _tune_folder(folder: Path, positive: str | bytes | None) -> None:
@@ -110,6 +118,18 @@ SETTINGS = {
                                                     "not a directory"]),
     "state_under_file": ('state_dir = "good.wav/state"\n', ["{t}/state_under_file.toml", "state_dir",
                                                              "{t}/good.wav", "not a directory"]),
+    "cloud_port": ('[cloud]\nenabled = true\nurl = "https://api.example.com:99999/v1"\n',
+                   ["{t}/cloud_port.toml", "[cloud] url", "port must be a number from 1 to 65535, not 99999"]),
+    "cloud_port_hex": ('[cloud]\nenabled = true\nurl = "https://api.example.com:0x50/v1"\n',
+                       ["{t}/cloud_port_hex.toml", "[cloud] url", "port must be a number from 1 to 65535"]),
+    "mqtt_port": ('[mqtt]\nenabled = true\nurl = "mqtt://127.0.0.1:70000"\n',
+                  ["{t}/mqtt_port.toml", "[mqtt] url", "port must be a number from 1 to 65535, not 70000"]),
+    "home_assistant_port": ('[home_assistant]\nurl = "http://192.168.1.2:99999"\n',
+                            ["{t}/home_assistant_port.toml", "[home_assistant] url", "port must be a number"]),
+    "model_empty": ('[llm]\nmodel = ""\n', ["{t}/model_empty.toml", "[llm] model is empty", "relative to {t}",
+                                            '"bundled"']),
+    "state_dir_empty": ('state_dir = ""\n', ["{t}/state_dir_empty.toml", "state_dir is empty", "relative to {t}",
+                                             '"auto"']),
     "path_with_nul": ('[tts]\nvoice = "a\\u0000b.onnx"\n', ["{t}/path_with_nul.toml", "voice", "control character"]),
 }
 
@@ -178,6 +198,11 @@ ROWS = [
       for command in (["config", "check"], ["audit"])
       for target, says in (("missing.toml", "no such config file"), ("dir.wav", "is a directory"),
                            ("model.fifo", "FIFO"))],
+    # A state directory is never read or written through a symbolic link placed in it
+    row("audit-log-is-a-link", ["audit"], 2, ["{t}/linked_state/audit.jsonl", "symbolic link", "remove it"],
+        {"STATE_DIRECTORY": "{t}/linked_state"}),
+    row("daemon-lock-is-a-link", ["daemon"], 78, ["{t}/linked_state/lock", "symbolic link", "remove it"],
+        {"STATE_DIRECTORY": "{t}/linked_state"}),
     row("replay-config-fifo", ["replay", "{t}/good.wav", "--config", "{t}/model.fifo"], 78, ["{t}/model.fifo", "FIFO"]),
 ]
 
@@ -232,3 +257,18 @@ def test_hostile_input_is_one_line_with_its_status_and_changes_nothing(tmp_path,
     else:
         assert_one_line_error(result, status, *map(fill, needles))
     assert _fingerprint(inputs) == before
+
+
+@pytest.mark.parametrize("name", ["cloud_port", "mqtt_port", "home_assistant_port", "model_empty", "state_dir_empty",
+                                  "model_is_fifo", "key_fifo"])
+def test_config_check_refuses_what_start_up_refuses_with_the_same_line_and_status(tmp_path, name):
+    inputs = tmp_path / "in"
+    _make_inputs(inputs)
+    config = str(inputs / f"{name}.toml")
+
+    checked = run("config", "check", config, cwd=tmp_path)
+    started = run("replay", str(inputs / "good.wav"), "--out", str(inputs / "kept.wav"), "--config", config,
+                  cwd=tmp_path)
+
+    assert (checked.returncode, checked.stderr) == (started.returncode, started.stderr) == (78, checked.stderr)
+    assert len(checked.stderr.strip().splitlines()) == 1, checked.stderr
