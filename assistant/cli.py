@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -21,7 +22,7 @@ from .asr import Segment
 from .audio import (NullSink, WavSink, as_stream, check_audio_file, check_output_path, file_chunks, file_duration_s,
                     iter_file_audio)
 from .errors import EXIT_INTERNAL, EXIT_OK, AssistantError, DeviceError
-from .events import HumanLines, JsonLines
+from .events import EventSink, Fanout, HumanLines, JsonLines
 from .stopping import (Stopped, exit_status, in_daemon_thread, raise_stopped_on_sigterm, stream_in_daemon_thread,
                        until_stopped)
 
@@ -196,13 +197,16 @@ def replay(args: argparse.Namespace, settings: config_module.Settings, out: Text
     if args.out:
         check_output_path(args.out, source=args.file)
 
+    lines = JsonLines(out) if args.json else HumanLines(out)
+    metrics = _metrics(settings)
+
     async def run() -> None:
         stages = await in_daemon_thread(load_stages, settings)
         sink = WavSink(args.out, stages.tts.rate_hz) if args.out else _speaker_or_nothing(settings, stages.tts.rate_hz)
-        events = JsonLines(out) if args.json else HumanLines(out)
-        pipeline = replay_pipeline(stages, settings, events, sink, echo_db=args.echo)
+        pipeline = replay_pipeline(stages, settings, _with_metrics(lines, metrics), sink, echo_db=args.echo)
         try:
-            await pipeline.run(as_stream(file_chunks(args.file)), ptt=args.ptt)
+            with _sessions_open(metrics):
+                await pipeline.run(as_stream(file_chunks(args.file)), ptt=args.ptt)
         except asyncio.CancelledError:
             sink.close()  # stopped by a signal: what was said so far, as a whole file
             raise
@@ -214,8 +218,38 @@ def replay(args: argparse.Namespace, settings: config_module.Settings, out: Text
             raise
         sink.close()
 
-    asyncio.run(until_stopped(run()))
+    with _serving(metrics, settings):  # before the models load: a port in use stops it at once
+        asyncio.run(until_stopped(run()))
     return EXIT_OK
+
+
+def _metrics(settings: config_module.Settings):
+    """The metrics sink when `[metrics] listen` is set, else None (prometheus-client is not even imported)."""
+    if not settings.metrics.listen:
+        return None
+    from .metrics import Metrics
+
+    return Metrics()
+
+
+def _with_metrics(lines: EventSink, metrics) -> EventSink:
+    """The lines printed, and the metrics fed by the same events when they are on."""
+    return lines if metrics is None else Fanout(lines, metrics)
+
+
+def _serving(metrics, settings: config_module.Settings):
+    if metrics is None:
+        return contextlib.nullcontext()
+    from .metrics import serving
+
+    return serving(metrics, settings.metrics.listen)
+
+
+def _sessions_open(metrics):
+    """While a replay runs, its stream counts as an open session."""
+    if metrics is None:
+        return contextlib.nullcontext()
+    return metrics.session()
 
 
 def _speaker_or_nothing(settings: config_module.Settings, rate_hz: int):
@@ -278,9 +312,10 @@ def daemon(args: argparse.Namespace, settings: config_module.Settings, out: Text
     from .daemon import Daemon
     from .service import ServiceNotifier
 
-    events = JsonLines(out) if args.json else HumanLines(out, words=settings.log_transcripts)
+    lines = JsonLines(out) if args.json else HumanLines(out, words=settings.log_transcripts)
+    metrics = _metrics(settings)
     config_path = config_module.find_config(getattr(args, "config", None))
-    asyncio.run(Daemon(settings, config_path, events, ServiceNotifier()).serve())
+    asyncio.run(Daemon(settings, config_path, _with_metrics(lines, metrics), ServiceNotifier(), metrics=metrics).serve())
     log.warning("stopped")
     return EXIT_OK
 

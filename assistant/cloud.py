@@ -28,7 +28,7 @@ import httpx
 from .audit import AuditLog
 from .config import CloudSettings
 from .errors import StageError
-from .llm import spoken_sentences
+from .llm import Progress, spoken_sentences
 from .secrets import SecretSource
 
 log = logging.getLogger(__name__)
@@ -181,17 +181,19 @@ class CloudClient:
             return "the cloud endpoint failed recently (circuit breaker open)"
         return None
 
-    def sentences(self, text: str, stop: threading.Event) -> Iterator[str]:
+    def sentences(self, text: str, stop: threading.Event, progress: Progress | None = None) -> Iterator[str]:
         """The answer, sentence by sentence as it streams in; raises CloudError when the endpoint
-        fails, and ends quietly once `stop` is set."""
-        return spoken_sentences(self.pieces(text, stop), stop)
+        fails, and ends quietly once `stop` is set. `progress` notes each request sent and the first text."""
+        pieces = self.pieces(text, stop, progress)
+        return spoken_sentences(pieces if progress is None else progress.pieces(pieces), stop)
 
-    def pieces(self, text: str, stop: threading.Event) -> Iterator[tuple[str, str | None]]:
-        """The answer's streamed (text, finish reason) pieces."""
+    def pieces(self, text: str, stop: threading.Event,
+               progress: Progress | None = None) -> Iterator[tuple[str, str | None]]:
+        """The answer's streamed (text, finish reason) pieces; each request's size goes to `progress`."""
         if (why := self.unavailable()) is not None:
             raise CloudError(why, code="unavailable")
         try:
-            yield from self._retried(self._body(text), stop)
+            yield from self._retried(self._body(text), stop, progress)
         except CloudError as err:
             self.breaker.failed()
             if not self.breaker.allows():
@@ -212,12 +214,13 @@ class CloudClient:
                     max_tokens=self.settings.max_reply_tokens, stream=True)
         return json.dumps(body, ensure_ascii=False).encode("utf-8")
 
-    def _retried(self, body: bytes, stop: threading.Event) -> Iterator[tuple[str, str | None]]:
+    def _retried(self, body: bytes, stop: threading.Event,
+                 progress: Progress | None) -> Iterator[tuple[str, str | None]]:
         started = time.monotonic()
         first_words_by, whole_by = started + self.settings.first_words_s, started + self.settings.timeout_s
         for attempt in itertools.count():
             try:
-                yield from self._attempt(body, _Attempt(stop, first_words_by, whole_by))
+                yield from self._attempt(body, _Attempt(stop, first_words_by, whole_by), progress)
                 return
             except CloudError as err:
                 wait_s = self.settings.retry_backoff_s * 2 ** attempt
@@ -227,12 +230,15 @@ class CloudClient:
                 if stop.wait(wait_s):
                     return
 
-    def _attempt(self, body: bytes, attempt: _Attempt) -> Iterator[tuple[str, str | None]]:
+    def _attempt(self, body: bytes, attempt: _Attempt,
+                 progress: Progress | None = None) -> Iterator[tuple[str, str | None]]:
         try:
             record_id = self.audit.request(self.host, body)  # before anything leaves
         except OSError as err:
             raise CloudError(f"cannot write the audit log {self.audit.path}: {err}; nothing was sent",
                              code="audit") from None
+        if progress is not None:
+            progress.sent_bytes.append(len(body))
         started = time.monotonic()
         outcome, detail = "answered", None
         try:

@@ -289,6 +289,14 @@ class MqttSettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    """Prometheus metrics over HTTP (latencies, wakes, turns, errors, cloud requests); off by default."""
+
+    listen: str = setting("", "where to serve /metrics, as HOST:PORT, e.g. \"127.0.0.1:9464\" (any address other "
+                          "than loopback is an explicit choice); empty: off")
+
+
+@dataclass(frozen=True)
 class Settings:
     """All settings; `source` is the file they came from, or None for the built-in defaults."""
 
@@ -308,6 +316,7 @@ class Settings:
     intents: IntentsSettings = field(default_factory=IntentsSettings)
     tts: TtsSettings = field(default_factory=TtsSettings)
     mqtt: MqttSettings = field(default_factory=MqttSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
     source: Path | None = field(default=None, compare=False, metadata={"internal": True})
 
     def resolved_state_dir(self) -> Path:
@@ -367,7 +376,8 @@ def load_settings(path: Path | None) -> Settings:
     problems: list[str] = []
     settings = _build(Settings, raw, "", path, problems)
     problems += (_cloud_problems(settings.cloud) + _home_assistant_problems(settings.home_assistant)
-                 + _mqtt_problems(settings.mqtt) + _state_dir_problems(settings.state_dir))
+                 + _mqtt_problems(settings.mqtt) + _state_dir_problems(settings.state_dir)
+                 + _metrics_problems(settings.metrics))
     if problems:
         raise ConfigError("\n".join(f"{path}: {p}" for p in problems))
     return dataclasses.replace(settings, source=path)
@@ -425,6 +435,35 @@ def _mqtt_problems(mqtt: MqttSettings) -> list[str]:
     elif parts.scheme == "mqtt" and mqtt.tls_ca_file:
         problems.append(f"[mqtt] tls_ca_file: is set but url ({shown}) is plain MQTT; use mqtts:// for TLS")
     return problems
+
+
+def listen_address(listen: str) -> tuple[str, int]:
+    """(host, port) of a HOST:PORT setting such as `[metrics] listen`; an IPv6 address is written [::1]:PORT.
+    Raises ValueError saying what is wrong."""
+    if not listen.isprintable() or any(c.isspace() for c in listen):
+        raise ValueError("must be HOST:PORT with no spaces or control characters")
+    try:
+        parts = urllib.parse.urlsplit(f"http://{listen}")
+        host = parts.hostname or ""
+    except ValueError:  # a '[' without its ']', or no IP address between them
+        raise ValueError("an IPv6 address must be written whole between [ and ], e.g. [::1]:9464") from None
+    if parts.netloc != listen or parts.username is not None or not host or ":" not in listen.rpartition("]")[2]:
+        raise ValueError("must be HOST:PORT, e.g. 127.0.0.1:9464")
+    if (problem := _port_problem(parts)) is not None:
+        raise ValueError(problem)
+    if not (_is_address(host) or (_HOST_NAME.fullmatch(host) and not host.rstrip(".").rpartition(".")[2].isdigit())):
+        raise ValueError(f"{host!r} is not a host name or an IP address")
+    return host, int(parts.port or 0)
+
+
+def _metrics_problems(metrics: MetricsSettings) -> list[str]:
+    if not metrics.listen:
+        return []
+    try:
+        listen_address(metrics.listen)
+    except ValueError as err:
+        return [f"[metrics] listen = {metrics.listen!r}: {err}"]
+    return []
 
 
 def _home_assistant_problems(home: HomeAssistantSettings) -> list[str]:

@@ -27,6 +27,7 @@ from .end_of_turn import PauseCheck
 from .errors import StageError
 from .events import Error, EventSink, Reply, Route, Transcript, TtsStart
 from .lists import ListStore
+from .llm import Progress
 from .player import Player
 from .reminders import ReminderStore
 from .router import RouteDecision
@@ -82,6 +83,8 @@ class Turn:
         self.voice_to_voice_ms: float | None = None
         self.synthesized_s = 0.0
         self.input_lag_ms: float | None = None
+        self.progress = Progress()
+        """The streamed answer's: when its first token came, and the requests sent to the cloud."""
         self.last_reply: str | None = None
         """What the assistant said in the turn before, set by whoever starts this one."""
         self.reminders: ReminderStore | None = None
@@ -180,7 +183,10 @@ class Turn:
 
         def sentences(stop: threading.Event) -> Iterator[str]:
             reply = self.stages.router.streamed_reply(text, stop, route)
+            self.progress = reply.progress
             for sentence in reply:
+                if "first_sentence" not in think and (first_token := reply.progress.first_token_wall) is not None:
+                    think["first_token"] = ms(first_token - started)
                 think.setdefault("first_sentence", ms(time.perf_counter() - started))
                 yield sentence
             answered_by[0] = reply.tier

@@ -23,7 +23,7 @@ from assistant.audio import WavSink, as_stream, file_chunks
 from assistant.cloud import CircuitBreaker, load_api_key
 from assistant.config import CloudSettings, Settings, describe, load_settings
 from assistant.errors import ConfigError
-from assistant.events import Event, Recorder
+from assistant.events import Event, EventSink, Fanout, Recorder
 from assistant.models import llm_model
 from assistant.pipeline import replay_pipeline
 from assistant.router import CLOUD_FAILED_REPLY, Router
@@ -117,12 +117,14 @@ def cloud_router(client, llm=None, belongs_in_cloud=knowledge) -> Router:
     return Router(*load_skills(), llm, cloud=client, belongs_in_cloud=belongs_in_cloud)
 
 
-def replay_with(stages, settings: Settings, router: Router, tmp_path: Path) -> list[Event]:
-    """Replay the push-to-talk LLM fixture through the whole pipeline with this router."""
+def replay_with(stages, settings: Settings, router: Router, tmp_path: Path,
+                events: EventSink | None = None) -> list[Event]:
+    """Replay the push-to-talk LLM fixture through the whole pipeline with this router; `events`
+    (with a Recorder among its sinks) also gets every event."""
     fresh = dataclasses.replace(stages, router=router, wake=load_wake(settings), own_voice=load_own_voice(settings))
     recorder = Recorder()
     sink = WavSink(tmp_path / "reply.wav", fresh.tts.rate_hz)
-    pipeline = replay_pipeline(fresh, settings, recorder, sink)
+    pipeline = replay_pipeline(fresh, settings, Fanout(recorder, events) if events else recorder, sink)
     asyncio.run(pipeline.run(as_stream(file_chunks(FIXTURES / "ptt_llm.wav")), ptt=True))
     sink.close()
     return recorder.events
