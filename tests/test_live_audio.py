@@ -15,10 +15,12 @@ from pathlib import Path
 import httpx
 import pytest
 import soundfile
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.live import (Daemon, loud_seconds, play_into_room, record_speaker,
                         speaker_heard_in_room, stop_recording, with_trailing_silence)
 from conftest import FIXTURES, MANIFEST, ROOT, heard_most_of_the_reply
+from mqtt_broker import free_port
 
 
 def test_replay_without_out_plays_the_reply_on_the_speakers(pulse, tmp_path):
@@ -162,10 +164,6 @@ def test_a_timer_outlives_kill_9_and_is_announced_as_missed_after_restart(pulse,
 
 
 def test_after_a_turn_in_the_room_the_daemon_serves_its_stages_histograms_on_metrics(pulse, tmp_path):
-    from prometheus_client.parser import text_string_to_metric_families
-
-    from mqtt_broker import free_port
-
     port = free_port()
     config = tmp_path / "config.toml"
     config.write_text(f'[metrics]\nlisten = "127.0.0.1:{port}"\n')

@@ -8,17 +8,18 @@ import threading
 
 import httpx
 import pytest
+from cloud_endpoint import Endpoint, client_for, status, streamed
+from conftest import FIXTURES, MANIFEST
+from mqtt_broker import free_port
 from prometheus_client.parser import text_string_to_metric_families
+from test_cli import assert_one_line_error
+from test_cli import run as run_cli
+from test_cloud import cloud_router, replay_with
 
 from assistant.config import Settings
 from assistant.errors import ConfigError
 from assistant.events import Error
 from assistant.metrics import Metrics, serving
-from cloud_endpoint import Endpoint, client_for, status, streamed
-from conftest import FIXTURES, MANIFEST
-from mqtt_broker import free_port
-from test_cli import assert_one_line_error, run as run_cli
-from test_cloud import cloud_router, replay_with
 
 
 def scraped(text: str) -> dict[tuple[str, frozenset], float]:
