@@ -97,4 +97,4 @@ class Announcement(Turn):
     def ended(self, outcome: str) -> None:
         """Heard (in full, or until the wake word): the reminders are done with."""
         assert self.reminders is not None, "the pipeline gives every turn its reminder store"
-        self.reminders.remove(*self.due)
+        self.reminders.announced(*self.due)

@@ -12,6 +12,7 @@ A record without `kind` is a cloud request, as every record was before there wer
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import uuid
@@ -63,7 +64,7 @@ class AuditLog:
         line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         # O_APPEND makes the single write land whole at the end, whoever else appends.
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fd = _open_unlinked(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
         try:
             if os.write(fd, line) != len(line):
                 raise OSError(f"{self.path}: short write (disk full?)")
@@ -72,11 +73,23 @@ class AuditLog:
             os.close(fd)
 
 
+def _open_unlinked(path: Path, flags: int) -> int:
+    """The file at `path` opened, never through a symbolic link (one placed in the state
+    directory would send the log elsewhere)."""
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise OSError("it is a symbolic link, which is not followed: remove it") from None
+        raise
+
+
 def read_records(path: Path) -> list[dict[str, Any]] | None:
     """Every record in the log, checked; None when there is no log yet."""
     try:
-        # Split on newlines only: a record's text may hold U+2028, which splitlines() would cut.
-        lines = path.read_text(encoding="utf-8").split("\n")
+        with os.fdopen(_open_unlinked(path, os.O_RDONLY), encoding="utf-8") as records:
+            # Split on newlines only: a record's text may hold U+2028, which splitlines() would cut.
+            lines = records.read().split("\n")
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError) as err:

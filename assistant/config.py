@@ -155,6 +155,9 @@ class RemindersSettings:
     ring_times: int = setting(3, "how many times a timer or alarm chimes and says what it is, unless stopped",
                               min=1, max=20)
     ring_pause_s: float = setting(2.0, "pause between those times, in s", min=0.0, max=60.0)
+    longest_timer_h: float = setting(24.0, "the longest timer, in hours; a longer one is refused in words", min=0.1,
+                                     max=168.0)
+    longest_reminder_days: float = setting(7.0, "how far ahead a reminder may be, in days", min=1.0, max=366.0)
 
 
 @dataclass(frozen=True)
@@ -212,6 +215,10 @@ class CloudSettings:
     fallback: str = setting("offline", "who answers when the cloud cannot: offline (says it can't) or local_llm",
                             choices=("offline", "local_llm"))
     max_reply_tokens: int = setting(150, "longest reply, in tokens", min=8, max=4096)
+    max_reply_chars: int = setting(1000, "longest reply taken, in characters, whatever the server does with "
+                                   "max_reply_tokens: the stream is closed there", min=100, max=100000)
+    max_reply_speech_s: float = setting(60.0, "longest reply said, in s of speech: the answer ends with the last "
+                                        "sentence that fits", min=5.0, max=600.0)
     first_words_s: float = setting(2.5, "deadline from the request to the answer's first words, retries included, in s",
                                    min=0.5, max=30.0)
     timeout_s: float = setting(10.0, "deadline for the whole answer, in s", min=1.0, max=120.0)
@@ -282,6 +289,14 @@ class MqttSettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    """Prometheus metrics over HTTP (latencies, wakes, turns, errors, cloud requests); off by default."""
+
+    listen: str = setting("", "where to serve /metrics, as HOST:PORT, e.g. \"127.0.0.1:9464\" (any address other "
+                          "than loopback is an explicit choice); empty: off")
+
+
+@dataclass(frozen=True)
 class Settings:
     """All settings; `source` is the file they came from, or None for the built-in defaults."""
 
@@ -301,6 +316,7 @@ class Settings:
     intents: IntentsSettings = field(default_factory=IntentsSettings)
     tts: TtsSettings = field(default_factory=TtsSettings)
     mqtt: MqttSettings = field(default_factory=MqttSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
     source: Path | None = field(default=None, compare=False, metadata={"internal": True})
 
     def resolved_state_dir(self) -> Path:
@@ -350,7 +366,7 @@ def load_settings(path: Path | None) -> Settings:
     if problem := path_problem(path):  # before reading: a FIFO would block
         raise ConfigError(f"{path}: {'no such config file' if problem == PATH_MISSING else problem}")
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # -sig: Windows Notepad begins with a BOM
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
     except (OSError, UnicodeDecodeError) as err:
@@ -360,7 +376,8 @@ def load_settings(path: Path | None) -> Settings:
     problems: list[str] = []
     settings = _build(Settings, raw, "", path, problems)
     problems += (_cloud_problems(settings.cloud) + _home_assistant_problems(settings.home_assistant)
-                 + _mqtt_problems(settings.mqtt) + _state_dir_problems(settings.state_dir))
+                 + _mqtt_problems(settings.mqtt) + _state_dir_problems(settings.state_dir)
+                 + _metrics_problems(settings.metrics))
     if problems:
         raise ConfigError("\n".join(f"{path}: {p}" for p in problems))
     return dataclasses.replace(settings, source=path)
@@ -401,20 +418,14 @@ def _mqtt_problems(mqtt: MqttSettings) -> list[str]:
         problems.append("[mqtt] password_file: is set but username is empty; a broker takes a password with a user name")
     if not mqtt.url:
         return problems + (["[mqtt] url: must be set when enabled = true"] if mqtt.enabled else [])
-    if (problem := _url_problem("[mqtt] url", mqtt.url, "username and password_file")) is not None:
+    if (problem := _url_problem("[mqtt] url", mqtt.url, "username and password_file", http=False)) is not None:
         return problems + [problem]
     parts = urllib.parse.urlsplit(mqtt.url)
     host = parts.hostname or ""
     shown = f"{parts.scheme or 'no scheme'}://{parts.netloc.rpartition('@')[2] or 'no host'}"  # never user:password
     accepted = "must be mqtts://HOST[:PORT] (TLS), or mqtt://HOST[:PORT] to a private address or local name"
-    try:
-        port = parts.port
-    except ValueError:  # not a number, or out of range
-        port = 0
     if parts.scheme not in MQTT_PORTS or not host or (parts.path not in ("", "/")) or parts.query or parts.fragment:
         problems.append(f"[mqtt] url ({shown}{'/...' if parts.path.strip('/') or parts.query else ''}): {accepted}")
-    elif port == 0 or (port is None and parts.netloc.endswith(":")):
-        problems.append(f"[mqtt] url ({shown}): the port must be a number from 1 to 65535")
     elif not (_is_address(host) or (_HOST_NAME.fullmatch(host) and not host.rstrip(".").rpartition(".")[2].isdigit())):
         problems.append(f"[mqtt] url ({shown}): {host!r} is not a host name or an IP address")
     elif parts.scheme == "mqtt" and not is_local_network(host):
@@ -426,6 +437,35 @@ def _mqtt_problems(mqtt: MqttSettings) -> list[str]:
     return problems
 
 
+def listen_address(listen: str) -> tuple[str, int]:
+    """(host, port) of a HOST:PORT setting such as `[metrics] listen`; an IPv6 address is written [::1]:PORT.
+    Raises ValueError saying what is wrong."""
+    if not listen.isprintable() or any(c.isspace() for c in listen):
+        raise ValueError("must be HOST:PORT with no spaces or control characters")
+    try:
+        parts = urllib.parse.urlsplit(f"http://{listen}")
+        host = parts.hostname or ""
+    except ValueError:  # a '[' without its ']', or no IP address between them
+        raise ValueError("an IPv6 address must be written whole between [ and ], e.g. [::1]:9464") from None
+    if parts.netloc != listen or parts.username is not None or not host or ":" not in listen.rpartition("]")[2]:
+        raise ValueError("must be HOST:PORT, e.g. 127.0.0.1:9464")
+    if (problem := _port_problem(parts)) is not None:
+        raise ValueError(problem)
+    if not (_is_address(host) or (_HOST_NAME.fullmatch(host) and not host.rstrip(".").rpartition(".")[2].isdigit())):
+        raise ValueError(f"{host!r} is not a host name or an IP address")
+    return host, int(parts.port or 0)
+
+
+def _metrics_problems(metrics: MetricsSettings) -> list[str]:
+    if not metrics.listen:
+        return []
+    try:
+        listen_address(metrics.listen)
+    except ValueError as err:
+        return [f"[metrics] listen = {metrics.listen!r}: {err}"]
+    return []
+
+
 def _home_assistant_problems(home: HomeAssistantSettings) -> list[str]:
     """Home Assistant over verified TLS, or plain HTTP inside the home (the contract's rule)."""
     if not home.url:
@@ -435,27 +475,51 @@ def _home_assistant_problems(home: HomeAssistantSettings) -> list[str]:
     parts = urllib.parse.urlsplit(home.url)
     host = parts.hostname or ""
     shown = f"{parts.scheme or 'no scheme'}://{parts.netloc or 'no host'}"
-    try:
-        port_ok = parts.port != 0
-    except ValueError:  # out of range, or not a number
-        port_ok = False
-    if not port_ok:
-        return [f"[home_assistant] url ({shown}): the port must be a number from 1 to 65535"]
     if parts.scheme == "https" and host or parts.scheme == "http" and is_local_network(host):
         return []
     return [f"[home_assistant] url ({shown}): must be https://HOST:PORT, or http:// to this machine or "
             "the home network (a private, ULA or link-local address, or a .local, .lan or .home.arpa name)"]
 
 
-def _url_problem(key: str, url: str, secret_setting: str) -> str | None:
+def _url_problem(key: str, url: str, secret_setting: str, *, http: bool = True) -> str | None:
     """What no URL may hold, named without echoing the URL (it may hold a key): a space or
-    control character (a line break could add a header to a request), or credentials."""
+    control character (a line break could add a header to a request), credentials, a port
+    that its first use would refuse, or (`http`) anything httpx cannot read."""
     if (bad := next((i for i, c in enumerate(url) if c.isspace() or not c.isprintable()), None)) is not None:
         return f"{key}: holds a space or control character (at position {bad}); percent-encode it (%20) or remove it"
-    parts = urllib.parse.urlsplit(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:  # a '[' without its ']', or no IP address between them
+        return f"{key}: an IPv6 address must be written whole between [ and ]"
     if parts.username is not None or parts.password is not None:
         return f"{key}: must not hold credentials (user:password@); use {secret_setting}"
+    if (problem := _port_problem(parts)) is not None:
+        return f"{key}: {problem}"
+    if http and not _httpx_reads(url):
+        return f"{key}: the host is not a valid host name or IP address"
     return None
+
+
+def _port_problem(parts: urllib.parse.SplitResult) -> str | None:
+    """A port, when the URL gives one, from 1 to 65535: urllib refuses more only at first use."""
+    host_and_port = parts.netloc.rpartition("@")[2]
+    if ":" not in host_and_port.rpartition("]")[2]:
+        return None
+    port = host_and_port.rpartition(":")[2]
+    if re.fullmatch(r"[0-9]{1,5}", port) and 1 <= int(port) <= 65535:
+        return None
+    # Only digits are shown: other text after the host's ':' may be a password that lost its '@'.
+    return "the port must be a number from 1 to 65535" + (f", not {port}" if port.isdigit() and port.isascii() else "")
+
+
+def _httpx_reads(url: str) -> bool:
+    import httpx  # here, not at the top: most commands never need it
+
+    try:
+        httpx.URL(url)
+    except httpx.InvalidURL:  # a host that is not valid IDNA, or an IPv4 address like 999.1.1.1
+        return False
+    return True
 
 
 def _state_dir_problems(state_dir: str) -> list[str]:
@@ -463,8 +527,6 @@ def _state_dir_problems(state_dir: str) -> list[str]:
     (its nearest existing parent a writable directory): found now, not at the first timer."""
     if state_dir == "auto":
         return []
-    if not state_dir:
-        return ['state_dir = "": must be "auto" or a directory']
     path = Path(state_dir)
     existing = next((p for p in (path, *path.parents) if os.path.lexists(p)), Path("/"))
     problem = path_problem(existing, "directory", writable=True)
@@ -611,6 +673,9 @@ def _check_value(f: dataclasses.Field, value: Any, name: str, path: Path, proble
     low, high = meta["min"], meta["max"]
     if (low is not None and value < low) or (high is not None and value > high):
         problems.append(f"{name} = {value!r}: must be between {low} and {high}")
+        return None
+    if meta["path"] and value == "" != f.default:  # empty means "none" only where that is the default
+        problems.append(f'{name} is empty: give a path (relative to {path.absolute().parent}) or "{f.default}"')
         return None
     if meta["path"] and value not in (BUNDLED, "auto", "", *meta["names"]):
         if not value.isprintable():  # a NUL cannot be in a path; a line break is surely a mistake

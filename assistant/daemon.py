@@ -15,6 +15,7 @@ silence before anything hears it, so nothing wakes the assistant; timers still r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import gc
 import logging
@@ -34,9 +35,11 @@ from .home.mqtt import MqttLink, MuteCommand, load_password
 from .home.own_intents import acknowledged
 from .reminders import ReminderStore
 from .service import ServiceNotifier
+from .state import owning
 from .stopping import in_daemon_thread, signal_queue
 
 if TYPE_CHECKING:
+    from .metrics import Metrics
     from .pipeline import State
 
 log = logging.getLogger(__name__)
@@ -115,13 +118,22 @@ class AssistantStatus:
             self.link.set_state(state)
 
 
+def show_state_problems(reminders: ReminderStore, notifier: ServiceNotifier) -> None:
+    """Saving that fails (a full disk, a read-only state directory) is shown in the service's status."""
+    reminders.db.on_problem = lambda problem: notifier.degraded("saving", problem)
+    notifier.degraded("saving", reminders.db.problem)
+
+
 @dataclass
 class Daemon:
     settings: Settings
     config_path: Path | None
     events: EventSink
     notifier: ServiceNotifier
+    metrics: Metrics | None = None
+    """Fed by `events` too; served at `[metrics] listen` while the daemon runs, and told when it listens."""
     status: AssistantStatus = field(init=False)
+    _listening: contextlib.ExitStack = field(init=False, default_factory=contextlib.ExitStack)
 
     def __post_init__(self) -> None:
         self.status = AssistantStatus(self.notifier)
@@ -133,18 +145,28 @@ class Daemon:
         from .devices import Microphone
 
         microphone = Microphone(self.settings.audio)
-        reminders = ReminderStore.in_state_dir(self.settings.resolved_state_dir())
-        link = None
-        try:
-            link = await self._linked(None)
-            while await self._run_until_signalled(microphone, reminders, signals) is Signal.RELOAD:
-                microphone.settings = self.settings.audio  # read when it next opens
-                link = await self._linked(link)
-        finally:
-            self.notifier.stopping()
-            reminders.close()
-            if link is not None:
-                link.close()  # says offline; bounded to about a second
+        with owning(self.settings.resolved_state_dir()), self._serving_metrics(), self._listening:
+            reminders = ReminderStore.in_state_dir(self.settings.resolved_state_dir())
+            show_state_problems(reminders, self.notifier)
+            link = None
+            try:
+                link = await self._linked(None)
+                while await self._run_until_signalled(microphone, reminders, signals) is Signal.RELOAD:
+                    microphone.settings = self.settings.audio  # read when it next opens
+                    link = await self._linked(link)
+            finally:
+                self.notifier.stopping()
+                reminders.close()
+                if link is not None:
+                    link.close()  # says offline; bounded to about a second
+
+    def _serving_metrics(self) -> contextlib.AbstractContextManager:
+        """/metrics at `[metrics] listen` (as it was at start-up: a reload does not move it)."""
+        if self.metrics is None:
+            return contextlib.nullcontext()
+        from .metrics import serving
+
+        return serving(self.metrics, self.settings.metrics.listen)
 
     async def _linked(self, link: MqttLink | None) -> MqttLink | None:
         """The MQTT link for the current settings: the running one when they are the same, connecting
@@ -253,3 +275,7 @@ class Daemon:
 
             log.warning("listening for %s", " or ".join(f'"{name.lower()}"' for name in wake_word_names(self.settings)))
         self.status.microphone_changed(state)
+        if self.metrics is not None:  # the microphone's stream is the daemon's one session
+            self._listening.close()
+            if state == "listening":
+                self._listening.enter_context(self.metrics.session())

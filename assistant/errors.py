@@ -6,6 +6,7 @@ EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_USAGE = 2
 EXIT_DEVICE = 69
+EXIT_TEMPORARY = 75
 EXIT_CONFIG = 78
 
 
@@ -69,3 +70,17 @@ class AuditLogError(AssistantError):
 
     exit_status = EXIT_USAGE
     stage = "audit"
+
+
+class StateBusyError(AssistantError):
+    """Another process holds the state directory: worth trying again once it has stopped."""
+
+    exit_status = EXIT_TEMPORARY
+    stage = "state"
+
+
+class StateDirError(AssistantError):
+    """A state directory the assistant cannot own as it is (a symbolic link where its lock goes)."""
+
+    exit_status = EXIT_CONFIG
+    stage = "state"

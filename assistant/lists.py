@@ -14,6 +14,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+from .state import open_database
+
 SHOPPING = "shopping"
 TODO = "todo"
 
@@ -36,20 +38,13 @@ class ListStore:
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
-        with db:
-            db.execute(_SCHEMA)
-            db.execute(_INDEX)
+        make_tables(db)
 
     @classmethod
     def open(cls, path: Path | str) -> ListStore:
-        """A store on its own connection to the database at `path`, set up as the reminder store's is
+        """A store on its own connection to the database at `path`, opened as the reminder store's is
         (for tests and tools; the pipeline shares the reminder store's connection)."""
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL" if str(path) != ":memory:" else "PRAGMA journal_mode=MEMORY")
-        db.execute("PRAGMA synchronous=FULL")
-        return cls(db)
+        return cls(open_database(path, make_tables))
 
     def close(self) -> None:
         self.db.close()
@@ -97,6 +92,15 @@ class ListStore:
         """Empty the list; how many items it had."""
         with self.db:
             return self.db.execute("DELETE FROM list_items WHERE list = ?", (list_name,)).rowcount
+
+
+def make_tables(db: sqlite3.Connection) -> None:
+    """The lists' table and index, when missing (a database that refuses changes has them already)."""
+    made = db.execute("SELECT count(*) FROM sqlite_master WHERE name IN ('list_items', 'list_items_by_list')")
+    if made.fetchone()[0] < 2:
+        with db:
+            db.execute(_SCHEMA)
+            db.execute(_INDEX)
 
 
 def clean_item(item: str) -> str:

@@ -20,6 +20,7 @@ from .config import Settings
 from .events import EventSink
 from .pipeline import State
 from .reminders import ReminderStore
+from .state import owning
 from .stopping import in_daemon_thread
 
 log = logging.getLogger(__name__)
@@ -33,13 +34,21 @@ _HINTS = {
 
 
 async def push_to_talk(settings: Settings, events: EventSink, keys_in: TextIO, says: TextIO) -> None:
-    """Run until `q` (or the end of the keys); `says` gets the short prompts."""
-    from .devices import DevicePlayer, Microphone
-    from .pipeline import Pipeline
-    from .stages import load_stages
+    """Run until `q` (or the end of the keys); `says` gets the short prompts. The state directory is
+    this process's while it runs."""
+    from .devices import Microphone
 
     microphone = Microphone(settings.audio)
     microphone.check()  # a missing microphone is reported before the models load
+    with owning(settings.resolved_state_dir()):
+        await _talk(settings, events, keys_in, says, microphone)
+
+
+async def _talk(settings: Settings, events: EventSink, keys_in: TextIO, says: TextIO, microphone) -> None:
+    from .devices import DevicePlayer
+    from .pipeline import Pipeline
+    from .stages import load_stages
+
     stages = await in_daemon_thread(load_stages, settings)  # a Ctrl-C while loading does not wait for it
     speaker = DevicePlayer(settings.audio, stages.tts.rate_hz)
     reminders = ReminderStore.in_state_dir(settings.resolved_state_dir())

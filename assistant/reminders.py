@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from .errors import ConfigError
+from .lists import make_tables as make_list_tables
+from .state import open_database
 
 TIMER = "timer"
 ALARM = "alarm"
@@ -68,23 +69,16 @@ class ReminderStore:
 
     def __init__(self, path: Path | str) -> None:
         self.path = path
-        try:
-            if path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-            self.db.execute("PRAGMA journal_mode=WAL" if path != ":memory:" else "PRAGMA journal_mode=MEMORY")
-            self.db.execute("PRAGMA synchronous=FULL")
-            self._migrate()
-        except (OSError, sqlite3.Error) as err:
-            raise ConfigError(f"{path}: cannot keep timers and alarms here (state_dir): {err}") from None
+        self.db = open_database(path, _make_tables)
+        self._announced: set[int] = set()
+        """Announced, but still in a database that could not be changed: not announced again."""
 
-    def _migrate(self) -> None:
-        (version,) = self.db.execute("PRAGMA user_version").fetchone()
-        has_table = self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'reminders'").fetchone()
-        if version >= _SCHEMA_VERSION:
-            return
-        script = _FROM_VERSION_1 if has_table else _SCHEMA + ";"
-        self.db.executescript(f"BEGIN; {script} PRAGMA user_version = {_SCHEMA_VERSION}; COMMIT;")
+    def announced(self, *reminders: Reminder) -> None:
+        """Forget these once heard; when the database cannot change, they are at least not said again."""
+        try:
+            self.remove(*reminders)
+        except sqlite3.Error:
+            self._announced.update(r.id for r in reminders)
 
     @classmethod
     def in_state_dir(cls, state_dir: Path) -> ReminderStore:
@@ -126,7 +120,7 @@ class ReminderStore:
     def due(self, now: datetime) -> list[Reminder]:
         """Everything that has rung by `now` and is still to be announced, oldest first."""
         rows = self.db.execute("SELECT * FROM reminders WHERE due <= ? ORDER BY due, id", (now.timestamp(),))
-        return [_reminder(row) for row in rows]
+        return [r for r in map(_reminder, rows) if r.id not in self._announced]
 
     def next_due(self) -> datetime | None:
         (due,) = self.db.execute("SELECT min(due) FROM reminders").fetchone()
@@ -139,6 +133,16 @@ class ReminderStore:
 
     def _get(self, reminder_id: int | None) -> Reminder:
         return _reminder(self.db.execute("SELECT * FROM reminders WHERE id = ?", (reminder_id,)).fetchone())
+
+
+def _make_tables(db: sqlite3.Connection) -> None:
+    """The reminders' table in its current shape, and the lists' beside it."""
+    (version,) = db.execute("PRAGMA user_version").fetchone()
+    has_table = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'reminders'").fetchone()
+    if version < _SCHEMA_VERSION:
+        script = _FROM_VERSION_1 if has_table else _SCHEMA + ";"
+        db.executescript(f"BEGIN; {script} PRAGMA user_version = {_SCHEMA_VERSION}; COMMIT;")
+    make_list_tables(db)
 
 
 def _reminder(row: tuple) -> Reminder:

@@ -39,6 +39,12 @@ def _nan_wav(path: Path) -> None:
     soundfile.write(path, audio, 16000, subtype="FLOAT")
 
 
+def _null_device(path: Path) -> None:
+    """A character device node like /dev/null (only root may make one)."""
+    if os.geteuid() == 0:
+        os.mknod(path, 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+
+
 _CORRUPT_VOICE_CONFIG = {"num_symbols": 10, "num_speakers": 1, "audio": {}, "espeak": {"voice": "en-us"},
                          "phoneme_id_map": {}}
 """Everything piper reads from a voice's .onnx.json but audio.sample_rate."""
@@ -55,6 +61,8 @@ INPUTS = {
     "text.wav": lambda p: p.write_text("not audio at all\n"),
     "dir.wav": lambda p: p.mkdir(),
     "fifo.wav": os.mkfifo,
+    "null.wav": _null_device,
+    "null_link.wav": lambda p: p.symlink_to("null.wav"),
     "locked.wav": lambda p: (shutil.copyfile(GOOD_WAV, p), p.chmod(0)),
     "model_dir": lambda p: p.mkdir(),
     "model.fifo": os.mkfifo,
@@ -62,12 +70,20 @@ INPUTS = {
     "corrupt.gguf": lambda p: p.write_bytes(b"GGUF\x03\x00\x00\x00" + b"\xff" * 64),
     "voice.onnx": lambda p: shutil.copyfile(FIXTURES.parent / "config.toml", p),
     "voice.onnx.json": lambda p: p.write_text(json.dumps(_CORRUPT_VOICE_CONFIG)),
+    "linked_state": lambda p: _linked_state(p, "kept.wav"),
     "tune": lambda p: _tune_folder(p, "good.wav"),
     "tune_fifo": lambda p: _tune_folder(p, None),
     "tune_empty": lambda p: _tune_folder(p, b""),
     "tune_locked_dir": lambda p: (_tune_folder(p, "good.wav"), (p / "positives").chmod(0)),
     "tune_locked_file": lambda p: (_tune_folder(p, "good.wav"), (p / "positives" / "one.wav").chmod(0)),
 }
+
+
+def _linked_state(folder: Path, target: str) -> None:
+    """A state directory whose audit log and lock file are symbolic links to `target` beside it."""
+    folder.mkdir()
+    for name in ("audit.jsonl", "lock"):
+        (folder / name).symlink_to(f"../{target}")
 
 
 def _tune_folder(folder: Path, positive: str | bytes | None) -> None:
@@ -104,6 +120,18 @@ SETTINGS = {
                                                     "not a directory"]),
     "state_under_file": ('state_dir = "good.wav/state"\n', ["{t}/state_under_file.toml", "state_dir",
                                                              "{t}/good.wav", "not a directory"]),
+    "cloud_port": ('[cloud]\nenabled = true\nurl = "https://api.example.com:99999/v1"\n',
+                   ["{t}/cloud_port.toml", "[cloud] url", "port must be a number from 1 to 65535, not 99999"]),
+    "cloud_port_hex": ('[cloud]\nenabled = true\nurl = "https://api.example.com:0x50/v1"\n',
+                       ["{t}/cloud_port_hex.toml", "[cloud] url", "port must be a number from 1 to 65535"]),
+    "mqtt_port": ('[mqtt]\nenabled = true\nurl = "mqtt://127.0.0.1:70000"\n',
+                  ["{t}/mqtt_port.toml", "[mqtt] url", "port must be a number from 1 to 65535, not 70000"]),
+    "home_assistant_port": ('[home_assistant]\nurl = "http://192.168.1.2:99999"\n',
+                            ["{t}/home_assistant_port.toml", "[home_assistant] url", "port must be a number"]),
+    "model_empty": ('[llm]\nmodel = ""\n', ["{t}/model_empty.toml", "[llm] model is empty", "relative to {t}",
+                                            '"bundled"']),
+    "state_dir_empty": ('state_dir = ""\n', ["{t}/state_dir_empty.toml", "state_dir is empty", "relative to {t}",
+                                             '"auto"']),
     "path_with_nul": ('[tts]\nvoice = "a\\u0000b.onnx"\n', ["{t}/path_with_nul.toml", "voice", "control character"]),
 }
 
@@ -151,6 +179,11 @@ ROWS = [
     row("out-in-missing-dir", ["replay", "{t}/good.wav", "--out", "{t}/missing/r.wav"], 2,
         ["{t}/missing/r.wav", "no such directory"]),
     row("out-is-dir", ["replay", "{t}/good.wav", "--out", "{t}/dir.wav"], 2, ["{t}/dir.wav", "is a directory"]),
+    *[row(f"out-is-{name}", ["replay", "{t}/good.wav", "--out", f"{{t}}/{name}.wav"], 2,
+          [f"{{t}}/{name}.wav", "not a regular file"]) for name in ("fifo", "null", "null_link")],
+    # Usage
+    *[row(f"echo-{gain}", ["replay", "{t}/good.wav", "--out", "{t}/kept.wav", f"--echo={gain}"], 2,
+          ["--echo", f"'{gain}'", "between -60 and 20"]) for gain in ("1e308", "nan", "inf", "-inf", "loud")],
     # Settings: config check refuses them, and start-up refuses exactly the same
     *[row(f"config-check-{name}", ["config", "check", f"{{t}}/{name}.toml"], 78, needles)
       for name, (_, needles) in SETTINGS.items()],
@@ -171,6 +204,11 @@ ROWS = [
       for command in (["config", "check"], ["audit"])
       for target, says in (("missing.toml", "no such config file"), ("dir.wav", "is a directory"),
                            ("model.fifo", "FIFO"))],
+    # A state directory is never read or written through a symbolic link placed in it
+    row("audit-log-is-a-link", ["audit"], 2, ["{t}/linked_state/audit.jsonl", "symbolic link", "remove it"],
+        {"STATE_DIRECTORY": "{t}/linked_state"}),
+    row("daemon-lock-is-a-link", ["daemon"], 78, ["{t}/linked_state/lock", "symbolic link", "remove it"],
+        {"STATE_DIRECTORY": "{t}/linked_state"}),
     row("replay-config-fifo", ["replay", "{t}/good.wav", "--config", "{t}/model.fifo"], 78, ["{t}/model.fifo", "FIFO"]),
 ]
 
@@ -195,8 +233,8 @@ def _fingerprint(folder: Path) -> dict[str, str]:
                 found[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
             except PermissionError:
                 found[str(path)] = f"unreadable, mode {stat.filemode(mode)}"
-        else:
-            found[str(path)] = stat.filemode(mode)
+        else:  # a device or FIFO left alone keeps its inode, not just its kind
+            found[str(path)] = f"{stat.filemode(mode)}, inode {path.lstat().st_ino}"
     return found
 
 
@@ -207,6 +245,8 @@ is then locked for it too, as for anyone else."""
 
 @pytest.mark.parametrize("args, status, needles, extra_env", ROWS)
 def test_hostile_input_is_one_line_with_its_status_and_changes_nothing(tmp_path, args, status, needles, extra_env):
+    if any("null" in a for a in args) and os.geteuid() != 0:
+        pytest.skip("only root makes a device node")
     inputs = tmp_path / "in"
     _make_inputs(inputs)
     fill = lambda text: text.replace("{t}", str(inputs))  # noqa: E731
@@ -227,3 +267,18 @@ def test_hostile_input_is_one_line_with_its_status_and_changes_nothing(tmp_path,
     else:
         assert_one_line_error(result, status, *map(fill, needles))
     assert _fingerprint(inputs) == before
+
+
+@pytest.mark.parametrize("name", ["cloud_port", "mqtt_port", "home_assistant_port", "model_empty", "state_dir_empty",
+                                  "model_is_fifo", "key_fifo"])
+def test_config_check_refuses_what_start_up_refuses_with_the_same_line_and_status(tmp_path, name):
+    inputs = tmp_path / "in"
+    _make_inputs(inputs)
+    config = str(inputs / f"{name}.toml")
+
+    checked = run("config", "check", config, cwd=tmp_path)
+    started = run("replay", str(inputs / "good.wav"), "--out", str(inputs / "kept.wav"), "--config", config,
+                  cwd=tmp_path)
+
+    assert (checked.returncode, checked.stderr) == (started.returncode, started.stderr) == (78, checked.stderr)
+    assert len(checked.stderr.strip().splitlines()) == 1, checked.stderr

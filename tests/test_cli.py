@@ -114,6 +114,19 @@ def test_transcribe_json_gives_timed_segments():
     assert "time" in events[-1]["text"].lower()
 
 
+@pytest.mark.parametrize("kind", ["silence", "hiss"])
+def test_transcribe_prints_nothing_for_a_file_without_speech(tmp_path, kind):
+    """Whisper writes "you" on each window of silence and "." on hiss; transcribe drops them as replay does."""
+    hiss = np.random.default_rng(0).standard_normal(60 * 16000) * 0.003
+    audio = np.zeros(90 * 16000) if kind == "silence" else hiss
+    soundfile.write(tmp_path / "quiet.wav", audio, 16000, subtype="PCM_16")
+    human, as_json = run("transcribe", str(tmp_path / "quiet.wav")), run("transcribe", str(tmp_path / "quiet.wav"), "--json")
+    assert human.returncode == as_json.returncode == 0, human.stderr + as_json.stderr
+    assert human.stdout == "\n"
+    [transcript] = [json.loads(line) for line in as_json.stdout.splitlines()]
+    assert (transcript["event"], transcript["text"]) == ("transcript", "")
+
+
 @pytest.mark.parametrize("content, why", [
     (b"", "empty"),
     (b"RIFF\x24\x00\x00\x00WAVEfmt ", "not a readable audio file"),

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from pathlib import Path
 
 import pytest
 
 from assistant.config import Settings, describe, find_config, load_settings
 from assistant.errors import ConfigError
 from conftest import ROOT
+from test_cli import run
 
 
 def test_the_shipped_config_equals_the_built_in_defaults():
@@ -25,6 +27,28 @@ def test_the_shipped_config_lists_every_setting():
 def test_relative_model_paths_are_relative_to_the_config_file(tmp_path):
     (tmp_path / "c.toml").write_text('[tts]\nvoice = "voices/me.onnx"\n')
     assert load_settings(tmp_path / "c.toml").tts.voice == str(tmp_path / "voices" / "me.onnx")
+
+
+def test_every_relative_path_is_relative_to_the_config_file_not_the_working_directory(tmp_path, monkeypatch):
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "c.toml").write_text('state_dir = "state"\n[llm]\nmodel = "m.gguf"\n'
+                                              '[cloud]\napi_key_file = "key"\n[intents]\ndir = "intents"\n')
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(Path("conf/c.toml"))
+    assert (settings.state_dir, settings.llm.model, settings.cloud.api_key_file, settings.intents.dir) == tuple(
+        str(tmp_path / "conf" / name) for name in ("state", "m.gguf", "key", "intents"))
+
+
+def test_a_config_beginning_with_a_byte_order_mark_is_read_and_passes_config_check(tmp_path):
+    (tmp_path / "c.toml").write_bytes("\ufeff[llm]\ntemperature = 0.5\n".encode())  # as Windows Notepad saves it
+    assert load_settings(tmp_path / "c.toml").llm.temperature == 0.5
+    checked = run("config", "check", str(tmp_path / "c.toml"))
+    assert (checked.returncode, checked.stdout) == (0, f"ok: {tmp_path / 'c.toml'}\n"), checked.stderr
+
+
+def test_an_empty_path_where_empty_means_none_is_accepted(tmp_path):
+    (tmp_path / "c.toml").write_text('[cloud]\napi_key_file = ""\n[intents]\ndir = ""\n')
+    assert load_settings(tmp_path / "c.toml").intents.dir == ""
 
 
 def test_every_problem_in_a_file_is_reported_at_once(tmp_path):
@@ -119,7 +143,7 @@ def test_a_state_dir_that_exists_or_can_be_made_is_accepted(tmp_path, state_dir)
 
 @pytest.mark.parametrize("state_dir, says", [("file", "is a file, not a directory"),
                                              ("file/state", "(its parent {t}/file): is a file"),
-                                             ("fifo", "is a FIFO"), ("", 'must be "auto" or a directory')])
+                                             ("fifo", "is a FIFO")])
 def test_a_state_dir_that_cannot_hold_state_is_refused_by_name(tmp_path, state_dir, says):
     (tmp_path / "file").write_text("")
     os.mkfifo(tmp_path / "fifo")
@@ -187,7 +211,8 @@ voice = "{models.tts_voice("bundled")[0]}"
 
 
 @pytest.mark.parametrize("url", ["http://example.com:8123", "http://8.8.8.8:8123", "ftp://192.168.1.2/",
-                                 "http://192.168.1.2:99999", "http://user:pw@192.168.1.2:8123", "https://"])
+                                 "http://192.168.1.2:99999", "http://192.168.1.2:+80", "http://user:pw@192.168.1.2:8123",
+                                 "https://", "https://999.1.1.1", "https://[fd00::1"])
 def test_home_assistant_needs_tls_unless_it_is_inside_the_home(tmp_path, url):
     (tmp_path / "c.toml").write_text(f'[home_assistant]\nurl = "{url}"\n')
     with pytest.raises(ConfigError, match=r"\[home_assistant\] url"):
@@ -200,3 +225,25 @@ def test_home_assistant_needs_tls_unless_it_is_inside_the_home(tmp_path, url):
 def test_home_assistant_over_tls_or_inside_the_home_is_accepted(tmp_path, url):
     (tmp_path / "c.toml").write_text(f'[home_assistant]\nurl = "{url}"\n')
     assert load_settings(tmp_path / "c.toml").home_assistant.url == url
+
+
+@pytest.mark.parametrize("url, says", [
+    ("https://api.example.com:99999/v1", "the port must be a number from 1 to 65535, not 99999"),
+    ("https://api.example.com:0x50/v1", "the port must be a number from 1 to 65535"),
+    ("https://api.example.com:/v1", "the port must be a number from 1 to 65535"),
+    ("https://[::1/v1", "an IPv6 address must be written whole between [ and ]"),
+    ("https://999.1.1.1/v1", "the host is not a valid host name or IP address"),
+    ("https://\u2603.example.com/v1", "the host is not a valid host name or IP address"),
+])
+def test_a_cloud_url_its_first_use_would_refuse_is_refused_now(tmp_path, url, says):
+    (tmp_path / "c.toml").write_text(f'[cloud]\nenabled = true\nurl = "{url}"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(tmp_path / "c.toml")
+    assert caught.value.message == f"{tmp_path / 'c.toml'}: [cloud] url: {says}"
+
+
+def test_a_port_that_may_be_a_password_missing_its_at_sign_is_not_echoed(tmp_path):
+    (tmp_path / "c.toml").write_text('[home_assistant]\nurl = "https://me:hunter2/ha.example.com"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(tmp_path / "c.toml")
+    assert "[home_assistant] url: the port must be" in caught.value.message and "hunter2" not in caught.value.message

@@ -106,3 +106,15 @@ def test_the_real_chat_model_answers_small_talk_briefly_and_claims_nothing(stage
     assert (decision.tier, decision.fallback) == ("local_llm", None)
     said = list(stages.router.streamed_reply(text, threading.Event(), decision))
     assert 1 <= len(said) <= 2 and not any(claims_action(sentence) for sentence in said)
+
+
+def test_the_chat_models_invented_timer_for_a_senseless_length_is_not_spoken():
+    """SmolLM2 answered "Set a timer for minus five minutes" with "Set a timer for 5 minutes."."""
+    assert list(chat_sentences(["Set a timer for 5 minutes."])) == [CHAT_REPLACEMENT]
+
+
+@pytest.mark.parametrize("text", ["Set a timer for minus five minutes.", "Remind me in minus 10 minutes to call mum.",
+                                  "A timer for 0 minutes."])
+def test_a_senseless_length_never_reaches_the_chat_model(text):
+    decision = Router(*load_skills(), llm=InventingLlm()).route(text)
+    assert decision.tier == "fast_path" and decision.intent in ("SetTimer", "SetReminder")

@@ -372,10 +372,13 @@ def test_a_closed_database_gets_an_honest_reply(router, lists, text):
 def test_a_read_only_database_adds_nothing_and_says_so(router, lists, db_path):
     lists.add(SHOPPING, "milk")
     read_only = ListStore(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, isolation_level=None))
-    assert say(router, read_only, "Add eggs to the shopping list.") == "Sorry, I couldn't save that to your shopping list."
-    assert say(router, read_only, "Take milk off the shopping list.") == "Sorry, I couldn't change your shopping list."
+    read_only_now = "the state directory is read-only"
+    assert say(router, read_only, "Add eggs to the shopping list.") == \
+        f"Sorry, I couldn't save that to your shopping list: {read_only_now}."
+    assert say(router, read_only, "Take milk off the shopping list.") == \
+        f"Sorry, I couldn't change your shopping list: {read_only_now}."
     assert answer(router, read_only, Awaiting("list_clear", {"list": SHOPPING}), "Yes.") == \
-        "Sorry, I couldn't clear your shopping list; it is as it was."
+        f"Sorry, I couldn't clear your shopping list: {read_only_now}; it is as it was."
     read_only.close()
     assert lists.items(SHOPPING) == ["milk"]
 

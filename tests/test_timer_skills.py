@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from assistant.reminders import ALARM, TIMER, ReminderStore
+from assistant.config import RemindersSettings
 from assistant.router import RouteDecision, Router
 from assistant.skills import SkillRequest
 
@@ -240,3 +241,57 @@ def test_adding_no_length_adds_nothing_and_claims_nothing(router, store):
                                SkillRequest(now=NOW, reminders=store))
     assert reply.text.startswith("How much time should I add?")
     assert [t.due - NOW for t in store.pending(TIMER)] == [timedelta(minutes=8)]
+
+
+# Numbers that make no sense get no confirmation, whichever tier produced them.
+
+@pytest.mark.parametrize("text, reply", [
+    ("Set a timer for minus five minutes.", "I can't set a timer for minus five minutes."),
+    ("Set a timer for -5 minutes.", "I can't set a timer for minus 5 minutes."),
+    ("Set a timer for zero seconds.", "I can't set a timer for zero seconds."),
+    ("Set a timer for 0 minutes.", "I can't set a timer for 0 minutes."),
+    ("Set a timer for 900 hours.", "I can't set a timer longer than 24 hours; for longer, set an alarm."),
+    ("Remind me in minus 10 minutes to call mum.", "I can't remind you in minus 10 minutes."),
+    ("Remind me in -10 minutes to call mum.", "I can't remind you in minus 10 minutes."),
+    ("Add minus five minutes to the timer.", "I can't add minus five minutes to a timer."),
+])
+def test_a_length_below_zero_zero_or_too_long_is_refused_in_words_and_nothing_is_set(router, store, text, reply):
+    assert say(router, store, text) == reply
+    assert store.pending(TIMER) == [] and store.pending("reminder") == []
+
+
+def test_time_that_would_take_a_timer_past_24_hours_is_not_added(router, store):
+    say(router, store, "Set a timer for 20 hours.")
+    assert say(router, store, "Add 5 hours to the timer.") == \
+        "I can't set a timer longer than 24 hours; for longer, set an alarm."
+    [timer] = store.pending(TIMER)
+    assert timer.due - NOW == timedelta(hours=20)
+
+
+def test_a_zero_beside_a_real_length_is_no_refusal(router, store):
+    assert say(router, store, "Set a timer for 1 hour and 0 minutes.") == "Timer set for 1 hour."
+
+
+@pytest.mark.parametrize("slots, said, reply", [
+    ({"minutes": 5}, "set a timer for minus five minutes", "I can't set a timer for minus five minutes."),
+    ({"minutes": -5}, "set a timer for five minutes less than nothing", "I can't set a timer for minus 5 minutes."),
+])
+def test_a_skill_the_local_llm_mapped_refuses_a_senseless_length_it_lost_or_kept(router, store, slots, said, reply):
+    mapped = RouteDecision("local_llm", "SetTimer", None, "the local LLM mapped it onto a skill", slots)
+    assert router.whole_reply(mapped, SkillRequest(now=NOW, reminders=store, said=said)) == reply
+    assert store.pending(TIMER) == []
+
+
+def test_the_longest_timer_is_a_setting(router, store):
+    request = SkillRequest(now=NOW, reminders=store, said="Set a timer for 3 hours.",
+                           limits=RemindersSettings(longest_timer_h=2.0))
+    route = router.route("Set a timer for 3 hours.")
+    assert router.whole_reply(route, request) == "I can't set a timer longer than 2 hours; for longer, set an alarm."
+    assert store.pending(TIMER) == []
+
+
+def test_how_far_ahead_a_reminder_may_be_is_a_setting(router, store):
+    text = "Remind me to call mum on Sunday at 9 am."
+    request = SkillRequest(now=NOW, reminders=store, said=text, limits=RemindersSettings(longest_reminder_days=1.0))
+    assert router.whole_reply(router.route(text), request) == "I can set reminders up to 1 day ahead."
+    assert store.pending("reminder") == []

@@ -8,9 +8,11 @@ reply text. A new skill is a new pair of files here and nothing else.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 import re
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,6 +25,8 @@ from hassil.util import merge_dict
 from rapidfuzz import fuzz
 
 from ..asr import words_of
+from ..config import RemindersSettings
+from ..state import StateConnection, why_not
 
 if TYPE_CHECKING:
     from ..lists import ListStore
@@ -55,6 +59,8 @@ class SkillRequest:
     said: str = ""
     """The whole transcript, for a "that" that points into it ("I've rung the dentist, so
     forget that reminder")."""
+    limits: RemindersSettings = field(default_factory=RemindersSettings)
+    """How long a timer and how far ahead a reminder may be ([reminders])."""
 
     def local_time(self) -> datetime:
         """`now`, or else the clock's time, in the local time zone."""
@@ -92,6 +98,25 @@ class SkillReply:
 Skill = Callable[[SkillRequest], "str | SkillReply"]
 """A handler: the reply, as text or as a SkillReply when it asks a question. It says that
 something was done only after doing it (the SQLite write returned)."""
+
+
+def saying_why_not(doing: str, handler: Skill) -> Skill:
+    """`handler`, answering "I couldn't {doing}: the disk is full." when its database fails, so
+    the turn is answered and the assistant keeps listening."""
+    @functools.wraps(handler)
+    def answered(request: SkillRequest) -> str | SkillReply:
+        try:
+            return handler(request)
+        except sqlite3.Error as err:
+            return f"I couldn't {doing}: {why_not_saved(request, err)}."
+    return answered
+
+
+def why_not_saved(request: SkillRequest, err: sqlite3.Error) -> str:
+    """Why the database refused, in words ("the disk is full")."""
+    store = request.reminders or request.lists
+    db = store.db if store else None
+    return db.why_not(err) if isinstance(db, StateConnection) else why_not(err)
 
 
 def as_reply(result: str | SkillReply) -> SkillReply:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 
 from ..reminders import ALARM, Reminder
-from . import SkillRequest
+from . import SkillRequest, saying_why_not
 from .clock import clock_text
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -132,5 +132,9 @@ def _listed(alarms: list[Reminder], now: datetime) -> str:
 
 ABILITY = "set alarms"
 RANK = 16
-INTENTS = {"SetAlarm": set_alarm, "ListAlarms": list_alarms, "CancelAlarm": cancel_alarm,
-           "CancelAllAlarms": cancel_all_alarms}
+INTENTS = {
+    "SetAlarm": saying_why_not("save that alarm", set_alarm),
+    "ListAlarms": saying_why_not("read your alarms", list_alarms),
+    "CancelAlarm": saying_why_not("cancel that alarm", cancel_alarm),
+    "CancelAllAlarms": saying_why_not("cancel your alarms", cancel_all_alarms),
+}

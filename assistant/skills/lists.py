@@ -20,7 +20,7 @@ import re
 import sqlite3
 
 from ..lists import SHOPPING, TODO, clean_item
-from . import POINTING_WORDS, Awaiting, SkillReply, SkillRequest, mentioned
+from . import POINTING_WORDS, Awaiting, SkillReply, SkillRequest, mentioned, why_not_saved
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +57,8 @@ def add_to_list(request: SkillRequest) -> str:
     except sqlite3.Error as err:
         log.error("could not add to the %s list: %s", name, err)
         if added:
-            return f"I added {_joined(added)} to your {_label(name)}, but I couldn't save the rest."
-        return f"Sorry, I couldn't save that to your {_label(name)}."
+            return f"I added {_joined(added)} to your {_label(name)}, but I couldn't save the rest: {why_not_saved(request, err)}."
+        return f"Sorry, I couldn't save that to your {_label(name)}: {why_not_saved(request, err)}."
     replies = []
     if added:
         replies.append(f"I added {_joined(added)} to your {_label(name)}.")
@@ -89,8 +89,8 @@ def remove_from_list(request: SkillRequest) -> str | SkillReply:
     except sqlite3.Error as err:
         log.error("could not take an item off the %s list: %s", name, err)
         if removed:
-            return f"I took {_joined(removed)} off your {_label(name)}, but I couldn't change the rest."
-        return f"Sorry, I couldn't change your {_label(name)}."
+            return f"I took {_joined(removed)} off your {_label(name)}, but I couldn't change the rest: {why_not_saved(request, err)}."
+        return f"Sorry, I couldn't change your {_label(name)}: {why_not_saved(request, err)}."
     replies = []
     if removed:
         replies.append(f"I took {_joined(removed)} off your {_label(name)}.")
@@ -106,7 +106,7 @@ def read_list(request: SkillRequest) -> str:
         items = request.list_store().items(name)
     except sqlite3.Error as err:
         log.error("could not read the %s list: %s", name, err)
-        return f"Sorry, I couldn't read your {_label(name)}."
+        return f"Sorry, I couldn't read your {_label(name)}: {why_not_saved(request, err)}."
     if not items:
         return f"Your {_label(name)} is empty."
     if len(items) <= READ_IN_FULL:
@@ -121,7 +121,7 @@ def clear_list(request: SkillRequest) -> str | SkillReply:
         count = len(request.list_store().items(name))
     except sqlite3.Error as err:
         log.error("could not read the %s list: %s", name, err)
-        return f"Sorry, I couldn't read your {_label(name)}, so I left it as it is."
+        return f"Sorry, I couldn't read your {_label(name)}: {why_not_saved(request, err)}. I left it as it is."
     if count == 0:
         return f"Your {_label(name)} is already empty."
     return SkillReply(f"Your {_label(name)} has {_count(count)}. Shall I clear it?",
@@ -136,7 +136,7 @@ def confirm_clear_list(request: SkillRequest) -> str:
         count = request.list_store().clear(name)
     except sqlite3.Error as err:
         log.error("could not clear the %s list: %s", name, err)
-        return f"Sorry, I couldn't clear your {_label(name)}; it is as it was."
+        return f"Sorry, I couldn't clear your {_label(name)}: {why_not_saved(request, err)}; it is as it was."
     if count == 0:
         return f"Your {_label(name)} was already empty."
     return f"I cleared your {_label(name)}."

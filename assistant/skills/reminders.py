@@ -11,10 +11,17 @@ from datetime import datetime, timedelta
 from rapidfuzz import fuzz
 
 from ..reminders import REMINDER, Reminder
-from . import POINTING_WORDS, Awaiting, SkillReply, SkillRequest, mentioned
+from . import (
+    POINTING_WORDS,
+    Awaiting,
+    SkillReply,
+    SkillRequest,
+    mentioned,
+    saying_why_not,
+)
 from .alarms import next_alarm_time, when_text
 from .conversation import spoken_list
-from .timers import LONGEST_S, duration_text, length_s
+from .timers import duration_text, length_refusal, length_s
 
 _SAME_MESSAGE = 70
 """rapidfuzz token-set ratio at which what was said names a reminder ("the bread" and "take the bread out")."""
@@ -24,6 +31,8 @@ _PERSON = {"my": "your", "me": "you", "i": "you", "i'm": "you're", "myself": "yo
 
 
 def set_reminder(request: SkillRequest) -> str | SkillReply:
+    if (refusal := length_refusal(request, "remind you in {}")) is not None:
+        return refusal
     message = reminder_message(request.slots.get("message"))
     if not message:
         return "What should I remind you about? Say, for example, remind me to call mum in an hour."
@@ -33,8 +42,8 @@ def set_reminder(request: SkillRequest) -> str | SkillReply:
         return SkillReply("When should I remind you?", Awaiting("reminder_time", {"message": request.slots["message"]}))
     if due <= now:
         return "That time has already passed."
-    if (due - now).total_seconds() > 7 * LONGEST_S:
-        return "I can set reminders up to a week ahead."
+    if (due - now).total_seconds() > request.limits.longest_reminder_days * 86400:
+        return f"I can set reminders up to {_days(request.limits.longest_reminder_days)} ahead."
     duration_s = (due - now).total_seconds() if "hour" not in request.slots else None
     request.reminder_store().add_reminder(now, due, message, duration_s)
     return f"I'll remind you to {message} {_when(due, now, duration_s)}."
@@ -93,6 +102,10 @@ def _when(due: datetime, now: datetime, duration_s: float | None) -> str:
     return f"at {when_text(due, now)}"
 
 
+def _days(days: float) -> str:
+    return "a week" if days == 7 else f"{days:g} day{'s' if days != 1 else ''}"
+
+
 def _matching(request: SkillRequest) -> list[Reminder]:
     reminders = request.reminder_store().pending(REMINDER)
     said = reminder_message(request.slots.get("message"))
@@ -106,5 +119,9 @@ def _matching(request: SkillRequest) -> list[Reminder]:
 
 ABILITY = "set reminders"
 RANK = 15
-INTENTS = {"SetReminder": set_reminder, "ListReminders": list_reminders, "CancelReminder": cancel_reminder,
-           "CancelAllReminders": cancel_all_reminders}
+INTENTS = {
+    "SetReminder": saying_why_not("save that reminder", set_reminder),
+    "ListReminders": saying_why_not("read your reminders", list_reminders),
+    "CancelReminder": saying_why_not("cancel that reminder", cancel_reminder),
+    "CancelAllReminders": saying_why_not("cancel your reminders", cancel_all_reminders),
+}

@@ -13,9 +13,8 @@ import re
 from rapidfuzz import fuzz
 
 from ..reminders import TIMER, Reminder
-from . import Awaiting, SkillReply, SkillRequest, mentioned
+from . import Awaiting, SkillReply, SkillRequest, mentioned, saying_why_not
 
-LONGEST_S = 24 * 3600
 _SAME_NAME = 80
 """rapidfuzz ratio at which a said name is a timer's ("egg" and "eggs", "pasta" and "pastor")."""
 
@@ -23,17 +22,21 @@ _SAME_NAME = 80
 def set_timer(request: SkillRequest) -> str | SkillReply:
     if " timer " in f" {request.slots.get('name') or ''} ":  # "a rice timer for 18 minutes and a fish timer ..."
         return "I can set one timer at a time. Say the first, then the next."
+    if (refusal := length_refusal(request, "set a timer for {}")) is not None:
+        return refusal
     total_s = length_s(request.slots) + _length_in_name_s(request)
     name = _name(request)
     if total_s <= 0:
         return SkillReply("For how long?", Awaiting("timer_duration", {"name": name} if name else {}))
-    if total_s > LONGEST_S:
-        return "Timers can be up to 24 hours long; for longer, set an alarm."
+    if total_s > longest_timer_s(request):
+        return _too_long(request)
     request.reminder_store().add_timer(request.local_time(), total_s, name)
     return f"{_titled(name)} set for {duration_text(total_s)}."
 
 
 def add_time(request: SkillRequest) -> str | SkillReply:
+    if (refusal := length_refusal(request, "add {} to a timer")) is not None:
+        return refusal
     more_s = length_s(request.slots)
     if more_s <= 0:  # nothing said to add: nothing added, and nothing claimed
         return "How much time should I add? Say, for example, add two minutes to the timer."
@@ -42,6 +45,8 @@ def add_time(request: SkillRequest) -> str | SkillReply:
         return _none_reply(request)
     if len(timers) > 1:
         return _which_one(timers, "add time to")
+    if timers[0].left_s(request.local_time()) + more_s > longest_timer_s(request):
+        return _too_long(request)
     extended = request.reminder_store().extend(timers[0], more_s)
     if extended is None:
         return _none_reply(request)
@@ -112,12 +117,60 @@ def _length_in_name_s(request: SkillRequest) -> float:
     """A length the name slot took in ("a timer for 1 hour in 10 minutes": Whisper's "in" for "and";
     "a timer for three minutes for brushing my teeth")."""
     found = _LENGTH_IN_NAME.findall(str(request.slots.get("name") or ""))
-    return sum((int(n) if n.isdigit() else _NUMBER_WORDS[n.lower()]) * _UNIT_S[unit.lower()] for n, unit in found)
+    return sum(_number(n) * _UNIT_S[unit.lower()] for n, unit in found)
+
+
+def longest_timer_s(request: SkillRequest) -> float:
+    return request.limits.longest_timer_h * 3600
+
+
+def _too_long(request: SkillRequest) -> str:
+    return f"I can't set a timer longer than {duration_text(longest_timer_s(request))}; for longer, set an alarm."
 
 
 def length_s(slots: dict) -> float:
     """The length the hours, minutes and seconds slots say, in s."""
     return slots.get("hours", 0) * 3600 + slots.get("minutes", 0) * 60 + slots.get("seconds", 0)
+
+
+_SAID_LENGTH = re.compile(r"(?<![\w.])(?:(minus|negative)\s+|([-\u2212])\s?)?(\d+|" + "|".join(_NUMBER_WORDS)
+                          + r")[\s-]*(hour|minute|second|day)s?\b", re.IGNORECASE)
+_LENGTH_INTENTS = (("remind", "SetReminder"), ("add", "AddTimeToTimer"), ("timer", "SetTimer"),
+                   ("count ?down", "SetTimer"))
+"""The words that say which skill a length belongs to, most telling first."""
+
+
+def senseless_length(said: str) -> str | None:
+    """A length said that nothing can last, as it was said: below zero ("minus five minutes",
+    "-5 minutes"), or zero in all ("zero seconds"); None when there is none."""
+    found = list(_SAID_LENGTH.finditer(said))
+    signed = [m for m in found if m.group(1) or m.group(2)]
+    if signed:
+        return "minus " + " ".join(signed[0].group(0).lstrip("-\u2212").split()[-2:]).lower()
+    if found and all(_number(m.group(3)) == 0 for m in found):
+        return found[0].group(0).lower()
+    return None
+
+
+def senseless_length_intent(text: str) -> str | None:
+    """The skill a request with a senseless length is for ("remind me in minus 10 minutes"),
+    which no template matches (their numbers start at 1): that skill says it can't."""
+    if senseless_length(text) is None:
+        return None
+    return next((intent for words, intent in _LENGTH_INTENTS if re.search(rf"\b{words}", text, re.IGNORECASE)), None)
+
+
+def length_refusal(request: SkillRequest, doing: str) -> str | None:
+    """ "I can't set a timer for minus five minutes.": a length below zero or zero, said in the
+    request or in its slots (a model that mapped it may have dropped the minus), is never confirmed."""
+    said = senseless_length(request.said)
+    if said is None and length_s(request.slots) < 0:
+        said = f"minus {duration_text(-length_s(request.slots))}"
+    return None if said is None else f"I can't {doing.format(said)}."
+
+
+def _number(said: str) -> int:
+    return int(said) if said.isdigit() else _NUMBER_WORDS[said.lower()]
 
 
 def _matching(request: SkillRequest) -> list[Reminder]:
@@ -185,5 +238,10 @@ def _name(request: SkillRequest) -> str | None:
 
 ABILITY = "set timers"
 RANK = 10
-INTENTS = {"SetTimer": set_timer, "TimerStatus": timer_status, "CancelTimer": cancel_timer,
-           "CancelAllTimers": cancel_all_timers, "AddTimeToTimer": add_time}
+INTENTS = {
+    "SetTimer": saying_why_not("save that timer", set_timer),
+    "TimerStatus": saying_why_not("read your timers", timer_status),
+    "CancelTimer": saying_why_not("cancel that timer", cancel_timer),
+    "CancelAllTimers": saying_why_not("cancel your timers", cancel_all_timers),
+    "AddTimeToTimer": saying_why_not("add time to that timer", add_time),
+}
