@@ -81,7 +81,9 @@ class Recognition:
         repetition, more_than_said), or None when it is. `speech_s`: how much speech the
         VAD heard in the audio, when known."""
         words = words_of(self.text)
-        if self.no_speech_prob >= _NO_SPEECH_PROB and self.avg_logprob <= _GUESSING_LOGPROB:
+        # Sure there was no speech, Whisper still writes "you" or "." on silence, and not as a guess.
+        only_filler = not words or " ".join(words) in _USUAL_HALLUCINATIONS
+        if self.no_speech_prob >= _NO_SPEECH_PROB and (self.avg_logprob <= _GUESSING_LOGPROB or only_filler):
             return "no_speech"
         if " ".join(words) in _USUAL_HALLUCINATIONS and self.avg_logprob <= _GUESSING_LOGPROB:
             return "usual_hallucination"
@@ -146,7 +148,8 @@ class SpeechRecognizer:
         return tokens
 
     def segments(self, audio: np.ndarray, timestamps: bool = True) -> list[Segment]:
-        """Transcribe float32 16 kHz mono audio of any length, whole, into timed segments."""
+        """Transcribe float32 16 kHz mono audio of any length, whole, into timed segments; what
+        Whisper invents on silence and noise is left out, as a command's is dropped."""
         return list(self._segments_of(audio, timestamps))
 
     def stream_segments(self, blocks: Iterable[np.ndarray]) -> Iterator[Segment]:
@@ -170,7 +173,8 @@ class SpeechRecognizer:
                 vad_filter=False, condition_on_previous_text=False,
                 without_timestamps=not timestamps)
             for s in found:  # decoded lazily, a window at a time
-                yield Segment(s.start, s.end, s.text.strip())
+                if not Recognition(s.text.strip(), s.no_speech_prob, s.avg_logprob).hallucinated():
+                    yield Segment(s.start, s.end, s.text.strip())
         except (RuntimeError, ValueError) as err:
             raise StageError("asr", f"speech recognition failed: {err}") from err
 

@@ -85,6 +85,8 @@ def open_audio_file(path: Path) -> soundfile.SoundFile:
     if path.stat().st_size == 0:
         raise AudioInputError(f"{path}: empty file, not audio (expected WAV, FLAC or OGG)")
     try:
+        with open(path, "rb"):  # a file it may not read, libsndfile calls only "System error"
+            pass
         sound = soundfile.SoundFile(str(path))
     except (soundfile.LibsndfileError, RuntimeError) as err:
         raise AudioInputError(f"{path}: not a readable audio file ({_short(err)}); "
@@ -316,10 +318,13 @@ class WavSink:
 
 
 def check_output_path(path: Path, source: Path | None = None) -> None:
-    """Refuse, naming the path, an output that is a directory, sits in no directory, or
-    would overwrite `source` (the input being read)."""
+    """Refuse, naming the path, an output that is a directory, a device, a FIFO or a socket,
+    sits in no directory, or would overwrite `source` (the input being read)."""
     if path.is_dir():
         raise AudioInputError(f"{path}: is a directory; give a file name for the output")
+    if path.exists() and not path.is_file():  # the finished file is renamed over it: as root, even /dev/null
+        raise AudioInputError(f"{path}: is not a regular file (a pipe, socket or device); "
+                              "give a regular file or a new name for the output")
     if not path.parent.is_dir():
         raise AudioInputError(f"{path}: no such directory: {path.parent}")
     if source is not None and path.exists() and os.path.samefile(path, source):

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
+import math
 import os
 import signal
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 from . import config as config_module
 from . import models
@@ -20,21 +22,44 @@ from .asr import Segment
 from .audio import (NullSink, WavSink, as_stream, check_audio_file, check_output_path, file_chunks, file_duration_s,
                     iter_file_audio)
 from .errors import EXIT_INTERNAL, EXIT_OK, AssistantError, DeviceError
-from .events import HumanLines, JsonLines
+from .events import EventSink, Fanout, HumanLines, JsonLines
 from .stopping import (Stopped, exit_status, in_daemon_thread, raise_stopped_on_sigterm, stream_in_daemon_thread,
                        until_stopped)
 
 log = logging.getLogger("assistant")
 
 
+ECHO_DB_RANGE = (-60.0, 20.0)
+"""From an echo barely above the room's noise to a speaker louder than the talker."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Wrong usage is one line on stderr, status 2, like every other error a user can cause."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def echo_gain_db(text: str) -> float:
+    """`--echo`'s gain: a finite number of dB within ECHO_DB_RANGE."""
+    low, high = ECHO_DB_RANGE
+    try:
+        gain_db = float(text)
+    except ValueError:
+        gain_db = math.nan
+    if not low <= gain_db <= high:  # also false for nan
+        raise argparse.ArgumentTypeError(f"{text!r} is not a gain in dB between {low:g} and {high:g}")
+    return gain_db
+
+
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = OneLineParser(add_help=False)
     common.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS,
                         help="settings file (default: $ASSISTANT_CONFIG, "
                              "$CONFIGURATION_DIRECTORY/config.toml, ./config.toml, built-in)")
     common.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
                         help="log more to stderr (-vv for debug)")
-    parser = argparse.ArgumentParser(prog="assistant", parents=[common],
+    parser = OneLineParser(prog="assistant", parents=[common],
                                      description="An on-device voice assistant.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -43,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--json", action="store_true", help="one JSON event per line on stdout")
     replay.add_argument("--out", type=Path, metavar="WAV", help="write the spoken replies here instead of playing")
     replay.add_argument("--ptt", action="store_true", help="the whole file is one push-to-talk turn")
-    replay.add_argument("--echo", type=float, nargs="?", const=0.0, metavar="DB",
+    replay.add_argument("--echo", type=echo_gain_db, nargs="?", const=0.0, metavar="DB",
                         help="mix the replies into the input at their playback time, at this gain "
                              "(default 0 dB): the assistant hears itself, as from a speaker beside the microphone")
 
@@ -54,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     daemon = commands.add_parser("daemon", parents=[common], help="listen on the microphone, answer aloud")
     daemon.add_argument("--json", action="store_true", help="one JSON event per line on stdout")
 
-    ptt = commands.add_parser("ptt", parents=[common], help="push-to-talk: Enter to talk, Enter to stop, q to quit")
+    ptt = commands.add_parser("ptt", parents=[common], help="push-to-talk: Enter to talk; a key during the reply stops it; q or Ctrl-C quits")
     ptt.add_argument("--json", action="store_true", help="one JSON event per line on stdout")
 
     audit = commands.add_parser("audit", parents=[common],
@@ -180,13 +205,16 @@ def replay(args: argparse.Namespace, settings: config_module.Settings, out: Text
     if args.out:
         check_output_path(args.out, source=args.file)
 
+    lines = JsonLines(out) if args.json else HumanLines(out)
+    metrics = _metrics(settings)
+
     async def run() -> None:
         stages = await in_daemon_thread(load_stages, settings)
         sink = WavSink(args.out, stages.tts.rate_hz) if args.out else _speaker_or_nothing(settings, stages.tts.rate_hz)
-        events = JsonLines(out) if args.json else HumanLines(out)
-        pipeline = replay_pipeline(stages, settings, events, sink, echo_db=args.echo)
+        pipeline = replay_pipeline(stages, settings, _with_metrics(lines, metrics), sink, echo_db=args.echo)
         try:
-            await pipeline.run(as_stream(file_chunks(args.file)), ptt=args.ptt)
+            with _sessions_open(metrics):
+                await pipeline.run(as_stream(file_chunks(args.file)), ptt=args.ptt)
         except asyncio.CancelledError:
             sink.close()  # stopped by a signal: what was said so far, as a whole file
             raise
@@ -198,8 +226,38 @@ def replay(args: argparse.Namespace, settings: config_module.Settings, out: Text
             raise
         sink.close()
 
-    asyncio.run(until_stopped(run()))
+    with _serving(metrics, settings):  # before the models load: a port in use stops it at once
+        asyncio.run(until_stopped(run()))
     return EXIT_OK
+
+
+def _metrics(settings: config_module.Settings):
+    """The metrics sink when `[metrics] listen` is set, else None (prometheus-client is not even imported)."""
+    if not settings.metrics.listen:
+        return None
+    from .metrics import Metrics
+
+    return Metrics()
+
+
+def _with_metrics(lines: EventSink, metrics) -> EventSink:
+    """The lines printed, and the metrics fed by the same events when they are on."""
+    return lines if metrics is None else Fanout(lines, metrics)
+
+
+def _serving(metrics, settings: config_module.Settings):
+    if metrics is None:
+        return contextlib.nullcontext()
+    from .metrics import serving
+
+    return serving(metrics, settings.metrics.listen)
+
+
+def _sessions_open(metrics):
+    """While a replay runs, its stream counts as an open session."""
+    if metrics is None:
+        return contextlib.nullcontext()
+    return metrics.session()
 
 
 def _speaker_or_nothing(settings: config_module.Settings, rate_hz: int):
@@ -277,7 +335,7 @@ def push_to_talk(args: argparse.Namespace, settings: config_module.Settings, out
     from . import ptt
 
     events = JsonLines(out) if args.json else HumanLines(out)
-    asyncio.run(ptt.push_to_talk(settings, events, sys.stdin, sys.stderr))
+    asyncio.run(until_stopped(ptt.push_to_talk(settings, events, sys.stdin, sys.stderr)))
     return EXIT_OK
 
 
@@ -285,9 +343,10 @@ def daemon(args: argparse.Namespace, settings: config_module.Settings, out: Text
     from .daemon import Daemon
     from .service import ServiceNotifier
 
-    events = JsonLines(out) if args.json else HumanLines(out, words=settings.log_transcripts)
+    lines = JsonLines(out) if args.json else HumanLines(out, words=settings.log_transcripts)
+    metrics = _metrics(settings)
     config_path = config_module.find_config(getattr(args, "config", None))
-    asyncio.run(Daemon(settings, config_path, events, ServiceNotifier()).serve())
+    asyncio.run(Daemon(settings, config_path, _with_metrics(lines, metrics), ServiceNotifier(), metrics=metrics).serve())
     log.warning("stopped")
     return EXIT_OK
 

@@ -28,7 +28,7 @@ import httpx
 from .audit import AuditLog
 from .config import CloudSettings
 from .errors import StageError
-from .llm import spoken_sentences
+from .llm import Progress, spoken_sentences
 from .secrets import SecretSource
 
 log = logging.getLogger(__name__)
@@ -181,17 +181,19 @@ class CloudClient:
             return "the cloud endpoint failed recently (circuit breaker open)"
         return None
 
-    def sentences(self, text: str, stop: threading.Event) -> Iterator[str]:
+    def sentences(self, text: str, stop: threading.Event, progress: Progress | None = None) -> Iterator[str]:
         """The answer, sentence by sentence as it streams in; raises CloudError when the endpoint
-        fails, and ends quietly once `stop` is set."""
-        return spoken_sentences(self.pieces(text, stop), stop)
+        fails, and ends quietly once `stop` is set. `progress` notes each request sent and the first text."""
+        pieces = self.pieces(text, stop, progress)
+        return spoken_sentences(pieces if progress is None else progress.pieces(pieces), stop)
 
-    def pieces(self, text: str, stop: threading.Event) -> Iterator[tuple[str, str | None]]:
-        """The answer's streamed (text, finish reason) pieces."""
+    def pieces(self, text: str, stop: threading.Event,
+               progress: Progress | None = None) -> Iterator[tuple[str, str | None]]:
+        """The answer's streamed (text, finish reason) pieces; each request's size goes to `progress`."""
         if (why := self.unavailable()) is not None:
             raise CloudError(why, code="unavailable")
         try:
-            yield from self._retried(self._body(text), stop)
+            yield from self._retried(self._body(text), stop, progress)
         except CloudError as err:
             self.breaker.failed()
             if not self.breaker.allows():
@@ -212,12 +214,13 @@ class CloudClient:
                     max_tokens=self.settings.max_reply_tokens, stream=True)
         return json.dumps(body, ensure_ascii=False).encode("utf-8")
 
-    def _retried(self, body: bytes, stop: threading.Event) -> Iterator[tuple[str, str | None]]:
+    def _retried(self, body: bytes, stop: threading.Event,
+                 progress: Progress | None) -> Iterator[tuple[str, str | None]]:
         started = time.monotonic()
         first_words_by, whole_by = started + self.settings.first_words_s, started + self.settings.timeout_s
         for attempt in itertools.count():
             try:
-                yield from self._attempt(body, _Attempt(stop, first_words_by, whole_by))
+                yield from self._attempt(body, _Attempt(stop, first_words_by, whole_by), progress)
                 return
             except CloudError as err:
                 wait_s = self.settings.retry_backoff_s * 2 ** attempt
@@ -227,12 +230,15 @@ class CloudClient:
                 if stop.wait(wait_s):
                     return
 
-    def _attempt(self, body: bytes, attempt: _Attempt) -> Iterator[tuple[str, str | None]]:
+    def _attempt(self, body: bytes, attempt: _Attempt,
+                 progress: Progress | None = None) -> Iterator[tuple[str, str | None]]:
         try:
             record_id = self.audit.request(self.host, body)  # before anything leaves
         except OSError as err:
             raise CloudError(f"cannot write the audit log {self.audit.path}: {err}; nothing was sent",
                              code="audit") from None
+        if progress is not None:
+            progress.sent_bytes.append(len(body))
         started = time.monotonic()
         outcome, detail = "answered", None
         try:
@@ -276,6 +282,7 @@ class CloudClient:
 
     def _deltas(self, response: httpx.Response, attempt: _Attempt) -> Iterator[tuple[str, str | None]]:
         finished = False
+        chars_left = self.settings.max_reply_chars
         for line in response.iter_lines():
             if not line.startswith("data:"):
                 continue  # blank separators, comments such as ": ping", event names
@@ -284,6 +291,12 @@ class CloudClient:
                 return
             piece, finish_reason = self._delta(data)
             attempt.got_words = attempt.got_words or bool(piece)
+            if len(piece) > chars_left:  # the device's own bound: a server may ignore max_tokens
+                log.warning("the answer from %s reached %d characters (cloud.max_reply_chars); the rest is not "
+                            "taken", self.host, self.settings.max_reply_chars)
+                yield piece[:chars_left], "length"  # ends as a token limit would: a cut-off sentence is not said
+                return
+            chars_left -= len(piece)
             finished = finished or finish_reason is not None
             yield piece, finish_reason
         if attempt.cut is not None:

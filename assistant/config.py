@@ -215,6 +215,10 @@ class CloudSettings:
     fallback: str = setting("offline", "who answers when the cloud cannot: offline (says it can't) or local_llm",
                             choices=("offline", "local_llm"))
     max_reply_tokens: int = setting(150, "longest reply, in tokens", min=8, max=4096)
+    max_reply_chars: int = setting(1000, "longest reply taken, in characters, whatever the server does with "
+                                   "max_reply_tokens: the stream is closed there", min=100, max=100000)
+    max_reply_speech_s: float = setting(60.0, "longest reply said, in s of speech: the answer ends with the last "
+                                        "sentence that fits", min=5.0, max=600.0)
     first_words_s: float = setting(2.5, "deadline from the request to the answer's first words, retries included, in s",
                                    min=0.5, max=30.0)
     timeout_s: float = setting(10.0, "deadline for the whole answer, in s", min=1.0, max=120.0)
@@ -300,6 +304,14 @@ class ServeSettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    """Prometheus metrics over HTTP (latencies, wakes, turns, errors, cloud requests); off by default."""
+
+    listen: str = setting("", "where to serve /metrics, as HOST:PORT, e.g. \"127.0.0.1:9464\" (any address other "
+                          "than loopback is an explicit choice); empty: off")
+
+
+@dataclass(frozen=True)
 class Settings:
     """All settings; `source` is the file they came from, or None for the built-in defaults."""
 
@@ -320,6 +332,7 @@ class Settings:
     tts: TtsSettings = field(default_factory=TtsSettings)
     mqtt: MqttSettings = field(default_factory=MqttSettings)
     serve: ServeSettings = field(default_factory=ServeSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
     source: Path | None = field(default=None, compare=False, metadata={"internal": True})
 
     def resolved_state_dir(self) -> Path:
@@ -380,7 +393,7 @@ def load_settings(path: Path | None) -> Settings:
     settings = _build(Settings, raw, "", path, problems)
     problems += (_cloud_problems(settings.cloud) + _home_assistant_problems(settings.home_assistant)
                  + _mqtt_problems(settings.mqtt) + _state_dir_problems(settings.state_dir)
-                 + serve_problems(settings.serve))
+                 + serve_problems(settings.serve) + _metrics_problems(settings.metrics))
     if problems:
         raise ConfigError("\n".join(f"{path}: {p}" for p in problems))
     return dataclasses.replace(settings, source=path)
@@ -467,6 +480,35 @@ def serve_problems(serve: ServeSettings) -> list[str]:
     if serve.zeroconf and is_loopback(host):
         return [(f"[serve] zeroconf = true: uri ({serve.uri}) listens on loopback, which no other device reaches; "
                  "set uri to this machine's address (or tcp://0.0.0.0:PORT) to announce it, or zeroconf = false")]
+    return []
+
+
+def listen_address(listen: str) -> tuple[str, int]:
+    """(host, port) of a HOST:PORT setting such as `[metrics] listen`; an IPv6 address is written [::1]:PORT.
+    Raises ValueError saying what is wrong."""
+    if not listen.isprintable() or any(c.isspace() for c in listen):
+        raise ValueError("must be HOST:PORT with no spaces or control characters")
+    try:
+        parts = urllib.parse.urlsplit(f"http://{listen}")
+        host = parts.hostname or ""
+    except ValueError:  # a '[' without its ']', or no IP address between them
+        raise ValueError("an IPv6 address must be written whole between [ and ], e.g. [::1]:9464") from None
+    if parts.netloc != listen or parts.username is not None or not host or ":" not in listen.rpartition("]")[2]:
+        raise ValueError("must be HOST:PORT, e.g. 127.0.0.1:9464")
+    if (problem := _port_problem(parts)) is not None:
+        raise ValueError(problem)
+    if not (_is_address(host) or (_HOST_NAME.fullmatch(host) and not host.rstrip(".").rpartition(".")[2].isdigit())):
+        raise ValueError(f"{host!r} is not a host name or an IP address")
+    return host, int(parts.port or 0)
+
+
+def _metrics_problems(metrics: MetricsSettings) -> list[str]:
+    if not metrics.listen:
+        return []
+    try:
+        listen_address(metrics.listen)
+    except ValueError as err:
+        return [f"[metrics] listen = {metrics.listen!r}: {err}"]
     return []
 
 

@@ -15,6 +15,7 @@ silence before anything hears it, so nothing wakes the assistant; timers still r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import gc
 import logging
@@ -38,6 +39,7 @@ from .state import owning
 from .stopping import in_daemon_thread, signal_queue
 
 if TYPE_CHECKING:
+    from .metrics import Metrics
     from .pipeline import State
 
 log = logging.getLogger(__name__)
@@ -128,7 +130,10 @@ class Daemon:
     config_path: Path | None
     events: EventSink
     notifier: ServiceNotifier
+    metrics: Metrics | None = None
+    """Fed by `events` too; served at `[metrics] listen` while the daemon runs, and told when it listens."""
     status: AssistantStatus = field(init=False)
+    _listening: contextlib.ExitStack = field(init=False, default_factory=contextlib.ExitStack)
 
     def __post_init__(self) -> None:
         self.status = AssistantStatus(self.notifier)
@@ -140,7 +145,7 @@ class Daemon:
         from .devices import Microphone
 
         microphone = Microphone(self.settings.audio)
-        with owning(self.settings.resolved_state_dir()):
+        with owning(self.settings.resolved_state_dir()), self._serving_metrics(), self._listening:
             reminders = ReminderStore.in_state_dir(self.settings.resolved_state_dir())
             show_state_problems(reminders, self.notifier)
             link = None
@@ -154,6 +159,14 @@ class Daemon:
                 reminders.close()
                 if link is not None:
                     link.close()  # says offline; bounded to about a second
+
+    def _serving_metrics(self) -> contextlib.AbstractContextManager:
+        """/metrics at `[metrics] listen` (as it was at start-up: a reload does not move it)."""
+        if self.metrics is None:
+            return contextlib.nullcontext()
+        from .metrics import serving
+
+        return serving(self.metrics, self.settings.metrics.listen)
 
     async def _linked(self, link: MqttLink | None) -> MqttLink | None:
         """The MQTT link for the current settings: the running one when they are the same, connecting
@@ -262,3 +275,7 @@ class Daemon:
 
             log.warning("listening for %s", " or ".join(f'"{name.lower()}"' for name in wake_word_names(self.settings)))
         self.status.microphone_changed(state)
+        if self.metrics is not None:  # the microphone's stream is the daemon's one session
+            self._listening.close()
+            if state == "listening":
+                self._listening.enter_context(self.metrics.session())

@@ -143,6 +143,10 @@ class Turn(Event):
     voice_to_voice_ms: float | None = None
     input_lag_ms: float | None = None
     """Worst wall time from a microphone block's arrival to its wake score while the turn ran."""
+    cloud_requests: int = 0
+    """Requests the turn sent to the cloud endpoint (a retry is another one)."""
+    cloud_bytes_sent: int = 0
+    """The size of those requests' bodies, in bytes (what `assistant audit` shows as sent)."""
 
 
 @dataclass(frozen=True)
@@ -217,6 +221,17 @@ def _human(event: Event) -> str | None:
         case Turn(outcome=outcome, voice_to_voice_ms=v2v):
             return f"turn {outcome}" + (f", voice to voice {v2v:.0f} ms" if v2v is not None else "")
     return None
+
+
+class Fanout:
+    """Hands each event to several sinks in turn: the lines a person or script reads, and the metrics."""
+
+    def __init__(self, *sinks: EventSink) -> None:
+        self.sinks = sinks
+
+    def emit(self, event: Event) -> None:
+        for sink in self.sinks:
+            sink.emit(event)
 
 
 class Recorder:

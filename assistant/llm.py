@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import LlmSettings
@@ -17,6 +19,23 @@ from .errors import ModelError, StageError
 from .sentences import SentenceSplitter, ends_sentence
 
 _MARKUP = re.compile(r"[*_#`>|~]+")
+
+
+@dataclass
+class Progress:
+    """What a streamed answer has done so far, written by the worker thread that streams it."""
+
+    first_token_wall: float | None = None
+    """perf_counter() when the first piece of text arrived, from the local model or the cloud."""
+    sent_bytes: list[int] = field(default_factory=list)
+    """The body size of each request sent to the cloud (a retry is another request)."""
+
+    def pieces(self, pieces: Iterable[tuple[str, str | None]]) -> Iterator[tuple[str, str | None]]:
+        """`pieces`, noting when the first one with text arrives."""
+        for piece in pieces:
+            if piece[0] and self.first_token_wall is None:
+                self.first_token_wall = time.perf_counter()
+            yield piece
 
 
 class LocalLlm:
@@ -45,10 +64,11 @@ class LocalLlm:
         """Drop the cached prompt state (benchmarks compare with and without it)."""
         self.model.reset()
 
-    def sentences(self, request: str, stop: threading.Event) -> Iterator[str]:
+    def sentences(self, request: str, stop: threading.Event, progress: Progress | None = None) -> Iterator[str]:
         """A short spoken answer, sentence by sentence, as the tokens arrive; ends between
-        tokens once `stop` is set."""
-        return spoken_sentences(self.tokens(request, stop, self.settings.max_reply_tokens), stop)
+        tokens once `stop` is set. `progress` notes when the first token came."""
+        tokens = self.tokens(request, stop, self.settings.max_reply_tokens)
+        return spoken_sentences(tokens if progress is None else progress.pieces(tokens), stop)
 
     def tokens(self, request: str, stop: threading.Event, max_tokens: int) -> Iterator[tuple[str, str | None]]:
         messages = [{"role": "system", "content": self.settings.system_prompt},

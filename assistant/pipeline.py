@@ -40,7 +40,7 @@ from .skills.clock import local_now
 from .stages import Stages
 from .turn import Command, Turn
 from .wake import WakeUpdate
-from .worker import release_memory
+from .worker import ms, release_memory
 
 log = logging.getLogger(__name__)
 
@@ -332,6 +332,7 @@ class Pipeline:
             self.events.emit(TurnEvent(t=t_end, outcome="no_speech", stages_ms=listening.stages_ms))
             release_memory()
             return
+        listening.stages_ms["end_of_turn"] = ms(t_end - speech_end_s)  # audio time: live, the wall time waited
         command = Command(listening.audio(), t_end, speech_end_s, listening.stages_ms,
                           speech_s=listening.endpointer.speech_s, speculation=check)
         turn = self.turn_class(command, self.stages, self.events, self.player, self.input_time, self.now)
@@ -396,8 +397,10 @@ class Pipeline:
                                     played_s=round(self.player.played_s if stopped is None else stopped.played_s, 3),
                                     stop_ms=None if stopped is None else stopped.stop_ms))
         if turn.is_request:
+            sent = list(turn.progress.sent_bytes)  # a copy: a cancelled turn's thread may still be appending
             self.events.emit(TurnEvent(t=t, outcome=outcome, stages_ms=turn.stages_ms,
-                                       voice_to_voice_ms=turn.voice_to_voice_ms, input_lag_ms=turn.input_lag_ms))
+                                       voice_to_voice_ms=turn.voice_to_voice_ms, input_lag_ms=turn.input_lag_ms,
+                                       cloud_requests=len(sent), cloud_bytes_sent=sum(sent)))
         if not turn.task.done():
             turn.task.cancel()
             self._ending.add(turn.task)

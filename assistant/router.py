@@ -40,7 +40,7 @@ from .honesty import (
     not_understood,
     spoken_reason,
 )
-from .llm import LocalLlm
+from .llm import LocalLlm, Progress
 from .near_match import NearMatcher
 from .skill_mapper import SkillMapper
 from .skills import (
@@ -99,6 +99,8 @@ class StreamedReply:
 
     def __init__(self, tier: str, sentences: Callable[[StreamedReply], Iterator[str]]) -> None:
         self.tier = tier
+        self.progress = Progress()
+        """When the first token came, and what was sent to the cloud."""
         self._sentences = sentences(self)
 
     def __iter__(self) -> Iterator[str]:
@@ -362,14 +364,24 @@ class Router:
     def streamed_reply(self, text: str, stop: threading.Event, decision: RouteDecision | None = None) -> StreamedReply:
         """A model's reply, sentence by sentence as it is generated: from the cloud when `decision`
         sends it there with no fallback, else from the local LLM."""
-        if decision is not None and decision.tier == CLOUD and decision.fallback is None and self.cloud is not None:
+        if decision is not None and self._cloud_answers(decision):
             return StreamedReply(CLOUD, lambda reply: self._from_cloud(text, stop, reply))
-        return StreamedReply(LOCAL_LLM, lambda reply: self._from_local_llm(text, stop))
+        return StreamedReply(LOCAL_LLM, lambda reply: self._from_local_llm(text, stop, reply.progress))
 
-    def _from_local_llm(self, text: str, stop: threading.Event) -> Iterator[str]:
+    def speech_limit_s(self, decision: RouteDecision) -> float | None:
+        """How long the streamed reply to `decision` may speak: cloud.max_reply_speech_s when the
+        cloud answers it (the local model's tokens bound its own); None: no limit."""
+        if self.cloud is not None and self._cloud_answers(decision):
+            return self.cloud.settings.max_reply_speech_s
+        return None
+
+    def _cloud_answers(self, decision: RouteDecision) -> bool:
+        return decision.tier == CLOUD and decision.fallback is None and self.cloud is not None
+
+    def _from_local_llm(self, text: str, stop: threading.Event, progress: Progress | None = None) -> Iterator[str]:
         """The chat model's answer, as far as `chat_sentences` lets it be said."""
         assert self.llm is not None
-        for sentence in chat_sentences(self.llm.sentences(text, stop)):
+        for sentence in chat_sentences(self.llm.sentences(text, stop, progress)):
             if stop.is_set():
                 return
             yield sentence
@@ -390,7 +402,7 @@ class Router:
         assert self.cloud is not None
         said = False
         try:
-            for sentence in self.cloud.sentences(text, stop):
+            for sentence in self.cloud.sentences(text, stop, reply.progress):
                 said = True
                 yield sentence
             if said or stop.is_set():
@@ -404,7 +416,7 @@ class Router:
             reply.tier = self._cloud_fallback()
             log.warning("%s; %s answers instead", err.message, reply.tier)
         if reply.tier == LOCAL_LLM:
-            yield from self._from_local_llm(text, stop)
+            yield from self._from_local_llm(text, stop, reply.progress)
         else:
             yield CLOUD_FAILED_REPLY
 

@@ -1,5 +1,8 @@
 """Cuts streamed text into sentences, so speech can start before an answer is complete.
 
+Every reply, a skill's or a model's, is said and printed from these sentences, so control
+characters and terminal escape sequences are removed here, once.
+
 A sentence ends at `.`, `!` or `?` (and closing quotes or brackets after it) followed by
 white space. Decimal numbers ("3.5"), times ("7:05 a.m. today") and common abbreviations
 ("Dr. Who", "e.g. this") do not end one. A long sentence is cut at a clause (a comma,
@@ -25,6 +28,20 @@ complete and synthesised, the sooner the answer starts to play."""
 _HARD_MAX_CHARS = 160
 """A longer piece with no clause break is cut at a word."""
 _CLAUSE = re.compile(r"[,;:]\s|\s[-\u2013\u2014]\s")
+_TERMINAL_SEQUENCE = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"  # CSI: cursor, colours, clear screen
+    r"|(?:\x1b[]P^_X]|[\x90\x98\x9d-\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"  # OSC and other strings: window title
+    r"|\x1b[ -/]*[0-~]?")  # any other escape
+_LINE_BREAKS = re.compile(r"[\t-\r]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+"""C0, DEL and C1 controls (NUL among them), and the bidi overrides and isolates that make
+text display other than it reads."""
+
+
+def without_control_characters(text: str) -> str:
+    """Text safe to print on a terminal and to speak: escape sequences and control characters
+    removed, tabs and line breaks made spaces."""
+    return _CONTROL.sub("", _LINE_BREAKS.sub(" ", _TERMINAL_SEQUENCE.sub("", text)))
 
 
 class SentenceSplitter:
@@ -35,7 +52,7 @@ class SentenceSplitter:
         self._first = True
 
     def push(self, text: str) -> list[str]:
-        self._pending += text
+        self._pending += without_control_characters(text)  # every reply's words pass here, whoever wrote them
         sentences = []
         start = 0
         for match in _END.finditer(self._pending):

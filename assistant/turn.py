@@ -10,6 +10,7 @@ The turn reports its own events; how it ends (`tts_end`, `turn`) is the pipeline
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +27,7 @@ from .end_of_turn import PauseCheck
 from .errors import StageError
 from .events import Error, EventSink, Reply, Route, Transcript, TtsStart
 from .lists import ListStore
+from .llm import Progress
 from .player import Player
 from .reminders import ReminderStore
 from .router import RouteDecision
@@ -33,6 +35,8 @@ from .sentences import split_sentences
 from .skills import Awaiting, SkillRequest
 from .stages import Stages
 from .worker import in_thread, ms, stream_from_thread, timed
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -79,6 +83,8 @@ class Turn:
         self.voice_to_voice_ms: float | None = None
         self.synthesized_s = 0.0
         self.input_lag_ms: float | None = None
+        self.progress = Progress()
+        """The streamed answer's: when its first token came, and the requests sent to the cloud."""
         self.last_reply: str | None = None
         """What the assistant said in the turn before, set by whoever starts this one."""
         self.reminders: ReminderStore | None = None
@@ -130,8 +136,9 @@ class Turn:
         if whole is not None:
             self.stages_ms[route.answered_by] = ms(time.perf_counter() - started)
             self.awaiting = whole.awaiting
-            self._replied(whole.text, route)
-            for sentence in split_sentences(whole.text):
+            sentences = split_sentences(whole.text)
+            self._replied(" ".join(sentences), route)  # what is said, as a streamed reply reports it
+            for sentence in sentences:
                 await self._say(sentence)
         else:
             await self._stream(text, route)
@@ -176,17 +183,24 @@ class Turn:
 
         def sentences(stop: threading.Event) -> Iterator[str]:
             reply = self.stages.router.streamed_reply(text, stop, route)
+            self.progress = reply.progress
             for sentence in reply:
+                if "first_sentence" not in think and (first_token := reply.progress.first_token_wall) is not None:
+                    think["first_token"] = ms(first_token - started)
                 think.setdefault("first_sentence", ms(time.perf_counter() - started))
                 yield sentence
             answered_by[0] = reply.tier
             think[reply.tier] = ms(time.perf_counter() - started)
 
         said = []
-        async with aclosing(stream_from_thread(sentences)) as stream:
+        limit_s = self.stages.router.speech_limit_s(route)
+        async with aclosing(stream_from_thread(sentences)) as stream:  # leaving the loop closes the stream
             async for sentence in stream:
+                if not await self._say(sentence, limit_s):
+                    log.warning("the reply reached %g s of speech (cloud.max_reply_speech_s); the rest is not said",
+                                limit_s)
+                    break
                 said.append(sentence)
-                await self._say(sentence)
         self.stages_ms.update(think)
         self._replied(" ".join(said), route, answered_by[0])
 
@@ -196,15 +210,19 @@ class Turn:
         self.reply_text = text
         self.events.emit(Reply(t=self.input_time(), text=text, tier=tier, think_ms=self.stages_ms.get(tier, 0.0)))
 
-    async def _say(self, sentence: str) -> None:
+    async def _say(self, sentence: str, limit_s: float | None = None) -> bool:
+        """Speak one sentence; False, saying none of it, when it would take the reply past `limit_s` of speech."""
         spoken, synthesis_ms = await timed(self._synthesize, sentence)
         self.stages_ms.setdefault("tts_first_chunk", synthesis_ms)
         self.stages_ms["tts"] = round(self.stages_ms.get("tts", 0.0) + synthesis_ms, 1)
+        if limit_s is not None and self.synthesized_s + sum(chunk.duration_s for chunk, _ in spoken) > limit_s:
+            return False
         for chunk, wake_like in spoken:
             if not self.spoke:
                 self._first_audio()
             self.player.play(chunk, wake_like)
             self.synthesized_s += chunk.duration_s
+        return True
 
     def _synthesize(self, sentence: str) -> list[tuple[AudioChunk, bool]]:
         """Speech for one sentence, each piece marked when it sounds like the wake word (worker thread)."""

@@ -6,10 +6,11 @@ body byte for byte, so a test can compare what left the client with what arrived
 
 from __future__ import annotations
 
+import itertools
 import json
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -74,20 +75,33 @@ def chunk(text: str, finish_reason: str | None = None) -> str:
 def events(*items: str | Callable[[], object]) -> Answer:
     """An event stream: each string is sent as a `data:` line; each callable is called in between
     (to wait for the test, or to stall)."""
-    def answer(handler: BaseHTTPRequestHandler) -> None:
-        handler.send_response(200)
-        handler.send_header("Content-Type", "text/event-stream")
-        handler.end_headers()
-        for item in items:
-            if callable(item):
-                item()
-                continue
-            try:
-                handler.wfile.write(f"data: {item}\n\n".encode())
-                handler.wfile.flush()
-            except OSError:  # the client gave up
-                return
-    return answer
+    return lambda handler: _send_events(handler, items)
+
+
+def endless(sentence: str = "The moon keeps drifting away from the earth, a little every year. ") -> Answer:
+    """Valid chunks, one sentence each, for as long as the client reads: a server that ignores max_tokens."""
+    return lambda handler: _send_events(handler, itertools.repeat(chunk(sentence)))
+
+
+TERMINAL_ATTACK = ("\x1b[2J\x1b[H\x1b]0;pwned\x07The moon is about \x07four billion years old. ",
+                   "It is \u202edrifting\u202c away \x1b[31mslowly\x1b[0m, \u2066a little\u2069 every \x9b1myear.")
+"""Clear screen, cursor home, a window title, bells, a bidi override and isolate, colours (7-bit and C1)."""
+NUL_INSIDE = ("The moon is about four billion years old. ", "\x00", "It is drifting away from the earth, slowly.")
+
+
+def _send_events(handler: BaseHTTPRequestHandler, items: Iterable[str | Callable[[], object]]) -> None:
+    handler.send_response(200)
+    handler.send_header("Content-Type", "text/event-stream")
+    handler.end_headers()
+    for item in items:
+        if callable(item):
+            item()
+            continue
+        try:
+            handler.wfile.write(f"data: {item}\n\n".encode())
+            handler.wfile.flush()
+        except OSError:  # the client gave up
+            return
 
 
 def streamed(*pieces: str) -> Answer:

@@ -18,8 +18,10 @@ from conftest import FIXTURES, JFK, ROOT
 ASSISTANT = [sys.executable, "-m", "assistant.cli"]
 
 
-def run(*args: str, cwd: Path = ROOT, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([*ASSISTANT, *args], capture_output=True, text=True, cwd=cwd, timeout=300,
+def run(*args: str, cwd: Path = ROOT, env: dict | None = None, wrapper: tuple[str, ...] = ()
+        ) -> subprocess.CompletedProcess:
+    """`assistant ARGS`, started through `wrapper` (a command that runs another) when given."""
+    return subprocess.run([*wrapper, *ASSISTANT, *args], capture_output=True, text=True, cwd=cwd, timeout=300,
                           env=env, stdin=subprocess.DEVNULL)
 
 
@@ -110,6 +112,19 @@ def test_transcribe_json_gives_timed_segments():
     events = [json.loads(line) for line in result.stdout.splitlines()]
     assert events[0]["event"] == "segment" and events[0]["end_s"] > events[0]["t"]
     assert "time" in events[-1]["text"].lower()
+
+
+@pytest.mark.parametrize("kind", ["silence", "hiss"])
+def test_transcribe_prints_nothing_for_a_file_without_speech(tmp_path, kind):
+    """Whisper writes "you" on each window of silence and "." on hiss; transcribe drops them as replay does."""
+    hiss = np.random.default_rng(0).standard_normal(60 * 16000) * 0.003
+    audio = np.zeros(90 * 16000) if kind == "silence" else hiss
+    soundfile.write(tmp_path / "quiet.wav", audio, 16000, subtype="PCM_16")
+    human, as_json = run("transcribe", str(tmp_path / "quiet.wav")), run("transcribe", str(tmp_path / "quiet.wav"), "--json")
+    assert human.returncode == as_json.returncode == 0, human.stderr + as_json.stderr
+    assert human.stdout == "\n"
+    [transcript] = [json.loads(line) for line in as_json.stdout.splitlines()]
+    assert (transcript["event"], transcript["text"]) == ("transcript", "")
 
 
 @pytest.mark.parametrize("content, why", [

@@ -7,11 +7,13 @@ import asyncio
 import dataclasses
 import json
 import logging
+import re
 import socket
 import subprocess
 import sys
 import threading
 import time
+import wave
 from pathlib import Path
 
 import httpx
@@ -21,15 +23,16 @@ from assistant.audio import WavSink, as_stream, file_chunks
 from assistant.cloud import CircuitBreaker, load_api_key
 from assistant.config import CloudSettings, Settings, describe, load_settings
 from assistant.errors import ConfigError
-from assistant.events import Event, Recorder
+from assistant.events import Event, EventSink, Fanout, Recorder
 from assistant.models import llm_model
 from assistant.pipeline import replay_pipeline
 from assistant.router import CLOUD_FAILED_REPLY, Router
 from assistant.skills import SkillRequest, load_skills
 from assistant.stages import load_cloud, load_own_voice, load_wake
-from cloud_endpoint import (TEST_KEY, Endpoint, chunk, client_for, events, nothing_listening, stall, status,
-                            streamed)
+from cloud_endpoint import (NUL_INSIDE, TERMINAL_ATTACK, TEST_KEY, Endpoint, chunk, client_for, endless, events,
+                            nothing_listening, stall, status, streamed)
 from conftest import FIXTURES, ROOT
+from test_cli import run as run_cli
 
 QUESTION = "Why is the sky blue?"
 
@@ -114,12 +117,14 @@ def cloud_router(client, llm=None, belongs_in_cloud=knowledge) -> Router:
     return Router(*load_skills(), llm, cloud=client, belongs_in_cloud=belongs_in_cloud)
 
 
-def replay_with(stages, settings: Settings, router: Router, tmp_path: Path) -> list[Event]:
-    """Replay the push-to-talk LLM fixture through the whole pipeline with this router."""
+def replay_with(stages, settings: Settings, router: Router, tmp_path: Path,
+                events: EventSink | None = None) -> list[Event]:
+    """Replay the push-to-talk LLM fixture through the whole pipeline with this router; `events`
+    (with a Recorder among its sinks) also gets every event."""
     fresh = dataclasses.replace(stages, router=router, wake=load_wake(settings), own_voice=load_own_voice(settings))
     recorder = Recorder()
     sink = WavSink(tmp_path / "reply.wav", fresh.tts.rate_hz)
-    pipeline = replay_pipeline(fresh, settings, recorder, sink)
+    pipeline = replay_pipeline(fresh, settings, Fanout(recorder, events) if events else recorder, sink)
     asyncio.run(pipeline.run(as_stream(file_chunks(FIXTURES / "ptt_llm.wav")), ptt=True))
     sink.close()
     return recorder.events
@@ -200,6 +205,63 @@ def test_only_the_transcript_and_the_system_prompt_leave_the_device(endpoint, tm
                                 {"role": "user", "content": QUESTION}]
     assert server.received[0].path == "/v1/chat/completions"
     assert server.received[0].headers["Authorization"] == f"Bearer {TEST_KEY}"
+
+
+# What the device takes from an answer, whatever the server sends
+
+CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+"""What must never reach a terminal or the voice (a newline may end a line of output)."""
+
+
+ON_AND_ON = "The moon keeps drifting away from the earth, a little every year."
+
+
+def test_an_answer_that_never_ends_is_cut_at_max_reply_chars_and_the_stream_closed(endpoint, tmp_path):
+    server = endpoint(endless(ON_AND_ON + " "))
+    sentences = list(client_for(server.url, tmp_path, max_reply_chars=300).sentences(QUESTION, threading.Event()))
+    assert " ".join(sentences) == " ".join([ON_AND_ON] * 4)  # the fifth, cut off at 300 characters, is not said
+    outcome = json.loads((tmp_path / "audit.jsonl").read_text().splitlines()[-1])
+    assert (outcome["outcome"], outcome["status"]) == ("answered", 200)
+
+
+def test_an_answer_that_never_ends_is_said_for_at_most_max_reply_speech_s(stages, endpoint, tmp_path):
+    server = endpoint(endless(ON_AND_ON + " "))
+    client = client_for(server.url, tmp_path, max_reply_chars=100000, max_reply_speech_s=8.0)
+    events = replay_with(stages, Settings(), cloud_router(client), tmp_path)
+    with wave.open(str(tmp_path / "reply.wav")) as spoken:
+        assert 0 < spoken.getnframes() / spoken.getframerate() <= 8.0
+    [reply], [turn] = named(events, "reply"), named(events, "turn")
+    assert reply.tier == "cloud" and reply.text and " ".join([ON_AND_ON] * 10).startswith(reply.text)
+    assert turn.outcome == "answered"
+
+
+def test_a_nul_in_an_answer_is_removed_and_the_words_on_both_sides_are_said(stages, endpoint, tmp_path):
+    server = endpoint(streamed(*NUL_INSIDE))
+    events = replay_with(stages, Settings(), cloud_router(client_for(server.url, tmp_path)), tmp_path)
+    [reply] = named(events, "reply")
+    assert reply.text == "The moon is about four billion years old. It is drifting away from the earth, slowly."
+    with wave.open(str(tmp_path / "reply.wav")) as spoken:
+        spoken_s = spoken.getnframes() / spoken.getframerate()
+    both_s = sum(c.duration_s for c in stages.tts.synthesize(reply.text))
+    assert spoken_s > 0.8 * both_s
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["human", "json"])
+def test_control_characters_in_an_answer_reach_neither_the_terminal_nor_the_voice(endpoint, tmp_path, as_json):
+    server = endpoint(streamed(*TERMINAL_ATTACK))
+    (tmp_path / "key").write_text(TEST_KEY)
+    (tmp_path / "c.toml").write_text(f'state_dir = "state"\n[cloud]\nenabled = true\nurl = "{server.url}"\n'
+                                     'api_key_file = "key"\nfirst_words_s = 20\ntimeout_s = 60\n')
+    result = run_cli("replay", str(FIXTURES / "ptt_llm.wav"), "--ptt", "--out", str(tmp_path / "reply.wav"),
+                     "--config", str(tmp_path / "c.toml"), *(["--json"] if as_json else []))
+    assert result.returncode == 0, result.stderr
+    said = "The moon is about four billion years old. It is drifting away slowly, a little every year."
+    assert not CONTROL.search(result.stdout) and "pwned" not in result.stdout
+    if as_json:
+        [reply] = [e for line in result.stdout.splitlines() if (e := json.loads(line))["event"] == "reply"]
+        assert (reply["text"], reply["tier"]) == (said, "cloud")
+    else:
+        assert f"reply (cloud): {said}\n" in result.stdout
 
 
 # Failures: the fallback answers

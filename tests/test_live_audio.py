@@ -12,12 +12,15 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 import soundfile
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.live import (Daemon, loud_seconds, play_into_room, record_speaker,
                         speaker_heard_in_room, stop_recording, with_trailing_silence)
 from conftest import FIXTURES, MANIFEST, ROOT, heard_most_of_the_reply
+from mqtt_broker import free_port
 
 
 def test_replay_without_out_plays_the_reply_on_the_speakers(pulse, tmp_path):
@@ -158,3 +161,26 @@ def test_a_timer_outlives_kill_9_and_is_announced_as_missed_after_restart(pulse,
     announcement = events[-1]
     assert (announcement["kind"], announcement["missed"]) == ("timer", True)
     assert announcement["text"] == "While I was off, your 3 second timer ended."
+
+
+def test_after_a_turn_in_the_room_the_daemon_serves_its_stages_histograms_on_metrics(pulse, tmp_path):
+    port = free_port()
+    config = tmp_path / "config.toml"
+    config.write_text(f'[metrics]\nlisten = "127.0.0.1:{port}"\n')
+    with Daemon(pulse, "--config", str(config)) as daemon:
+        player = _hearing(daemon, pulse, tmp_path, "wake_time.wav", 3.0)
+        try:
+            turn = daemon.events_until(lambda e: e["event"] == "turn", timeout_s=60)[-1]
+            player.wait(timeout=60)
+            scraped = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+        finally:
+            stopped, _ = daemon.terminate(timeout_s=10)
+    assert stopped == 0
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(scraped) for s in family.samples}
+    assert samples[("assistant_turns_total", (("outcome", turn["outcome"]),))] == 1
+    for stage in turn["stages_ms"]:
+        assert samples[("assistant_stage_seconds_count", (("stage", stage),))] == 1
+    assert samples[("assistant_voice_to_voice_seconds_count", ())] == 1
+    assert samples[("assistant_sessions_open", ())] == 1
+    assert samples[("process_resident_memory_bytes", ())] > 0

@@ -43,3 +43,15 @@ def test_a_long_sentence_is_cut_at_its_clauses_whole_or_streamed():
     assert " ".join(whole) == " ".join(streamed) == text
     assert len(whole) > 1 and all(len(piece) <= 160 for piece in whole + streamed)
     assert all(piece.endswith((",", ".")) for piece in whole)
+
+
+@pytest.mark.parametrize("text", [
+    "\x1b[2J\x1b]0;title\x07It's 7:05 PM.\x07",  # a skill's reply with a name from elsewhere in it
+    "It's \u202e7:05\u202c PM.\x00",
+    "It's\t7:05\x9b31m PM.\x7f",
+])
+def test_no_reply_of_any_tier_keeps_control_characters_escape_sequences_or_bidi_overrides(text):
+    splitter = SentenceSplitter()
+    streamed = [s for character in text for s in splitter.push(character)] + splitter.flush()  # as a model writes
+    assert split_sentences(text) == ["It's 7:05 PM."]
+    assert "".join(streamed).isprintable()
