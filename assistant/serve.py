@@ -96,7 +96,10 @@ async def read_event(reader: asyncio.StreamReader, idle_s: float = IDLE_S) -> Ev
     """The next event, or None when the client has gone (or said nothing for `idle_s`);
     BadEvent for anything that is not a well-formed event within the limits."""
     try:
-        line = await asyncio.wait_for(reader.readline(), idle_s)
+        # asyncio.timeout, not wait_for: in 3.11 wait_for loses a cancellation that arrives as the
+        # line does, and a client streaming audio would then keep its session past a stop
+        async with asyncio.timeout(idle_s):
+            line = await reader.readline()
     except TimeoutError:
         log.info("a client said nothing for %.0f s: closed", idle_s)
         return None
@@ -533,16 +536,22 @@ class Server:
         self._connections.add(task)
         try:
             await Connection(self.engine, self.info, reader, writer).run()
+        except asyncio.CancelledError:  # the server is closing; asyncio 3.11 would log a cancelled handler
+            pass
         finally:
             self._connections.discard(task)
 
     async def close(self) -> None:
-        """Stop listening and end every connection."""
+        """Stop listening and end every connection (within about a second)."""
         if self._server is not None:
             self._server.close()
-        for task in list(self._connections):
-            task.cancel()
-        await asyncio.gather(*self._connections, return_exceptions=True)
+        for _ in range(10):  # a library may swallow one cancellation: ask again until all have ended
+            if not self._connections:
+                return
+            for task in list(self._connections):
+                task.cancel()
+            await asyncio.wait(list(self._connections), timeout=0.1)
+        log.warning("%d connections did not end; left to the exit", len(self._connections))
 
 
 class Announcement:
