@@ -359,6 +359,7 @@ class Pipeline:
         turn.reminders = self.reminders
         turn.lists = self.lists
         turn.limits = self.settings.reminders
+        turn.skill_timeout_s = self.settings.conversation.skill_timeout_s
         turn.task = asyncio.get_running_loop().create_task(self._run_turn(turn))
 
     async def _run_turn(self, turn: Turn) -> None:
@@ -370,21 +371,20 @@ class Pipeline:
             self._failure = err
             raise
         release_memory()  # its computing is done (the reply may still be playing): see _end_turn
-        if self.turn is turn:
-            if turn.error is not None:
-                self._end_turn("error")
-            elif not turn.spoke:
-                self._end_turn(turn.outcome_if_silent)
+        if self.turn is turn and not turn.spoke:  # else it ends when its reply has played
+            self._end_turn("error" if turn.error is not None else turn.outcome_if_silent)
 
     def _end_finished_reply(self) -> None:
         """Close the turn whose reply has played to its end."""
         turn = self.turn
         if turn is not None and turn.spoke and not turn.computing and self.player.finished():
             end_t = self.player.end_t
-            self._end_turn("answered", t=self.now_t if end_t is None else end_t)
+            # A turn that failed after it began to speak (a skill's apology) ends in an error, heard in full.
+            self._end_turn("answered" if turn.error is None else "error", t=self.now_t if end_t is None else end_t,
+                           played_out=True)
 
-    def _end_turn(self, outcome: str, t: float | None = None) -> None:
-        """Report how the turn ended; cut its speech and cancel its task unless it answered in full."""
+    def _end_turn(self, outcome: str, t: float | None = None, played_out: bool = False) -> None:
+        """Report how the turn ended; cut its speech and cancel its task unless its reply has played out."""
         t = self.input_time() if t is None else t  # while the turn is current: past the input's end, its clock
         turn, self.turn = self.turn, None
         assert turn is not None
@@ -392,7 +392,7 @@ class Pipeline:
         if turn.spoke:
             if turn.is_request:
                 self.last_reply = turn.reply_text or self.last_reply
-            stopped = self.player.stop() if outcome != "answered" else None
+            stopped = self.player.stop() if not played_out and outcome != "answered" else None
             self.events.emit(TtsEnd(t=t, interrupted=stopped is not None, duration_s=round(turn.synthesized_s, 3),
                                     played_s=round(self.player.played_s if stopped is None else stopped.played_s, 3),
                                     stop_ms=None if stopped is None else stopped.stop_ms))

@@ -43,6 +43,42 @@ async def in_thread(function: Callable[..., T], *args) -> T:
         raise
 
 
+async def with_deadline(deadline_s: float, function: Callable[..., T], *args) -> T:
+    """Run a blocking call in a thread of its own; TimeoutError once `deadline_s` has passed.
+
+    For code that may hang (a skill, a request to another machine): the thread is then left
+    to end by itself, and the steps' thread stays free for the turns after it. When
+    cancelled, wait for the call as `in_thread` does, but no longer than the deadline.
+    """
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[T] = loop.create_future()
+    done.add_done_callback(lambda future: future.cancelled() or future.exception())  # retrieved, even if late
+
+    def settle(result: T | None, error: BaseException | None) -> None:
+        if not done.done():
+            if error is not None:
+                done.set_exception(error)
+            else:
+                done.set_result(result)
+
+    def run() -> None:
+        try:
+            result, error = function(*args), None
+        except BaseException as err:  # handed to the awaiting turn, which reports it
+            result, error = None, err
+        try:
+            loop.call_soon_threadsafe(settle, result, error)
+        except RuntimeError:  # the loop closed meanwhile: nobody waits for it any more
+            pass
+
+    threading.Thread(target=run, name="deadline", daemon=True).start()
+    try:
+        return await asyncio.wait_for(asyncio.shield(done), deadline_s)
+    except asyncio.CancelledError:
+        await asyncio.wait([done], timeout=deadline_s)
+        raise
+
+
 async def timed(function: Callable[..., T], *args) -> tuple[T, float]:
     """`in_thread`, with the call's wall time in ms."""
     started = time.perf_counter()

@@ -21,8 +21,8 @@ class KvState:
         import llama_cpp
 
         n_tokens = model.n_tokens if keep is None else min(keep, model.n_tokens)
-        if n_tokens < model.n_tokens:
-            model._ctx.kv_cache_seq_rm(-1, n_tokens, -1)
+        if n_tokens < model.n_tokens:  # every sequence's cells from n_tokens on
+            llama_cpp.llama_memory_seq_rm(llama_cpp.llama_get_memory(model.ctx), -1, n_tokens, -1)
             model.n_tokens = n_tokens
         size = llama_cpp.llama_state_get_size(model.ctx)
         buffer = (ctypes.c_uint8 * size)()
@@ -34,12 +34,14 @@ class KvState:
 
         import llama_cpp
 
+        # reset() marks the logits stale (the state has none for its last token), so generate()
+        # evaluates that token again rather than sample from the logits of another prompt.
+        model.reset()
         buffer = (ctypes.c_uint8 * len(self.data)).from_buffer_copy(self.data)
         if llama_cpp.llama_state_set_data(model.ctx, buffer, len(self.data)) != len(self.data):
             raise RuntimeError("llama.cpp refused a saved state")
         model.input_ids[:len(self.tokens)] = self.tokens
         model.n_tokens = len(self.tokens)
-        model._requires_eval = True  # no logits for the last token: generate() evaluates it again
 
 
 def evaluate(model: Any, tokens: list[int]) -> None:

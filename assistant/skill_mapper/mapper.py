@@ -27,8 +27,8 @@ _CANDIDATES = 40
 class SkillMapper:
     """Maps a request the templates missed onto a skill with the local LLM, or says it is none.
 
-    `llm`: a `LocalLlm`, whose llama.cpp context is then shared (never call `map` while it
-    generates; a turn does one after the other), or a llama_cpp `Llama` of its own.
+    `llm`: a `LocalLlm`, whose llama.cpp context and lock are then shared (a mapping waits
+    for a reply being generated, and the other way round), or a llama_cpp `Llama` of its own.
     `intents`, `handlers`: as `skills.load_skills()` returns them.
     `min_confidence`: the least probability of the intent's name among the allowed tokens
     (off by default: on the routing set SmolLM2 was as sure of its wrong skills as of its right ones).
@@ -46,6 +46,8 @@ class SkillMapper:
         from llama_cpp import Llama
 
         self.model = llm if isinstance(llm, Llama) else llm.model
+        # A shared context is shared with its lock: the replies and the mapper take turns on it.
+        self._lock = threading.Lock() if isinstance(llm, Llama) else llm.lock
         self.specs = {spec.name: spec for spec in intent_specs(intents, handlers)}
         self.schema = json_schema(self.specs.values())
         self.answers = Answers(list(self.specs.values()))
@@ -59,7 +61,6 @@ class SkillMapper:
             raise ValueError(f"the skill mapper's prompt takes {len(self._prefix_tokens)} tokens; the model's "
                              f"context ({self.model.n_ctx()}) needs {_REQUEST_ROOM_TOKENS} more (llm.context_tokens)")
         self._prefix_state: KvState | None = None
-        self._lock = threading.Lock()
         self.last: MappingTrace | None = None
         """How the last request went (for benchmarks and logs)."""
 
