@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from hassil import Intents
 
+from ..wake_phrase import wake_names
 from .answers import Answers, check_answer
 from .kv_state import KvState, evaluate, starts_with
 from .prompt import ANSWER_START, REQUEST, mapping_prompt
@@ -37,18 +38,19 @@ class SkillMapper:
     `keep_chat_state`: on a shared context, the mapper's prompt and the chat's are saved
     and restored around each request, so neither is evaluated again (the mapper's prompt
     is about 1,000 tokens: seconds on a small CPU).
+    `wake_words`: the configured wake phrases; their names are no skill's words.
     `prompt_style`: `chat` uses the model's chat template when its file has one; else plain text.
     """
 
     def __init__(self, llm: Any, intents: Intents, handlers: Mapping[str, Any], *, min_confidence: float = 0.0,
                  require_keyword: bool = True, keep_chat_state: bool = True, prompt_style: str = "chat",
-                 command_list: bool = False) -> None:
+                 command_list: bool = False, wake_words: Sequence[str] = ()) -> None:
         from llama_cpp import Llama
 
         self.model = llm if isinstance(llm, Llama) else llm.model
         # A shared context is shared with its lock: the replies and the mapper take turns on it.
         self._lock = threading.Lock() if isinstance(llm, Llama) else llm.lock
-        self.specs = {spec.name: spec for spec in intent_specs(intents, handlers)}
+        self.specs = {spec.name: spec for spec in intent_specs(intents, handlers, wake_names(wake_words))}
         self.schema = json_schema(self.specs.values())
         self.answers = Answers(list(self.specs.values()))
         self.min_confidence = min_confidence

@@ -24,10 +24,10 @@ MAX_TEXT_CHARS = 200
 MAX_WILDCARD_CHARS = 40
 _RULE_DEPTH = 16
 _WORD = re.compile(r"[a-z0-9']+")
-# Words that say nothing about which skill is meant (the wake phrase, courtesy, grammar).
+# Words that say nothing about which skill is meant (courtesy, grammar; and the wake phrase's names, given).
 _FILLER = frozenset("""
 a about am an and any are at be by can could did do does for from get got had has have hey how i i'd i'll
-i'm in is it it's jarvis let me my of oh ok okay on or our please so some that that's the then there this
+i'm in is it it's let me my of oh ok okay on or our please so some that that's the then there this
 to up us was what what's whats when where which who will with would you your
 tell make give let know now right all much just need want
 """.split())
@@ -98,13 +98,14 @@ class IntentSpec:
                 "required": ["intent"] + [slot.name for slot in self.slots if slot.required]}
 
 
-def intent_specs(intents: Intents, handlers: Mapping[str, Any]) -> list[IntentSpec]:
-    """The allow-list: every intent that has templates and a handler, with its slots."""
+def intent_specs(intents: Intents, handlers: Mapping[str, Any], names: frozenset[str] = frozenset()) -> list[IntentSpec]:
+    """The allow-list: every intent that has templates and a handler, with its slots; `names`:
+    the assistant's, from its wake phrases, which say nothing about the skill either."""
     specs = []
     for name, intent in intents.intents.items():
         if name not in handlers:
             continue
-        spec = _intent_spec(intents, name, intent.data)
+        spec = _intent_spec(intents, name, intent.data, _FILLER | names)
         if spec is not None:
             specs.append(spec)
     return specs
@@ -130,7 +131,7 @@ class _Template:
     """Every way through it fills at least one slot."""
 
 
-def _intent_spec(intents: Intents, name: str, data: list[IntentData]) -> IntentSpec | None:
+def _intent_spec(intents: Intents, name: str, data: list[IntentData], filler: frozenset[str]) -> IntentSpec | None:
     slot_sources: dict[str, list[SlotList | Any]] = {}
     required: set[str] | None = None
     words: set[str] = set()
@@ -178,7 +179,7 @@ def _intent_spec(intents: Intents, name: str, data: list[IntentData]) -> IntentS
     example, example_slots = _example(first[0].expression, {**intents.expansion_rules, **first[1].expansion_rules},
                                       specs)
     example_slots.update({k: v for k, v in first[1].slots.items() if k in specs})
-    keywords = frozenset(_stem(w) for w in words - _FILLER if len(w) > 1 and not w.isdigit())
+    keywords = frozenset(_stem(w) for w in words - filler if len(w) > 1 and not w.isdigit())
     return IntentSpec(name=name, slots=tuple(slots), keywords=keywords, example=example,
                       example_slots=example_slots, needs_a_slot=needs_a_slot and bool(slots))
 
