@@ -106,8 +106,10 @@ class Turn:
         """The turn's clock: the endpoint's input time plus the wall time since the decision."""
         return self.command.t_end + (time.perf_counter() - self.decided_wall)
 
-    def ended(self, outcome: str) -> None:
-        """Called by the pipeline once the turn is over (answered, interrupted, ...)."""
+    def ended(self, outcome: str) -> Callable[[], object] | None:
+        """Called by the pipeline once the turn is over (answered, interrupted, ...); returns
+        what is left to write to the store, which the pipeline runs off the event loop, or None."""
+        return None
 
     def saw_input_lag(self, lag_ms: float) -> None:
         self.input_lag_ms = max(self.input_lag_ms or 0.0, round(lag_ms, 1))

@@ -22,6 +22,9 @@ T = TypeVar("T")
 # default executor's threads, each thread's malloc arena kept its own copy of piper's
 # large buffers after they were freed. A turn's steps run one after another anyway.
 _STEPS = ThreadPoolExecutor(1, thread_name_prefix="stage")
+# One thread for the pipeline's own reads and writes of the reminder store, in order, so
+# SQLite never runs on the event loop nor waits behind a turn's step.
+_STORE = ThreadPoolExecutor(1, thread_name_prefix="store")
 
 
 def release_memory() -> None:
@@ -77,6 +80,12 @@ async def with_deadline(deadline_s: float, function: Callable[..., T], *args) ->
     except asyncio.CancelledError:
         await asyncio.wait([done], timeout=deadline_s)
         raise
+
+
+def in_store_thread(function: Callable[..., T], *args) -> asyncio.Future[T]:
+    """Queue a call on the store's thread (the pipeline's SQLite reads and writes) now, in the
+    order of the calls; await the result, or leave it to run."""
+    return asyncio.wrap_future(_STORE.submit(function, *args))
 
 
 async def timed(function: Callable[..., T], *args) -> tuple[T, float]:
