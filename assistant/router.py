@@ -334,7 +334,9 @@ class Router:
         if (home := self._home_reply(decision, context)) is not None:
             return SkillReply(home)
         if decision.intent is not None:
-            replies = [as_reply(self.skills[part.intent](replace(context, slots=part.slots, abilities=self.abilities)))
+            context = replace(context, abilities=self.abilities,
+                              wake_phrase=self.wake_words[0] if self.wake_words else "")
+            replies = [as_reply(self.skills[part.intent](replace(context, slots=part.slots)))
                        for part in (decision, *decision.then)]
             asked = [reply.awaiting for reply in replies if reply.awaiting is not None]
             return SkillReply(" ".join(reply.text for reply in replies if reply.text), asked[-1] if asked else None)

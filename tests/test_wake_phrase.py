@@ -10,6 +10,7 @@ from assistant.config import with_changes
 from assistant.end_of_turn import TranscriptJudge
 from assistant.escalation import is_small_talk
 from assistant.router import request_clauses
+from assistant.skills import SkillRequest
 from assistant.stages import for_a_run
 from assistant.wake_phrase import wake_names
 
@@ -62,3 +63,10 @@ def test_a_run_with_okay_nabu_knows_its_name_everywhere(stages, settings):
     words = getattr(fresh.turn_judge, "words", fresh.turn_judge)  # the transcript's judge, alone or beside the model
     assert "nabu" in words.opening_words and "jarvis" not in words.opening_words
     assert stages.router.wake_names == {"jarvis", "jervis"}  # the session's own run is unchanged
+
+
+def test_the_assistant_tells_its_own_wake_phrase(stages, settings):
+    fresh = for_a_run(stages, with_changes(settings, NABU))
+    for router, phrase in ((stages.router, "Hey Jarvis"), (fresh.router, "Okay Nabu")):
+        reply = router.whole_reply(router.route("what's your name"), SkillRequest())
+        assert reply == f"I am your assistant. To wake me, just say: {phrase}!"
