@@ -70,3 +70,17 @@ def test_the_assistant_tells_its_own_wake_phrase(stages, settings):
     for router, phrase in ((stages.router, "Hey Jarvis"), (fresh.router, "Okay Nabu")):
         reply = router.whole_reply(router.route("what's your name"), SkillRequest())
         assert reply == f"I am your assistant. To wake me, just say: {phrase}!"
+
+
+def test_a_request_after_the_configured_name_reaches_its_skill(stages, settings):
+    fresh = for_a_run(stages, with_changes(settings, NABU))
+    for router, said in ((stages.router, "hey jarvis what time is it"), (fresh.router, "okay nabu what time is it")):
+        decision = router.route(said)
+        assert (decision.tier, decision.intent) == ("fast_path", "GetTime"), said
+
+
+def test_no_skill_template_names_the_assistant(router):
+    from assistant.skill_mapper import intent_specs
+
+    specs = intent_specs(router.intents, router.skills)
+    assert not any("jarvis" in spec.keywords for spec in specs)  # so the mapper never takes it for a skill's word
