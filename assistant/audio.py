@@ -85,6 +85,8 @@ def open_audio_file(path: Path) -> soundfile.SoundFile:
     if path.stat().st_size == 0:
         raise AudioInputError(f"{path}: empty file, not audio (expected WAV, FLAC or OGG)")
     try:
+        with open(path, "rb"):  # a file it may not read, libsndfile calls only "System error"
+            pass
         sound = soundfile.SoundFile(str(path))
     except (soundfile.LibsndfileError, RuntimeError) as err:
         raise AudioInputError(f"{path}: not a readable audio file ({_short(err)}); "

@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     daemon = commands.add_parser("daemon", parents=[common], help="listen on the microphone, answer aloud")
     daemon.add_argument("--json", action="store_true", help="one JSON event per line on stdout")
 
-    ptt = commands.add_parser("ptt", parents=[common], help="push-to-talk: Enter to talk, Enter to stop, q to quit")
+    ptt = commands.add_parser("ptt", parents=[common], help="push-to-talk: Enter to talk; a key during the reply stops it; q or Ctrl-C quits")
     ptt.add_argument("--json", action="store_true", help="one JSON event per line on stdout")
 
     audit = commands.add_parser("audit", parents=[common],
@@ -304,7 +304,7 @@ def push_to_talk(args: argparse.Namespace, settings: config_module.Settings, out
     from . import ptt
 
     events = JsonLines(out) if args.json else HumanLines(out)
-    asyncio.run(ptt.push_to_talk(settings, events, sys.stdin, sys.stderr))
+    asyncio.run(until_stopped(ptt.push_to_talk(settings, events, sys.stdin, sys.stderr)))
     return EXIT_OK
 
 

@@ -92,7 +92,10 @@ class Microphone:
             waited_s = _FIRST_BLOCK_S  # the first block may take a while (seen: 2 s from PulseAudio)
             while True:
                 try:
-                    block, received_wall = await asyncio.wait_for(blocks.get(), waited_s)
+                    # Not wait_for: before Python 3.12 it drops a cancel that comes as a block
+                    # arrives, and the stream then runs on after Ctrl-C or a stop.
+                    async with asyncio.timeout(waited_s):
+                        block, received_wall = await blocks.get()
                 except TimeoutError:
                     raise DeviceError(f"the microphone '{self.settings.input_device}' stopped delivering audio",
                                       code="input_stalled") from None

@@ -21,14 +21,15 @@ from .events import EventSink
 from .pipeline import State
 from .reminders import ReminderStore
 from .state import owning
+from .stopping import in_daemon_thread
 
 log = logging.getLogger(__name__)
 
 QUIT_KEYS = ("q", "Q")
 _HINTS = {
-    State.LISTENING: "listening: speak, then press Enter (or just stop talking)",
+    State.LISTENING: "listening: just speak, it ends when you stop (a key ends it sooner; during the reply, a key stops it)",
     State.IDLE: "press Enter to talk, q to quit",
-    State.THINKING: "thinking",
+    State.THINKING: "thinking (a key stops it)",
 }
 
 
@@ -48,7 +49,7 @@ async def _talk(settings: Settings, events: EventSink, keys_in: TextIO, says: Te
     from .pipeline import Pipeline
     from .stages import load_stages
 
-    stages = await asyncio.to_thread(load_stages, settings)
+    stages = await in_daemon_thread(load_stages, settings)  # a Ctrl-C while loading does not wait for it
     speaker = DevicePlayer(settings.audio, stages.tts.rate_hz)
     reminders = ReminderStore.in_state_dir(settings.resolved_state_dir())
     pipeline = Pipeline(stages, settings, events, speaker, reminders=reminders)

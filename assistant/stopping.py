@@ -117,10 +117,12 @@ async def stream_in_daemon_thread(items: Iterable[T]) -> AsyncIterator[T]:
 
 
 def exit_status(status: int) -> int:
-    """`status` to exit with; but when a call that `in_daemon_thread` started still runs (a model
-    loading or decoding that a stop left behind), exit with it at once: tearing the interpreter
-    and the native libraries down under that call crashes the process (SIGSEGV, std::terminate)."""
-    if _workers:
+    """`status` to exit with; but exit with it at once when a call that `in_daemon_thread` started
+    still runs (a model loading or decoding that a stop left behind): tearing the interpreter
+    and the native libraries down under that call crashes the process (SIGSEGV, std::terminate).
+    At once too after a stop signal: that teardown alone took 0.5 s, and Ctrl-C should end
+    push-to-talk within a second."""
+    if _workers or status in {128 + signum for signum in STOP_SIGNALS}:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(status)

@@ -32,6 +32,7 @@ class OpenWakeWordFeatures:
         lib = tflite.library(library)
         self._mel = tflite.Interpreter(lib, models_dir / "melspectrogram.tflite", threads, (1, _MEL_SAMPLES))
         self._embedding = tflite.Interpreter(lib, models_dir / "embedding_model.tflite", threads)
+        self._silences: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self.reset()
 
     def reset(self) -> None:
@@ -39,6 +40,18 @@ class OpenWakeWordFeatures:
         """Samples not yet turned into mel frames, from the next mel window's start."""
         self._mels = np.zeros((0, _MEL_BANDS), dtype=np.float32)
         """Mel frames from the next embedding window's start."""
+
+    def reset_to_silence(self, samples: int) -> np.ndarray:
+        """Start afresh as after `samples` of silence; the embeddings that silence gave.
+        Computed once per length: the padding is the same for every stream, and for many
+        short files (wake-tune's) it cost more than the files themselves."""
+        if samples not in self._silences:
+            self.reset()
+            given = self.embeddings(np.zeros(samples, dtype=np.int16))
+            self._silences[samples] = (self._audio, self._mels, given)
+        # Shared safely: the buffers are replaced as audio comes, never written in place.
+        self._audio, self._mels, given = self._silences[samples]
+        return given
 
     def embeddings(self, audio: np.ndarray) -> np.ndarray:
         """Embeddings (n, 96) completed by this int16 audio; n may be 0."""

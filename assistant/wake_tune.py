@@ -11,6 +11,7 @@ after). `bench wake` checks these simulated figures against the real detector.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -130,11 +131,10 @@ def score_file(path: Path, first_pass: FirstPass, features: OpenWakeWordFeatures
     """Run both passes over the whole file, continuously, timing each; `cleaner`: what both
     hear goes through it first; `vad`: Silero's speech probability too, timed."""
     first_pass.reset()
-    features.reset()
     head.reset()
     # Silence first, as the detector pads a window at a stream's start: else the verifier
     # could not score a phrase in a recording's first two seconds.
-    head.scores(features.embeddings(np.zeros(int(VERIFIER_WARM_UP_S * 16000) + 1280, dtype=np.int16)))
+    head.scores(features.reset_to_silence(int(VERIFIER_WARM_UP_S * 16000) + 1280))
     times, first_scores, verifier_scores, raw, raw_chunk, speech = [], [], [], [], [], []
     first_cpu = verifier_cpu = vad_cpu = 0.0
     if cleaner is not None:
@@ -265,6 +265,7 @@ def _middle(values: Sequence[float]) -> float:
 # --- `assistant wake-tune DIR` ------------------------------------------------------
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
+PROGRESS_EVERY_S = 5.0
 _PRINTED_FIRST_PASS = (0.001, 0.005, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
 _PRINTED_VERIFIER = (0.1, 0.3, 0.5, 0.7, 0.9, 0.95)
 
@@ -277,7 +278,7 @@ def labelled_folder(folder: Path) -> tuple[list[Path], list[Path]]:
     found = []
     for name in ("positives", "negatives"):
         sub = folder / name
-        files = sorted(p for p in sub.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES) if sub.is_dir() else []
+        files = _audio_files(sub) if sub.is_dir() else []
         if not files:
             raise UsageError(f"{sub}: needs audio files ({', '.join(AUDIO_SUFFIXES)}): "
                              f"{'each holding one wake phrase' if name == 'positives' else 'room sound without the wake phrase'}")
@@ -285,15 +286,45 @@ def labelled_folder(folder: Path) -> tuple[list[Path], list[Path]]:
     return found[0], found[1]
 
 
-def tune(folder: Path, settings: Settings, out: TextIO, max_false_accepts_per_hour: float = 0.5) -> int:
+def _audio_files(folder: Path) -> list[Path]:
+    try:
+        return sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES)
+    except OSError as err:
+        raise UsageError(f"{folder}: cannot read: {err.strerror or err}") from None
+
+
+class _Progress:
+    """'wake-tune: 2,400 of 10,000 files' on stderr, at most every `every_s`: a long run shows it moves."""
+
+    def __init__(self, total: int, every_s: float) -> None:
+        self.total, self.every_s = total, every_s
+        self.done = 0
+        self._shown = time.monotonic()
+
+    def one_more(self) -> None:
+        self.done += 1
+        if time.monotonic() - self._shown >= self.every_s:
+            print(f"wake-tune: {self.done:,} of {self.total:,} files", file=sys.stderr, flush=True)
+            self._shown = time.monotonic()
+
+
+def tune(folder: Path, settings: Settings, out: TextIO, max_false_accepts_per_hour: float = 0.5,
+         progress_every_s: float = PROGRESS_EVERY_S) -> int:
     """Score the folder's recordings with the configured main wake word, print recall and
     false accepts per hour over a grid of threshold pairs, and the pair to use."""
     positives, negatives = labelled_folder(folder)
     for path in positives + negatives:
         check_audio_file(path)
     first_pass, features, head = _main_word_models(settings)
-    positive_traces = [score_file(p, first_pass, features, head) for p in positives]
-    negative_traces = [score_file(p, first_pass, features, head) for p in negatives]
+    progress = _Progress(len(positives) + len(negatives), progress_every_s)
+
+    def scored(path: Path) -> ScoreTrace:
+        trace = score_file(path, first_pass, features, head)
+        progress.one_more()
+        return trace
+
+    positive_traces = [scored(p) for p in positives]
+    negative_traces = [scored(p) for p in negatives]
     wake = settings.wake
     outcomes = sweep(wake, positive_traces, negative_traces)
     print(_grid(outcomes, len(positives), negative_traces), file=out)

@@ -18,8 +18,10 @@ from conftest import FIXTURES, JFK, ROOT
 ASSISTANT = [sys.executable, "-m", "assistant.cli"]
 
 
-def run(*args: str, cwd: Path = ROOT, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([*ASSISTANT, *args], capture_output=True, text=True, cwd=cwd, timeout=300,
+def run(*args: str, cwd: Path = ROOT, env: dict | None = None, wrapper: tuple[str, ...] = ()
+        ) -> subprocess.CompletedProcess:
+    """`assistant ARGS`, started through `wrapper` (a command that runs another) when given."""
+    return subprocess.run([*wrapper, *ASSISTANT, *args], capture_output=True, text=True, cwd=cwd, timeout=300,
                           env=env, stdin=subprocess.DEVNULL)
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import replace
 
 import numpy as np
 import pytest
+import soundfile
 
-from assistant.config import WakeSettings
-from assistant.wake_tune import Rule, ScoreTrace, detections, evaluate, recommend, sweep
+from assistant.audio import read_file_audio
+from assistant.config import Settings, WakeSettings
+from assistant.wake_tune import Rule, ScoreTrace, detections, evaluate, recommend, sweep, tune
 from conftest import FIXTURES
 from test_cli import assert_one_line_error, run
 
@@ -70,6 +73,18 @@ def test_the_recommendation_stays_within_the_false_accept_budget():
     best = recommend(sweep(plain, positives, negatives), max_false_accepts_per_hour=0.5)
     assert best.false_accepts == 0 and best.found == 2
     assert best.rule.first_pass <= 0.3 and 0.55 < best.rule.verifier <= 0.6
+
+
+def test_a_long_wake_tune_shows_its_progress_on_stderr_and_keeps_stdout_to_the_results(tmp_path, capsys):
+    said = np.resize(read_file_audio(FIXTURES / "wake_time.wav"), 300 * 1600)
+    for name, count in (("positives", 2), ("negatives", 298)):
+        (tmp_path / name).mkdir()
+        for n in range(count):  # many short files, each 0.1 s
+            soundfile.write(tmp_path / name / f"{n:03d}.wav", said[n * 1600:(n + 1) * 1600], 16000)
+    out = io.StringIO()
+    assert tune(tmp_path, Settings(), out, progress_every_s=0.0) == 0
+    assert capsys.readouterr().err.splitlines() == [f"wake-tune: {n} of 300 files" for n in range(1, 301)]
+    assert "wake-tune:" not in out.getvalue() and "recommended (" in out.getvalue()
 
 
 def test_wake_tune_prints_a_grid_and_a_recommended_pair_as_a_config_line():
