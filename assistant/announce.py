@@ -8,6 +8,7 @@ ring cut short by a crash is announced again, as missed, at the next start.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import datetime
 
@@ -94,7 +95,7 @@ class Announcement(Turn):
         self.player.play(sound, False)
         self.synthesized_s += sound.duration_s
 
-    def ended(self, outcome: str) -> None:
+    def ended(self, outcome: str) -> Callable[[], object]:
         """Heard (in full, or until the wake word): the reminders are done with."""
         assert self.reminders is not None, "the pipeline gives every turn its reminder store"
-        self.reminders.announced(*self.due)
+        return functools.partial(self.reminders.announced, *self.due)

@@ -12,6 +12,7 @@ files (`assistant transcribe`) are read and recognised one 30 s window at a time
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 import zlib
@@ -24,10 +25,8 @@ import numpy as np
 from .audio import windows
 from .config import AsrSettings
 from .errors import ModelError, StageError
+from .wake_phrase import GREETINGS, alternatives, phrase_words, wake_names
 
-_GREETINGS = ("hey", "hi", "okay", "ok")
-_HEARD_AS = {"jarvis": ("jervis",), "nabu": ("naboo", "nabo")}
-"""How Whisper tends to spell a wake word's name."""
 # ... and sometimes as another word ("was set a timer", "service. Repeat that."): only a
 # template match after dropping it tells that it was not said.
 _MISHEARD_TAIL = re.compile(r"^\W*(?:was|us|is|vis|this|service|travis|it's)\b\W*", re.IGNORECASE)
@@ -122,7 +121,9 @@ def looping(text: str) -> bool:
 
 
 class SpeechRecognizer:
-    def __init__(self, model_dir: Path, settings: AsrSettings, wake_words: Sequence[str] = ("hey jarvis",)) -> None:
+    def __init__(self, model_dir: Path, settings: AsrSettings, wake_words: Sequence[str] = ()) -> None:
+        """`wake_words`: the configured wake phrases ("Hey Jarvis"), whose remnants are taken
+        off the start of a command; none: nothing is."""
         from faster_whisper import WhisperModel
         from faster_whisper.tokenizer import Tokenizer
 
@@ -139,6 +140,7 @@ class SpeechRecognizer:
         extractor = self.model.feature_extractor
         self._silence = extractor(np.zeros(30 * _RATE_HZ, np.float32), padding=0)[:, :extractor.nb_max_frames]
         self._prompt = self._prompt_tokens(settings.prompt)
+        self.wake_words = tuple(wake_words)
         self._wake_remnant = wake_remnant(wake_words)
 
     def _prompt_tokens(self, prompt: str) -> list[int]:
@@ -233,6 +235,13 @@ class SpeechRecognizer:
         window[:, :min(frames, heard.shape[-1])] = heard[:, :frames]
         return np.ascontiguousarray(window[np.newaxis])
 
+    def for_wake_words(self, wake_words: Sequence[str]) -> SpeechRecognizer:
+        """The same model, taking other wake phrases' remnants off (no model loads)."""
+        other = copy.copy(self)
+        other.wake_words = tuple(wake_words)
+        other._wake_remnant = wake_remnant(wake_words)
+        return other
+
     def transcribe(self, audio: np.ndarray) -> str:
         """The text of a command, without a leftover wake phrase."""
         return self.recognize(audio).text
@@ -241,15 +250,11 @@ class SpeechRecognizer:
 def wake_remnant(wake_words: Sequence[str]) -> re.Pattern[str]:
     """What Whisper may hear of the wake phrase at the start of a command: the configured
     words' names ("jarvis" of "hey jarvis"), after an optional greeting."""
-    names, greetings = set(), set(_GREETINGS)
+    names, greetings = wake_names(wake_words), set(GREETINGS)
     for phrase in wake_words:
-        *greeting, name = words_of(phrase) or [""]
-        greetings.update(greeting)
-        names.update((name, *_HEARD_AS.get(name, ())))
-    names.discard("")
+        greetings.update(phrase_words(phrase)[:-1])
     if not names:
         return re.compile(r"(?!)")  # matches nothing
-    alternatives = lambda words: "|".join(sorted(map(re.escape, words), key=len, reverse=True))  # noqa: E731
     return re.compile(rf"^\W*(?:(?:{alternatives(greetings)})\W+)?(?:{alternatives(names)})\b\W*", re.IGNORECASE)
 
 

@@ -146,6 +146,9 @@ class ConversationSettings:
         0.3, "first-pass score of a reply sentence that marks it wake-like", min=0.0, max=1.0)
     own_voice_tail_s: float = setting(
         0.7, "how long after a wake-like sentence its echo may still be heard, in s", min=0.0, max=5.0)
+    skill_timeout_s: float = setting(
+        10.0, "deadline for a skill's answer (a timer set, a home command done), in s; past it the turn says so "
+        "and ends in an error", min=0.5, max=120.0)
 
 
 @dataclass(frozen=True)
@@ -394,6 +397,9 @@ def load_settings(path: Path | None) -> Settings:
     problems += (_cloud_problems(settings.cloud) + _home_assistant_problems(settings.home_assistant)
                  + _mqtt_problems(settings.mqtt) + _state_dir_problems(settings.state_dir)
                  + serve_problems(settings.serve) + _metrics_problems(settings.metrics))
+    if settings.conversation.skill_timeout_s <= settings.home_assistant.timeout_s:
+        problems.append(f"[conversation] skill_timeout_s = {settings.conversation.skill_timeout_s}: must exceed "
+                        f"[home_assistant] timeout_s = {settings.home_assistant.timeout_s} (a home command is a skill)")
     if problems:
         raise ConfigError("\n".join(f"{path}: {p}" for p in problems))
     return dataclasses.replace(settings, source=path)

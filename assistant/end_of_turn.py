@@ -28,7 +28,7 @@ _TRAILING_WORDS = frozenset({
     "plus", "minus", "times", "divided", "multiplied"})
 """Words a finished request hardly ends on ("set a timer for." is someone pausing)."""
 _OPENING_WORDS = frozenset({
-    "right", "so", "okay", "ok", "well", "oh", "now", "alright", "and", "hey", "jarvis", "listen", "actually",
+    "right", "so", "okay", "ok", "well", "oh", "now", "alright", "and", "hey", "listen", "actually",
     "um", "uh", "er", "erm", "hmm", "look", "anyway"})
 """Words that open a request ("Right, the cake's going in ..."): said alone, the person has
 only drawn breath."""
@@ -81,14 +81,16 @@ class TranscriptJudge:
     name = "transcript"
     needs_transcript = True
 
-    def __init__(self, matches_template: Callable[[str], bool]) -> None:
+    def __init__(self, matches_template: Callable[[str], bool], names: frozenset[str] = frozenset()) -> None:
+        """`names`: the assistant's, from its wake phrases: said alone, they open a request too."""
         self.matches_template = matches_template
+        self.opening_words = _OPENING_WORDS | names
 
     def reading(self, heard: Recognition | None) -> str | None:
         """How the words read: "template" (a skill's whole request), "sentence" (a finished
         sentence), or None (unfinished, or nothing said)."""
         text = "" if heard is None or heard.hallucinated() else heard.text
-        if all(word in _OPENING_WORDS for word in words_of(text)):  # before the templates: "right" is also a yes
+        if all(word in self.opening_words for word in words_of(text)):  # before the templates: "right" is also a yes
             return None
         if self.matches_template(text):
             return "template"

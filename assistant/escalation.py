@@ -16,7 +16,10 @@ Measured on `fixtures/routing_set.json` by `python -m bench routing` (dev and te
 
 from __future__ import annotations
 
+import functools
 import re
+
+from .wake_phrase import alternatives
 
 KNOWLEDGE = "a knowledge question"
 CREATIVE = "a creative request"
@@ -43,13 +46,18 @@ _INJECTION = re.compile(
     r"|\bpretend (you|to be|that)\b|\bact as (if|though|an?)\b|\bno (rules|restrictions|limits|filters)\b"
     r"|\bfrom now on\b|\bnew instructions?\b|\brm -rf\b|\bsudo\b")
 
-# Said before the request itself; dropped before the rules look at it.
-_PREFIX = re.compile(
-    r"^((hey|okay|ok|hi|jarvis|please|so|um|uh|well|and|oh|now|quick question)\b\s*"
-    r"|(can|could|would|will) you (please )?(tell me|let me know|say)?\s*"
-    r"|(can|may) i ask( you)?\s*|do you (happen to )?know\s*|do you think\s*"
-    r"|i (want|would like|wanted|need) to know\s*|i (wonder|was wondering)\s*"
-    r"|tell me\s+(?!(a|an|some|something)\b)|let me know\s*)+")
+
+
+@functools.cache
+def _prefix(names: frozenset[str]) -> re.Pattern[str]:
+    """What is said before the request itself, with the assistant's `names` (the wake phrases');
+    dropped before the rules look at it."""
+    return re.compile(
+        rf"^((hey|okay|ok|hi|please|so|um|uh|well|and|oh|now|quick question|{alternatives(names)})\b\s*"
+        r"|(can|could|would|will) you (please )?(tell me|let me know|say)?\s*"
+        r"|(can|may) i ask( you)?\s*|do you (happen to )?know\s*|do you think\s*"
+        r"|i (want|would like|wanted|need) to know\s*|i (wonder|was wondering)\s*"
+        r"|tell me\s+(?!(a|an|some|something)\b)|let me know\s*)+")
 
 _CREATIVE_VERBS = {"write", "compose", "draft", "plan", "summarize", "summarise", "brainstorm", "create",
                    "generate", "invent", "outline", "rewrite", "paraphrase", "design", "prepare", "organize",
@@ -111,13 +119,13 @@ def looks_like_injection(text: str) -> bool:
     return bool(_INJECTION.search(_normalise(text)))
 
 
-def escalation_reason(text: str) -> str | None:
+def escalation_reason(text: str, names: frozenset[str] = frozenset()) -> str | None:
     """Why `text` (a transcript that matched no skill template) belongs in the cloud, or None
-    when it belongs on the device."""
+    when it belongs on the device. `names`: the assistant's, from its wake phrases (`wake_phrase.wake_names`)."""
     words_text = _normalise(text)
     if not words_text or _INJECTION.search(words_text):
         return None
-    request = _PREFIX.sub("", words_text)
+    request = _prefix(names).sub("", words_text)
     words = request.split()
     if not words:
         return None
@@ -201,13 +209,13 @@ _LIVE_TOPICS = (
 )
 
 
-def live_data_topic(text: str) -> str | None:
+def live_data_topic(text: str, names: frozenset[str] = frozenset()) -> str | None:
     """What live data the request needs ("the weather"), or None. Words, not a model: a question
     about the weather must never be answered from a model's imagination."""
     said = _normalise(text)
     if _INJECTION.search(said):
         return None  # an attempt to replace the instructions never leaves the device
-    request = f" {_PREFIX.sub('', said)} "
+    request = f" {_prefix(names).sub('', said)} "
     if _skill_domain(request.strip(), request.split() or [""]):
         return None  # "what temperature for the oven" is a kitchen fact, "a timer for the match" a timer
     for topic, cues in _LIVE_TOPICS:
@@ -235,16 +243,16 @@ _SMALL_TALK = re.compile(
     r"|(thanks|thank you|cheers|sorry))\b")
 
 
-def is_small_talk(text: str) -> bool:
+def is_small_talk(text: str, names: frozenset[str] = frozenset()) -> bool:
     """Greetings, thanks, how are you, a remark about the assistant or the speaker's day: what
     the local chat model may answer (it invents when asked for anything else)."""
     said = _normalise(text)
-    request = _PREFIX.sub("", said)
+    request = _prefix(names).sub("", said)
     words = request.split()
     if _INJECTION.search(said):
         return False
     if not words:
-        return bool(said)  # only "hi", "hey jarvis", "okay"
+        return bool(said)  # only "hi", "hey" and the assistant's name, "okay"
     if _skill_domain(request, words) or _creative(request, words):
         return False
     if (_GREETING.match(request) or _GREETING.match(said)) and len(words) <= 10:

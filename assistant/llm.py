@@ -3,6 +3,10 @@
 Answers stream as sentences, so speech starts while the rest is generated. The system
 prompt is evaluated once at start-up and llama.cpp keeps it in its cache: llama-cpp-python
 reuses the longest prefix of the previous prompt, so a request costs only its own tokens.
+
+One llama.cpp context serves every caller (the replies, the skill mapper, each session of
+`assistant serve`), so `LocalLlm.lock` is held for any generation or change to its cache:
+two requests never interleave their tokens on it.
 """
 
 from __future__ import annotations
@@ -45,6 +49,9 @@ class LocalLlm:
         from llama_cpp import Llama
 
         self.settings = settings
+        self.lock = threading.Lock()
+        """Held while anything evaluates on the model or changes its cache (a Lock, not an RLock:
+        a stream closed from another thread releases it there)."""
         # Gemma's format has no system turn: the instructions open the user's turn instead.
         self._system_in_user = chat_format == "gemma"
         try:
@@ -62,7 +69,8 @@ class LocalLlm:
 
     def forget(self) -> None:
         """Drop the cached prompt state (benchmarks compare with and without it)."""
-        self.model.reset()
+        with self.lock:
+            self.model.reset()
 
     def sentences(self, request: str, stop: threading.Event, progress: Progress | None = None) -> Iterator[str]:
         """A short spoken answer, sentence by sentence, as the tokens arrive; ends between
@@ -71,22 +79,27 @@ class LocalLlm:
         return spoken_sentences(tokens if progress is None else progress.pieces(tokens), stop)
 
     def tokens(self, request: str, stop: threading.Event, max_tokens: int) -> Iterator[tuple[str, str | None]]:
+        """(text, finish reason) pieces as they are generated; the model is locked from the first
+        piece until the last, or until the consumer stops or closes the stream."""
         messages = [{"role": "system", "content": self.settings.system_prompt},
                     {"role": "user", "content": request}]
         if self._system_in_user:
             messages = [{"role": "user", "content": f"{self.settings.system_prompt}\n\n{request}"}]
-        try:
-            stream = self.model.create_chat_completion(
-                messages=messages, max_tokens=max_tokens, temperature=self.settings.temperature,
-                seed=0, stream=True)
-            for chunk in stream:
-                if stop.is_set():
-                    stream.close()
-                    return
-                choice = chunk["choices"][0]
-                yield choice["delta"].get("content") or "", choice.get("finish_reason")
-        except (ValueError, RuntimeError) as err:
-            raise StageError("llm", f"the local LLM failed: {err}") from err
+        with self.lock:
+            try:
+                stream = self.model.create_chat_completion(
+                    messages=messages, max_tokens=max_tokens, temperature=self.settings.temperature,
+                    seed=0, stream=True)
+                try:
+                    for chunk in stream:
+                        if stop.is_set():
+                            return
+                        choice = chunk["choices"][0]
+                        yield choice["delta"].get("content") or "", choice.get("finish_reason")
+                finally:
+                    stream.close()  # ends llama.cpp's generation before the lock is let go
+            except (ValueError, RuntimeError) as err:
+                raise StageError("llm", f"the local LLM failed: {err}") from err
 
 
 def spoken_sentences(pieces: Iterable[tuple[str, str | None]], stop: threading.Event) -> Iterator[str]:

@@ -18,6 +18,7 @@ small word or one spelt nearly alike (no word that names a skill is added or dro
 from __future__ import annotations
 
 import difflib
+import functools
 import itertools
 import math
 import random
@@ -28,6 +29,8 @@ from hassil import Intents
 from hassil.expression import Alternative, Expression, Group, ListReference, RuleReference, Sentence, TextChunk
 from hassil.intents import RangeSlotList, TextSlotList, WildcardSlotList
 from rapidfuzz import fuzz, process
+
+from .wake_phrase import alternatives
 
 NEAR = 86
 """The least rapidfuzz ratio (0-100) between the transcript and a template's sentence."""
@@ -41,11 +44,18 @@ _WORD = re.compile(r"[a-z0-9']+|#|\*")
 _SKIPPED_RULES = ("courtesy", "please")
 """Politeness before a request (rules named so, or ending so): left out of the sentences, and
 taken off the transcript."""
-_POLITE = re.compile(r"^((hey|okay|ok|jarvis|please|can you|could you|would you|will you)\s+)+")
+
+
+@functools.cache
+def _polite(names: frozenset[str]) -> re.Pattern[str]:
+    """Courtesy before a request, with the assistant's `names` (the wake phrases')."""
+    return re.compile(rf"^((hey|okay|ok|please|can you|could you|would you|will you|{alternatives(names)})\s+)+")
+
+
 # Words that name no skill: a match must share another.
 _FILLER = frozenset("""
 a an the and or of to for in on at by with from is are was be it its it's this that my me i you your we our
-what what's how who when where which do does did can could would will please hey okay ok jarvis so some
+what what's how who when where which do does did can could would will please hey okay ok so some
 there here up down off out all any no not now just
 """.split())
 
@@ -53,7 +63,10 @@ there here up down off out all any no not now just
 class NearMatcher:
     """The templates' sentences, written out once; `correct` finds a transcript's nearest."""
 
-    def __init__(self, intents: Intents, handlers: Mapping[str, object]) -> None:
+    def __init__(self, intents: Intents, handlers: Mapping[str, object], names: frozenset[str] = frozenset()) -> None:
+        """`names`: the assistant's, from its wake phrases: courtesy, like "please"."""
+        self._polite = _polite(names)
+        self._filler = _FILLER | names
         sentences: dict[str, str] = {}
         for name, intent in intents.intents.items():
             if name not in handlers:
@@ -68,7 +81,7 @@ class NearMatcher:
                         sentences.setdefault(" ".join(text.split()), name)
         self.sentences = list(sentences)
         self.intent_of = sentences
-        self.first_words = sorted({text.split()[0] for text in sentences if text.split()[0] not in _FILLER
+        self.first_words = sorted({text.split()[0] for text in sentences if text.split()[0] not in self._filler
                                    and text.split()[0] not in (_NUMBER, _WILDCARD)})
         """The words a request begins with ("add", "cancel", "remind"), for a misheard first word."""
 
@@ -76,7 +89,7 @@ class NearMatcher:
         """The transcript with its first word replaced by each request's first word spelt
         alike ("but renew the insurance on the to-do list" -> "put renew ..."; "council the
         reminder" -> "cancel the reminder"), best first; none when the first word is one."""
-        words = _POLITE.sub("", " ".join(_words(transcript))).split()
+        words = self._polite.sub("", " ".join(_words(transcript))).split()
         if len(words) < 3 or words[0] in self.first_words or _is_number(words[0]):
             return []
         alike = process.extract(words[0], self.first_words, scorer=fuzz.ratio, score_cutoff=ALIKE, limit=3)
@@ -85,14 +98,14 @@ class NearMatcher:
     def corrections(self, transcript: str, most: int = 5) -> list[tuple[str, str]]:
         """(the corrected transcript, the intent of the sentence it was corrected to) for the
         nearest few sentences that are near enough, nearest first."""
-        said = _POLITE.sub("", " ".join(_words(transcript)))
+        said = self._polite.sub("", " ".join(_words(transcript)))
         abstract = [_NUMBER if _is_number(w) else w for w in said.split()]
         if not abstract:
             return []
         found = []
         for sentence, _score, _index in process.extract(" ".join(abstract), self.sentences, scorer=fuzz.ratio,
                                                         score_cutoff=NEAR, limit=most):
-            shared = (set(abstract) & set(sentence.split())) - _FILLER - {_NUMBER, _WILDCARD}
+            shared = (set(abstract) & set(sentence.split())) - self._filler - {_NUMBER, _WILDCARD}
             corrected = _aligned(said.split(), abstract, sentence.split()) if shared else None
             if corrected is not None:
                 found.append((corrected, self.intent_of[sentence]))

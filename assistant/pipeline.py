@@ -40,7 +40,7 @@ from .skills.clock import local_now
 from .stages import Stages
 from .turn import Command, Turn
 from .wake import WakeUpdate
-from .worker import ms, release_memory
+from .worker import in_store_thread, ms, release_memory
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class Pipeline:
         self.now_t = 0.0
         """Input time reached: the end of the last chunk heard."""
         self._input_ended = False
-        self._ending: set[asyncio.Task] = set()
+        self._ending: set[asyncio.Future] = set()
         """Cancelled turn tasks still finishing their current step."""
         self._failure: BaseException | None = None
         self.last_reply: str | None = None
@@ -128,6 +128,10 @@ class Pipeline:
         self._started: datetime | None = None
         """When the first input arrived: reminders due before then were missed."""
         self._ring_checked_t = -math.inf
+        self._due_check: asyncio.Task | None = None
+        """The store being asked what is due (in its thread), or None."""
+        self._due_check_since: tuple[float, float] | None = None
+        """(input time, perf_counter()) at which that question was asked: replay paces on it."""
         audio = settings.audio
         self.cleaner = (NoiseCleaner(audio.noise_suppression, audio.auto_gain_dbfs)
                         if audio.noise_suppression or audio.auto_gain_dbfs else None)
@@ -202,6 +206,8 @@ class Pipeline:
             started.append((self.turn.command.t_end, self.turn.decided_wall))
         if self.listening is not None and (check := self.listening.check) is not None and check.computing:
             started.append((check.t, check.started_wall))
+        if self._due_check_since is not None:
+            started.append(self._due_check_since)
         if (verifying := self.stages.wake.verifying_since()) is not None:
             started.append(verifying)
         return max(started, key=lambda s: s[1] - s[0], default=None)
@@ -343,10 +349,25 @@ class Pipeline:
         """Announce the timers and alarms that are due, once nobody is talking to the assistant."""
         if self._started is None:
             self._started = self.now()
-        if self.state is not State.IDLE or self.now_t - self._ring_checked_t < _RING_CHECK_S:
+        if (self.state is not State.IDLE or self._due_check is not None
+                or self.now_t - self._ring_checked_t < _RING_CHECK_S):
             return
         self._ring_checked_t = self.now_t
-        if not (due := self.reminders.due(self.now())):
+        self._due_check_since = (self.now_t, time.perf_counter())
+        self._due_check = asyncio.get_running_loop().create_task(self._announce_due(self.now()))
+
+    async def _announce_due(self, now: datetime) -> None:
+        """Ask the store, in its thread, what is due by `now`; announce it if still idle (else at a later check)."""
+        try:
+            due = await in_store_thread(self.reminders.due, now)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as err:  # the store failing stops the run, as it did on the loop
+            self._failure = err
+            return
+        finally:
+            self._due_check = self._due_check_since = None
+        if not due or self.state is not State.IDLE:
             return
         missed = {r.id for r in due if r.due < self._started}
         self._start(Announcement(due, missed, self.settings.reminders, self.now_t,
@@ -359,6 +380,7 @@ class Pipeline:
         turn.reminders = self.reminders
         turn.lists = self.lists
         turn.limits = self.settings.reminders
+        turn.skill_timeout_s = self.settings.conversation.skill_timeout_s
         turn.task = asyncio.get_running_loop().create_task(self._run_turn(turn))
 
     async def _run_turn(self, turn: Turn) -> None:
@@ -370,29 +392,31 @@ class Pipeline:
             self._failure = err
             raise
         release_memory()  # its computing is done (the reply may still be playing): see _end_turn
-        if self.turn is turn:
-            if turn.error is not None:
-                self._end_turn("error")
-            elif not turn.spoke:
-                self._end_turn(turn.outcome_if_silent)
+        if self.turn is turn and not turn.spoke:  # else it ends when its reply has played
+            self._end_turn("error" if turn.error is not None else turn.outcome_if_silent)
 
     def _end_finished_reply(self) -> None:
         """Close the turn whose reply has played to its end."""
         turn = self.turn
         if turn is not None and turn.spoke and not turn.computing and self.player.finished():
             end_t = self.player.end_t
-            self._end_turn("answered", t=self.now_t if end_t is None else end_t)
+            # A turn that failed after it began to speak (a skill's apology) ends in an error, heard in full.
+            self._end_turn("answered" if turn.error is None else "error", t=self.now_t if end_t is None else end_t,
+                           played_out=True)
 
-    def _end_turn(self, outcome: str, t: float | None = None) -> None:
-        """Report how the turn ended; cut its speech and cancel its task unless it answered in full."""
+    def _end_turn(self, outcome: str, t: float | None = None, played_out: bool = False) -> None:
+        """Report how the turn ended; cut its speech and cancel its task unless its reply has played out."""
         t = self.input_time() if t is None else t  # while the turn is current: past the input's end, its clock
         turn, self.turn = self.turn, None
         assert turn is not None
-        turn.ended(outcome)
+        if (write := turn.ended(outcome)) is not None:  # to the store, off the loop; waited for at the end
+            writing = in_store_thread(write)
+            self._ending.add(writing)
+            writing.add_done_callback(self._ending.discard)
         if turn.spoke:
             if turn.is_request:
                 self.last_reply = turn.reply_text or self.last_reply
-            stopped = self.player.stop() if outcome != "answered" else None
+            stopped = self.player.stop() if not played_out and outcome != "answered" else None
             self.events.emit(TtsEnd(t=t, interrupted=stopped is not None, duration_s=round(turn.synthesized_s, 3),
                                     played_s=round(self.player.played_s if stopped is None else stopped.played_s, 3),
                                     stop_ms=None if stopped is None else stopped.stop_ms))
@@ -422,6 +446,8 @@ class Pipeline:
     async def finish(self) -> None:
         """The input has ended: close the open command, and let the last reply compute and play out."""
         self._input_ended = True
+        if self._due_check is not None:  # what is due by the input's end is still announced
+            await asyncio.wait([self._due_check])
         self._on_wake(self.stages.wake.verdict())
         if self.listening is not None:
             self._endpoint(EndReason.END_OF_INPUT, self.now_t)
@@ -439,6 +465,9 @@ class Pipeline:
 
     async def shutdown(self) -> None:
         """Stop now (SIGTERM): cut the reply, cancel the turn, wait for its worker threads."""
+        if self._due_check is not None:
+            self._due_check.cancel()
+            await asyncio.wait([self._due_check])
         if self.listening is not None:
             self._drop_check(self.listening)
         if self.turn is not None:

@@ -20,7 +20,7 @@ import functools
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -53,6 +53,7 @@ from .skills import (
     template_text,
 )
 from .skills.timers import senseless_length_intent
+from .wake_phrase import alternatives, wake_names
 
 FAST_PATH = "fast_path"
 HOME = "home"
@@ -111,7 +112,9 @@ class Router:
     def __init__(self, intents: Intents, skills: dict[str, Skill], llm: LocalLlm | None,
                  cloud: CloudClient | None = None, belongs_in_cloud: Callable[[str], str | None] | None = None,
                  mapper: SkillMapper | None = None, home: HomeControl | None = None,
-                 own: OwnIntents | None = None) -> None:
+                 own: OwnIntents | None = None, wake_words: Sequence[str] = ()) -> None:
+        """`wake_words`: the configured wake phrases ("Hey Jarvis"); the name in them is taken
+        as the wake phrase's remnant wherever a request may open with courtesy."""
         self.intents = intents
         self.skills = skills
         self.llm = llm
@@ -126,7 +129,10 @@ class Router:
         """The user's own intents (intents.dir), or None: matched before anything else."""
         self.abilities = ((HOME_ABILITY,) if home is not None else ()) + abilities(skills)
         """What the loaded skills can do, in words ("set timers"), for "what can you do?"."""
-        self.near = NearMatcher(intents, skills)
+        self.wake_words = tuple(wake_words)
+        self.wake_names = wake_names(wake_words)
+        """The assistant's names ("jarvis"), from the wake phrases, with Whisper's spellings of them."""
+        self.near = NearMatcher(intents, skills, self.wake_names)
         """Matches a transcript that misses the templates by a misheard word."""
         self._questions = sorted({str(block.requires_context["awaiting"]) for intent in intents.intents.values()
                                   for block in intent.data if "awaiting" in block.requires_context})
@@ -157,11 +163,11 @@ class Router:
         if self.mapper is not None and not looks_like_injection(text) and (mapped := self.mapper.map(text)):
             intent, slots = mapped
             return RouteDecision(LOCAL_LLM, intent, None, "the local LLM mapped it onto a skill", slots)
-        if (topic := live_data_topic(text)) is not None:
+        if (topic := live_data_topic(text, self.wake_names)) is not None:
             return self._cloud_route(f"{LIVE_DATA} ({topic})", {"topic": topic})
         if self.belongs_in_cloud is not None and (why := self.belongs_in_cloud(text)):
             return self._cloud_route(why)
-        if not is_small_talk(text):
+        if not is_small_talk(text, self.wake_names):
             return RouteDecision(LOCAL_LLM, None, OFFLINE, NOT_SMALL_TALK)
         if self.llm is None:
             return RouteDecision(LOCAL_LLM, None, OFFLINE, f"{SMALL_TALK}; the local LLM is disabled")
@@ -195,7 +201,7 @@ class Router:
         # A clause's "the light" is in the room the sentence names ("It's dark in the hallway, can
         # you put the light on?"), never the speaker's own by default: the rest may have named another.
         named = self.home.mentioned_area(text)
-        for clause in request_clauses(text):
+        for clause in request_clauses(text, self.wake_names):
             if (command := self.home.match(clause, here=named or False)) is not None:
                 return RouteDecision(FAST_PATH, command.intent, None, HOME_TEMPLATE, command.as_slots())
         what = str(_slots(plain).get("what") or "") if plain is not None else ""
@@ -228,7 +234,7 @@ class Router:
     def _home_conversation(self, text: str) -> RouteDecision | None:
         """A request no template matched that names an exposed entity goes to Home Assistant's
         own conversation agent (home_assistant.conversation)."""
-        if self.home is None or not self.home.conversation or is_small_talk(text):
+        if self.home is None or not self.home.conversation or is_small_talk(text, self.wake_names):
             return None
         entity = self.home.mentioned_entity(text)
         if entity is None:
@@ -254,7 +260,7 @@ class Router:
 
     def _near_match(self, text: str) -> RouteDecision | None:
         """A skill's template matched once a misheard word is corrected; never small talk."""
-        if is_small_talk(text):
+        if is_small_talk(text, self.wake_names):
             return None
         for corrected_text, intent in self.near.corrections(text):
             match = self._template_match(corrected_text)
@@ -290,7 +296,7 @@ class Router:
     @functools.lru_cache(maxsize=256)  # noqa: B019 (the router lives as long as the process)
     def _cached_match(self, text: str, question: str | None):
         context = None if question is None else {"awaiting": question}
-        clauses = [] if looks_like_injection(text) else request_clauses(text)  # no skill from a clause of one
+        clauses = [] if looks_like_injection(text) else request_clauses(text, self.wake_names)  # no skill from a clause of one
         whole = (text, without_misheard_tail(text))
         swallowing = []
         in_clauses = []
@@ -328,7 +334,9 @@ class Router:
         if (home := self._home_reply(decision, context)) is not None:
             return SkillReply(home)
         if decision.intent is not None:
-            replies = [as_reply(self.skills[part.intent](replace(context, slots=part.slots, abilities=self.abilities)))
+            context = replace(context, abilities=self.abilities,
+                              wake_phrase=self.wake_words[0] if self.wake_words else "")
+            replies = [as_reply(self.skills[part.intent](replace(context, slots=part.slots)))
                        for part in (decision, *decision.then)]
             asked = [reply.awaiting for reply in replies if reply.awaiting is not None]
             return SkillReply(" ".join(reply.text for reply in replies if reply.text), asked[-1] if asked else None)
@@ -445,9 +453,14 @@ def _only_small_words(text: str) -> bool:
 
 
 _CLAUSE_START = re.compile(r"(?:[.,;:!?]\s+|\s+(?:so|but|then)\s+)(?=\S)", re.IGNORECASE)
-_OPENER = re.compile(r"^(?:(?:so|but|and|then|oh|okay|ok|right|now|just|well|you can|please|hey|jarvis"
-                     r"|(?:can|could|would|will) you|i want you to|i'd like you to|i'd like to|i would like to|i want to|i can't remember"
-                     r"|i forget|i forgot|do you know|i wonder|i was wondering)[,\s]+)+", re.IGNORECASE)
+
+
+@functools.cache
+def _opener(names: frozenset[str]) -> re.Pattern[str]:
+    """Courtesy and hesitation before a request, with the assistant's `names`."""
+    return re.compile(rf"^(?:(?:so|but|and|then|oh|okay|ok|right|now|just|well|you can|please|hey|{alternatives(names)}"
+                      r"|(?:can|could|would|will) you|i want you to|i'd like you to|i'd like to|i would like to|i want to"
+                      r"|i can't remember|i forget|i forgot|do you know|i wonder|i was wondering)[,\s]+)+", re.IGNORECASE)
 _QUESTION_START = re.compile(r"(?<=\s)(?:what|what's|how|when|which|can you|could you|would you|will you)\s+(?=\S+\s+\S)",
                              re.IGNORECASE)
 """Where a question may begin when Whisper wrote no comma before it ("I'm new to this what sort of
@@ -456,7 +469,7 @@ _CLOSER = re.compile(r"(?:[,\s]+(?:for me|for us|please|thanks|thank you|if you 
                      r"|could you))+[.!?]*$", re.IGNORECASE)
 
 
-def request_clauses(text: str) -> list[str]:
+def request_clauses(text: str, names: frozenset[str] = frozenset()) -> list[str]:
     """What may be the request in a longer sentence: from each clause to the end (a clause
     begins after a comma, a full stop, "so", "but" or "then"), then up to each clause's end,
     then each run of clauses in the middle, then from each question word ("what", "can you")
@@ -464,11 +477,12 @@ def request_clauses(text: str) -> list[str]:
     without a leading "oh", "just", "you can" or "I'd like to", and without a closing "for
     me" or "please" ("Okay, so I've just put the rice on. Can you set a timer for 20 minutes
     for me?" -> "Can you set a timer for 20 minutes"). Not at "and": "a hundred and forty-four"."""
+    opener = _opener(names)
     bounds = list(_CLAUSE_START.finditer(text))
     starts = [0] + [m.end() for m in bounds]
-    clauses = [_OPENER.sub("", text[start:]).strip() for start in starts]
-    leading = [_OPENER.sub("", text[:m.start()]).strip() for m in bounds]  # "We need milk, but ..."
-    middle = [_OPENER.sub("", text[start:m.start()]).strip()  # "I always forget, so remind me ..., what you"
+    clauses = [opener.sub("", text[start:]).strip() for start in starts]
+    leading = [opener.sub("", text[:m.start()]).strip() for m in bounds]  # "We need milk, but ..."
+    middle = [opener.sub("", text[start:m.start()]).strip()  # "I always forget, so remind me ..., what you"
               for i, start in enumerate(starts[1:], 1) for m in bounds[i:]]
     asked = [text[m.start():] for m in _QUESTION_START.finditer(text) if m.start() > 0]  # no comma written
     found = [_CLOSER.sub("", clause).strip() for clause in [text, *clauses, *leading, *middle, *asked]]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -31,6 +33,7 @@ from .tts import Synthesizer
 from .turn_detector import SmartTurn
 from .verifier import OpenWakeWordFeatures, OpenWakeWordHead
 from .wake import FirstPass, Verifier, WakeDetector
+from .wake_phrase import wake_names
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +107,7 @@ def load_own_voice(settings: Settings) -> OwnVoiceGuard | None:
 
 def load_turn_judge(settings: Settings, router: Router) -> Judge | None:
     endpoint = settings.endpoint
-    words = TranscriptJudge(router.matches_template)
+    words = TranscriptJudge(router.matches_template, router.wake_names)
     if endpoint.end_of_turn == "transcript":
         return words
     if endpoint.end_of_turn == "silence":
@@ -139,7 +142,7 @@ def load_mapper(settings: Settings, llm: LocalLlm | None,
     if llm is None or not settings.llm.skill_mapping:
         return None
     try:
-        mapper = SkillMapper(llm, *skills)
+        mapper = SkillMapper(llm, *skills, wake_words=models.wake_word_names(settings))
     except ValueError as err:  # its prompt does not fit the context
         raise ConfigError(f"llm.skill_mapping: {err}") from None
     mapper.warm()  # its prompt, evaluated once (seconds on a small CPU)
@@ -175,9 +178,11 @@ def load_own(settings: Settings) -> OwnIntents | None:
 
 def load_router(skills: tuple[Intents, dict[str, Skill]], llm: LocalLlm | None, cloud: CloudClient,
                 mapper: SkillMapper | None = None, home: HomeControl | None = None,
-                own: OwnIntents | None = None) -> Router:
-    router = Router(*skills, llm, cloud=cloud, belongs_in_cloud=escalation_reason, mapper=mapper, home=home,
-                    own=own)
+                own: OwnIntents | None = None, wake_words: Sequence[str] = ()) -> Router:
+    """`wake_words`: the configured wake phrases (`models.wake_word_names`)."""
+    names = wake_names(wake_words)
+    router = Router(*skills, llm, cloud=cloud, belongs_in_cloud=functools.partial(escalation_reason, names=names),
+                    mapper=mapper, home=home, own=own, wake_words=wake_words)
     for phrase in ("what is one plus one", "set a timer for three seconds"):
         router.route(phrase)  # hassil builds each range list's number words at its first match
     return router
@@ -188,17 +193,22 @@ def for_a_run(stages: Stages, settings: Settings) -> Stages:
     and own-voice guard, so no state carries over, and the router and cloud client as these
     settings say (cheap: no model loads)."""
     fresh = replace(stages, wake=load_wake(settings), own_voice=load_own_voice(settings))
+    wake_words = models.wake_word_names(settings)
+    words_changed = list(stages.router.wake_words) != wake_words
+    if words_changed:
+        fresh = replace(fresh, asr=stages.asr.for_wake_words(wake_words))
     home_changed = (stages.home.settings if stages.home else HomeAssistantSettings()) != settings.home_assistant
     if home_changed:  # the caller stops it when the run is over
         fresh = replace(fresh, home=load_home(settings))
     own_changed = (stages.router.own.settings if stages.router.own else IntentsSettings()) != settings.intents
-    if stages.cloud is None or stages.cloud.settings != settings.cloud or home_changed or own_changed:
+    if (stages.cloud is None or stages.cloud.settings != settings.cloud or home_changed or own_changed
+            or words_changed):
         cloud = load_cloud(settings)
         skills = (stages.router.intents, stages.router.skills)  # already loaded, and warmed
         own = load_own(settings) if own_changed else stages.router.own
         fresh = replace(fresh, cloud=cloud, router=load_router(skills, stages.llm, cloud, stages.router.mapper,
-                                                               fresh.home, own))
-    if (stages.turn_judge.name if stages.turn_judge else "silence") != settings.endpoint.end_of_turn:
+                                                               fresh.home, own, wake_words))
+    if (stages.turn_judge.name if stages.turn_judge else "silence") != settings.endpoint.end_of_turn or words_changed:
         fresh = replace(fresh, turn_judge=load_turn_judge(settings, fresh.router))
     return fresh
 
@@ -222,7 +232,8 @@ def load_stages(settings: Settings) -> Stages:
         llm.warm()
     skills = load_skills()
     home = load_home(settings)
-    router = load_router(skills, llm, cloud, load_mapper(settings, llm, skills), home, load_own(settings))
+    router = load_router(skills, llm, cloud, load_mapper(settings, llm, skills), home, load_own(settings),
+                         models.wake_word_names(settings))
     stages = Stages(wake=wake, vad=vad, asr=asr, router=router, llm=llm, tts=tts, own_voice=own_voice,
                     cloud=cloud, turn_judge=load_turn_judge(settings, router), home=home)
     memory.release()  # what loading freed (CTranslate2 converts Whisper's weights to int8 in a copy)

@@ -21,7 +21,7 @@ from datetime import datetime
 import numpy as np
 
 from .asr import Recognition
-from .config import RemindersSettings
+from .config import ConversationSettings, RemindersSettings
 from .audio import AudioChunk
 from .end_of_turn import PauseCheck
 from .errors import StageError
@@ -32,9 +32,9 @@ from .player import Player
 from .reminders import ReminderStore
 from .router import RouteDecision
 from .sentences import split_sentences
-from .skills import Awaiting, SkillRequest
+from .skills import Awaiting, SkillReply, SkillRequest
 from .stages import Stages
-from .worker import in_thread, ms, stream_from_thread, timed
+from .worker import in_thread, ms, stream_from_thread, timed, with_deadline
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,8 @@ class Turn:
         """The shopping and to-do lists, set by whoever starts this turn."""
         self.limits = RemindersSettings()
         """How long a timer and how far ahead a reminder may be, set by whoever starts this turn."""
+        self.skill_timeout_s = ConversationSettings().skill_timeout_s
+        """How long a skill may take, set by whoever starts this turn."""
         self.answering: Awaiting | None = None
         """The question this turn may answer (heard in that question's follow-up window)."""
         self.awaiting: Awaiting | None = None
@@ -104,8 +106,10 @@ class Turn:
         """The turn's clock: the endpoint's input time plus the wall time since the decision."""
         return self.command.t_end + (time.perf_counter() - self.decided_wall)
 
-    def ended(self, outcome: str) -> None:
-        """Called by the pipeline once the turn is over (answered, interrupted, ...)."""
+    def ended(self, outcome: str) -> Callable[[], object] | None:
+        """Called by the pipeline once the turn is over (answered, interrupted, ...); returns
+        what is left to write to the store, which the pipeline runs off the event loop, or None."""
+        return None
 
     def saw_input_lag(self, lag_ms: float) -> None:
         self.input_lag_ms = max(self.input_lag_ms or 0.0, round(lag_ms, 1))
@@ -131,8 +135,7 @@ class Turn:
                                reason=route.reason, slots=route.slots,
                                then=[{"intent": part.intent, "slots": part.slots} for part in route.then]))
         started = time.perf_counter()
-        # In a worker thread: a skill writes SQLite, a home command waits for Home Assistant.
-        whole = await in_thread(self.stages.router.skill_reply, route, self.skill_request(said=text))
+        whole = await self._skill_reply(route, text)
         if whole is not None:
             self.stages_ms[route.answered_by] = ms(time.perf_counter() - started)
             self.awaiting = whole.awaiting
@@ -142,6 +145,29 @@ class Turn:
                 await self._say(sentence)
         else:
             await self._stream(text, route)
+
+    async def _skill_reply(self, route: RouteDecision, said: str) -> SkillReply | None:
+        """The skill's reply, or None when a model answers. In a thread of its own with a deadline
+        (a skill writes SQLite, a home command waits for Home Assistant): a skill that raises or
+        passes `skill_timeout_s` is reported as this turn's error and apologised for, and the
+        session goes on."""
+        skill = route.intent or route.answered_by
+        try:
+            return await with_deadline(self.skill_timeout_s, self.stages.router.skill_reply, route,
+                                       self.skill_request(said=said))
+        except StageError:
+            raise
+        except TimeoutError:
+            failure = StageError("skill", f"{skill}: no answer within {self.skill_timeout_s:g} s "
+                                 "(conversation.skill_timeout_s)", code="skill_timeout")
+            sorry = "Sorry, that took too long. Please try again."
+        except Exception as err:  # any bug in any skill: this turn fails, not the session
+            log.exception("the skill %s failed", skill)
+            failure = StageError("skill", f"{skill}: {type(err).__name__}: {err}", code="skill_failed")
+            sorry = "Sorry, something went wrong. Please try again."
+        self.error = failure
+        self.events.emit(Error(t=self.input_time(), stage=failure.stage, code=failure.code, message=failure.message))
+        return SkillReply(sorry)
 
     def skill_request(self, said: str = "") -> SkillRequest:
         """What a skill may use: the time, the volume, the last reply, reminders and lists, and what was said."""

@@ -22,6 +22,9 @@ T = TypeVar("T")
 # default executor's threads, each thread's malloc arena kept its own copy of piper's
 # large buffers after they were freed. A turn's steps run one after another anyway.
 _STEPS = ThreadPoolExecutor(1, thread_name_prefix="stage")
+# One thread for the pipeline's own reads and writes of the reminder store, in order, so
+# SQLite never runs on the event loop nor waits behind a turn's step.
+_STORE = ThreadPoolExecutor(1, thread_name_prefix="store")
 
 
 def release_memory() -> None:
@@ -41,6 +44,48 @@ async def in_thread(function: Callable[..., T], *args) -> T:
         if not queued.cancel():
             await asyncio.wait([future])
         raise
+
+
+async def with_deadline(deadline_s: float, function: Callable[..., T], *args) -> T:
+    """Run a blocking call in a thread of its own; TimeoutError once `deadline_s` has passed.
+
+    For code that may hang (a skill, a request to another machine): the thread is then left
+    to end by itself, and the steps' thread stays free for the turns after it. When
+    cancelled, wait for the call as `in_thread` does, but no longer than the deadline.
+    """
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[T] = loop.create_future()
+    done.add_done_callback(lambda future: future.cancelled() or future.exception())  # retrieved, even if late
+
+    def settle(result: T | None, error: BaseException | None) -> None:
+        if not done.done():
+            if error is not None:
+                done.set_exception(error)
+            else:
+                done.set_result(result)
+
+    def run() -> None:
+        try:
+            result, error = function(*args), None
+        except BaseException as err:  # handed to the awaiting turn, which reports it
+            result, error = None, err
+        try:
+            loop.call_soon_threadsafe(settle, result, error)
+        except RuntimeError:  # the loop closed meanwhile: nobody waits for it any more
+            pass
+
+    threading.Thread(target=run, name="deadline", daemon=True).start()
+    try:
+        return await asyncio.wait_for(asyncio.shield(done), deadline_s)
+    except asyncio.CancelledError:
+        await asyncio.wait([done], timeout=deadline_s)
+        raise
+
+
+def in_store_thread(function: Callable[..., T], *args) -> asyncio.Future[T]:
+    """Queue a call on the store's thread (the pipeline's SQLite reads and writes) now, in the
+    order of the calls; await the result, or leave it to run."""
+    return asyncio.wrap_future(_STORE.submit(function, *args))
 
 
 async def timed(function: Callable[..., T], *args) -> tuple[T, float]:

@@ -182,9 +182,9 @@ def _sharing(mode: str) -> dict:
 
 
 def _asks_model(mapper: SkillMapper, text: str) -> bool:
-    from assistant.skill_mapper import _shares_keyword
+    from assistant.skill_mapper import shares_keyword
 
-    return any(_shares_keyword(text, spec.keywords) for spec in mapper.specs.values())
+    return any(shares_keyword(text, spec.keywords) for spec in mapper.specs.values())
 
 
 def _rss_mb() -> float:

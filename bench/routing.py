@@ -210,6 +210,7 @@ def _llm() -> dict:
 
 def _escalation_llm() -> dict:
     """The measured alternative: does SmolLM2 think the request needs the internet? One forward pass each."""
+    import llama_cpp
     import numpy as np
 
     from assistant import models
@@ -232,7 +233,8 @@ def _escalation_llm() -> dict:
             shared += 1
         model.n_tokens = shared
         model.eval(tokens[shared:])
-        logits = np.ctypeslib.as_array(model._ctx.get_logits(), shape=(model.n_vocab(),)).astype(np.float64)
+        logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(model.ctx, -1), shape=(model.n_vocab(),))
+        logits = logits.astype(np.float64)
         margins.append(float(np.logaddexp.reduce(logits[yes]) - np.logaddexp.reduce(logits[no])))
         decision_ms.append((time.perf_counter() - started) * 1000)
     dev = [(m, i["tier"] == "cloud") for m, i in zip(margins, items) if i["split"] == "dev"]

@@ -61,8 +61,8 @@ def skill_answer(router: Router, text: str, intent: str) -> str:
 
 @pytest.fixture(scope="session")
 def router() -> Router:
-    """The skills' router alone: templates and handlers, no model."""
-    return Router(*load_skills(), llm=None)
+    """The skills' router alone: templates and handlers, no model; named as by default."""
+    return Router(*load_skills(), llm=None, wake_words=("Hey Jarvis",))
 
 
 @pytest.fixture

@@ -247,3 +247,11 @@ def test_a_port_that_may_be_a_password_missing_its_at_sign_is_not_echoed(tmp_pat
     with pytest.raises(ConfigError) as caught:
         load_settings(tmp_path / "c.toml")
     assert "[home_assistant] url: the port must be" in caught.value.message and "hunter2" not in caught.value.message
+
+
+def test_a_skill_deadline_shorter_than_home_assistants_is_refused_by_name(tmp_path):
+    (tmp_path / "c.toml").write_text("[conversation]\nskill_timeout_s = 2.0\n[home_assistant]\ntimeout_s = 3.0\n")
+    with pytest.raises(ConfigError, match=r"\[conversation\] skill_timeout_s = 2.0: must exceed \[home_assistant\]"):
+        load_settings(tmp_path / "c.toml")
+    (tmp_path / "c.toml").write_text("[conversation]\nskill_timeout_s = 4.0\n[home_assistant]\ntimeout_s = 3.0\n")
+    assert load_settings(tmp_path / "c.toml").conversation.skill_timeout_s == 4.0

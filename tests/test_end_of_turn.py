@@ -79,5 +79,5 @@ def test_a_sentence_whisper_guessed_at_is_not_taken_as_finished(stages):
 
 @pytest.mark.parametrize("text", ["Right.", "Okay, so.", "Um.", "Hey Jarvis."])
 def test_an_opening_word_alone_is_someone_drawing_breath_not_a_request(stages, text):
-    judge = TranscriptJudge(stages.router.matches_template)
+    judge = TranscriptJudge(stages.router.matches_template, stages.router.wake_names)  # the name: Hey Jarvis's
     assert judge.reading(Recognition(text, no_speech_prob=0.1, avg_logprob=-0.2)) is None

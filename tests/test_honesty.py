@@ -51,7 +51,7 @@ def test_a_rambling_sentence_is_replaced():
 class InventingLlm:
     """A chat model that does what SmolLM2 did: confirms an action it cannot take."""
 
-    def sentences(self, text, stop):
+    def sentences(self, text, stop, progress=None):
         yield "Set a timer for 10 minutes."
         yield "Enjoy your pasta!"
 

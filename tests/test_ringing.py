@@ -6,6 +6,7 @@ that many seconds into the audio; nothing here sleeps.
 
 from __future__ import annotations
 
+import threading
 import wave
 from datetime import datetime, timedelta
 
@@ -96,3 +97,27 @@ def test_an_alarm_that_fell_due_while_off_is_announced_as_missed_once(replay):
     assert (announcement.missed, announcement.text) == (True, "While I was off, your alarm for 6:30 AM went off.")
     assert announcement.t <= 0.6
     assert chimes_heard(replayed.reply_wav) == 1
+
+
+class _WatchedStore(ReminderStore):
+    """A reminder store that notes the threads the pipeline reads and changes it on."""
+
+    def __init__(self) -> None:
+        super().__init__(":memory:")
+        self.threads: set[str] = set()
+
+    def due(self, now):
+        self.threads.add(threading.current_thread().name)
+        return super().due(now)
+
+    def announced(self, *reminders):
+        self.threads.add(threading.current_thread().name)
+        super().announced(*reminders)
+
+
+def test_the_reminder_store_is_asked_and_changed_off_the_event_loop(replay):
+    store = _WatchedStore()
+    store.add_alarm(STARTED - timedelta(days=1), datetime(2026, 11, 27, 7, 0).astimezone())
+    replayed = replay(FIXTURES / "silence_long.wav", started_at=STARTED, reminders=store)
+    assert len(replayed.named("announcement")) == 1 and store.pending(ALARM) == []
+    assert store.threads and threading.main_thread().name not in store.threads  # replay's loop runs on it

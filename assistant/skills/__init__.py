@@ -59,6 +59,8 @@ class SkillRequest:
     said: str = ""
     """The whole transcript, for a "that" that points into it ("I've rung the dentist, so
     forget that reminder")."""
+    wake_phrase: str = ""
+    """The main wake phrase as its loaded model names it ("Hey Jarvis"); empty: none known."""
     limits: RemindersSettings = field(default_factory=RemindersSettings)
     """How long a timer and how far ahead a reminder may be ([reminders])."""
 

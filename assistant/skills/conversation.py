@@ -10,8 +10,10 @@ def stop_reply(_request: SkillRequest) -> str:
     return ""
 
 
-def name_reply(_request: SkillRequest) -> str:
-    return "I am your assistant. To wake me, just say: Hey Jarvis!"
+def name_reply(request: SkillRequest) -> str:
+    if not request.wake_phrase:
+        return "I am your assistant. To wake me, just say my wake word!"
+    return f"I am your assistant. To wake me, just say: {request.wake_phrase}!"
 
 
 def help_reply(request: SkillRequest) -> str:
