@@ -175,10 +175,10 @@ class HomeAssistantClient:
             raise HomeAssistantError(f"cannot reach Home Assistant at {self.host}: {err}", code="unreachable") from None
         with ws:
             self._expect(ws, "auth_required", deadline)
-            record_id = self._audited('WebSocket {"type": "auth", "access_token": "(the token)"}')
+            request = self._audited('WebSocket {"type": "auth", "access_token": "(the token)"}')
             ws.send(json.dumps({"type": "auth", "access_token": self._token}))
             reply = self._receive(ws, deadline)
-            self._outcome(record_id, "answered" if reply.get("type") == "auth_ok" else "failed")
+            request.end("answered" if reply.get("type") == "auth_ok" else "failed")
             if reply.get("type") != "auth_ok":
                 raise HomeAssistantError("Home Assistant refused the token", code="unauthorized")
             ws.next_id = 1  # type: ignore[attr-defined]
@@ -189,7 +189,7 @@ class HomeAssistantClient:
         message = {"id": ws.next_id, **message}  # type: ignore[attr-defined]
         ws.next_id += 1  # type: ignore[attr-defined]
         text = json.dumps(message)
-        record_id = self._audited(f"WebSocket {text}")
+        request = self._audited(f"WebSocket {text}")
         try:
             ws.send(text)
             while True:
@@ -197,13 +197,13 @@ class HomeAssistantClient:
                 if reply.get("id") == message["id"] and reply.get("type") == "result":
                     break
         except HomeAssistantError as err:
-            self._outcome(record_id, "failed", detail=err.code)
+            request.end("failed", detail=err.code)
             raise
         if not reply.get("success"):
-            self._outcome(record_id, "failed", detail=str((reply.get("error") or {}).get("code")))
+            request.end("failed", detail=str((reply.get("error") or {}).get("code")))
             raise HomeAssistantError(f"Home Assistant refused {message['type']}: "
                                      f"{(reply.get('error') or {}).get('message')}", code="refused")
-        self._outcome(record_id, "answered")
+        request.end("answered")
         return reply.get("result")
 
     def _event_arrived(self, ws: ClientConnection, wait_s: float) -> bool:
