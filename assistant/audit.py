@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import AuditLogError
+
+log = logging.getLogger(__name__)
 
 AUDIT_FILE = "audit.jsonl"
 
@@ -54,6 +58,14 @@ class AuditLog:
         self._append(record)
         return record_id
 
+    def start(self, host: str, body: bytes, **kind: str | None) -> AuditedRequest:
+        """A request recorded before it is sent, to be ended with its outcome. Raises OSError
+        when it cannot be recorded, and then nothing may be sent (`refusal` says so)."""
+        return AuditedRequest(self, host, self.request(host, body, **kind), time.monotonic())
+
+    def refusal(self, err: OSError) -> str:
+        return f"cannot write the audit log {self.path}: {err}; nothing was sent"
+
     def outcome(self, record_id: str, host: str, outcome: str, *, status: int | None = None,
                 detail: str | None = None, ms: float | None = None) -> None:
         """Record how a request ended: `answered`, `failed` or `stopped`."""
@@ -71,6 +83,29 @@ class AuditLog:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+@dataclass
+class AuditedRequest:
+    """One recorded request on its way: `end` adds its outcome, once."""
+
+    log: AuditLog
+    host: str
+    id: str
+    started: float
+    ended: bool = False
+
+    def end(self, outcome: str, *, status: int | None = None, detail: str | None = None) -> None:
+        """Record how it ended (`answered`, `failed` or `stopped`) and how long it took. The request
+        itself was recorded: an outcome that cannot be is a warning, not a failure."""
+        if self.ended:
+            return
+        self.ended = True
+        try:
+            self.log.outcome(self.id, self.host, outcome, status=status, detail=detail,
+                             ms=round((time.monotonic() - self.started) * 1000, 1))
+        except OSError as err:
+            log.warning("cannot add the outcome to the audit log %s: %s", self.log.path, err)
 
 
 def _open_unlinked(path: Path, flags: int) -> int:

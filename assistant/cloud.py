@@ -233,13 +233,11 @@ class CloudClient:
     def _attempt(self, body: bytes, attempt: _Attempt,
                  progress: Progress | None = None) -> Iterator[tuple[str, str | None]]:
         try:
-            record_id = self.audit.request(self.host, body)  # before anything leaves
+            request = self.audit.start(self.host, body)  # before anything leaves
         except OSError as err:
-            raise CloudError(f"cannot write the audit log {self.audit.path}: {err}; nothing was sent",
-                             code="audit") from None
+            raise CloudError(self.audit.refusal(err), code="audit") from None
         if progress is not None:
             progress.sent_bytes.append(len(body))
-        started = time.monotonic()
         outcome, detail = "answered", None
         try:
             with attempt:
@@ -252,7 +250,7 @@ class CloudClient:
             outcome = "stopped"
             raise
         finally:
-            self._record(record_id, outcome, attempt.status, detail, started)
+            request.end(outcome, status=attempt.status, detail=detail)
 
     def _exchange(self, body: bytes, attempt: _Attempt) -> Iterator[tuple[str, str | None]]:
         headers = {"Authorization": f"Bearer {self._api_key}", "Content-Type": "application/json",
@@ -337,13 +335,6 @@ class CloudClient:
         if isinstance(err, httpx.TimeoutException):
             return CloudError(f"{self.host} did not answer in time", code="deadline")
         return CloudError(f"the connection to {self.host} failed: {err or 'closed'}", code="broken")
-
-    def _record(self, record_id: str, outcome: str, status: int | None, detail: str | None, started: float) -> None:
-        try:
-            self.audit.outcome(record_id, self.host, outcome, status=status, detail=detail,
-                               ms=round((time.monotonic() - started) * 1000, 1))
-        except OSError as err:  # the request itself was recorded; losing its outcome is not worth failing for
-            log.warning("cannot add the outcome to the audit log %s: %s", self.audit.path, err)
 
     def _client(self) -> httpx.Client:
         if self._http is None:

@@ -22,7 +22,7 @@ import httpx
 from websockets.exceptions import WebSocketException
 from websockets.sync.client import ClientConnection, connect
 
-from ..audit import AuditLog
+from ..audit import AuditedRequest, AuditLog
 from ..config import HomeAssistantSettings, is_local_network
 from ..errors import ConfigError, StageError
 from ..secrets import SecretSource
@@ -96,8 +96,7 @@ class HomeAssistantClient:
             raise HomeAssistantError("Home Assistant did not answer in time", code="timeout")
         self._check_address()
         sent = json.dumps(body, ensure_ascii=False) if body is not None else ""
-        record_id = self._audited(f"{method} {path}" + (f" {sent}" if sent else ""))
-        started = time.perf_counter()
+        request = self._audited(f"{method} {path}" + (f" {sent}" if sent else ""))
         outcome, status, detail = "failed", None, None
         try:
             response = self._http.request(method, path, content=sent.encode() if sent else None,
@@ -120,7 +119,7 @@ class HomeAssistantClient:
             detail = "not JSON"
             raise HomeAssistantError("Home Assistant's answer was not JSON", code="bad_reply") from None
         finally:
-            self._outcome(record_id, outcome, status=status, detail=detail, ms=(time.perf_counter() - started) * 1000)
+            request.end(outcome, status=status, detail=detail)
 
     # WebSocket: what the assistant may control, and when that changes
 
@@ -176,10 +175,10 @@ class HomeAssistantClient:
             raise HomeAssistantError(f"cannot reach Home Assistant at {self.host}: {err}", code="unreachable") from None
         with ws:
             self._expect(ws, "auth_required", deadline)
-            record_id = self._audited('WebSocket {"type": "auth", "access_token": "(the token)"}')
+            request = self._audited('WebSocket {"type": "auth", "access_token": "(the token)"}')
             ws.send(json.dumps({"type": "auth", "access_token": self._token}))
             reply = self._receive(ws, deadline)
-            self._outcome(record_id, "answered" if reply.get("type") == "auth_ok" else "failed")
+            request.end("answered" if reply.get("type") == "auth_ok" else "failed")
             if reply.get("type") != "auth_ok":
                 raise HomeAssistantError("Home Assistant refused the token", code="unauthorized")
             ws.next_id = 1  # type: ignore[attr-defined]
@@ -190,7 +189,7 @@ class HomeAssistantClient:
         message = {"id": ws.next_id, **message}  # type: ignore[attr-defined]
         ws.next_id += 1  # type: ignore[attr-defined]
         text = json.dumps(message)
-        record_id = self._audited(f"WebSocket {text}")
+        request = self._audited(f"WebSocket {text}")
         try:
             ws.send(text)
             while True:
@@ -198,13 +197,13 @@ class HomeAssistantClient:
                 if reply.get("id") == message["id"] and reply.get("type") == "result":
                     break
         except HomeAssistantError as err:
-            self._outcome(record_id, "failed", detail=err.code)
+            request.end("failed", detail=err.code)
             raise
         if not reply.get("success"):
-            self._outcome(record_id, "failed", detail=str((reply.get("error") or {}).get("code")))
+            request.end("failed", detail=str((reply.get("error") or {}).get("code")))
             raise HomeAssistantError(f"Home Assistant refused {message['type']}: "
                                      f"{(reply.get('error') or {}).get('message')}", code="refused")
-        self._outcome(record_id, "answered")
+        request.end("answered")
         return reply.get("result")
 
     def _event_arrived(self, ws: ClientConnection, wait_s: float) -> bool:
@@ -246,18 +245,11 @@ class HomeAssistantClient:
                                      "is only for this machine and the home network; use https", code="not_in_home")
         self._address_checked_at = time.monotonic()
 
-    def _audited(self, text: str) -> str:
+    def _audited(self, text: str) -> AuditedRequest:
         try:
-            return self.audit.request(self.host, text.encode("utf-8"))
+            return self.audit.start(self.host, text.encode("utf-8"))
         except OSError as err:
-            raise HomeAssistantError(f"cannot write the audit log {self.audit.path}: {err}; nothing was sent",
-                                     code="audit") from None
-
-    def _outcome(self, record_id: str, outcome: str, **details: Any) -> None:
-        try:
-            self.audit.outcome(record_id, self.host, outcome, **details)
-        except OSError as err:
-            log.warning("cannot add the outcome to the audit log %s: %s", self.audit.path, err)
+            raise HomeAssistantError(self.audit.refusal(err), code="audit") from None
 
 
 def house_from(areas: list[dict], entries: list[dict], devices: list[dict], exposure: dict,

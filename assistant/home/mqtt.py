@@ -38,7 +38,7 @@ from pathlib import Path
 
 import paho.mqtt.client as paho
 
-from ..audit import AuditLog
+from ..audit import AuditedRequest, AuditLog
 from ..config import MQTT_PORTS, PATH_MISSING, MqttSettings, path_problem
 from ..errors import ConfigError
 from ..secrets import SecretSource
@@ -336,8 +336,8 @@ class MqttLink:
     # the outbox thread: every audit write, so neither the caller nor paho's thread waits for the disk
 
     def _send_queued(self) -> None:
-        waiting: dict[int, tuple[Publication, str, float]] = {}
-        """Messages sent and not yet acknowledged, by paho's message id: publication, record id, start."""
+        waiting: dict[int, tuple[Publication, AuditedRequest]] = {}
+        """Messages sent and not yet acknowledged, by paho's message id."""
         while True:
             try:
                 item = self._outbox.get(timeout=1.0 if waiting else None)
@@ -346,7 +346,7 @@ class MqttLink:
             now = time.monotonic()
             if isinstance(item, _Publish):
                 if (sent := self._send(item.publication)) is not None:
-                    waiting[sent[0]] = (item.publication, sent[1], now)
+                    waiting[sent[0]] = (item.publication, sent[1])
             elif isinstance(item, _State):
                 if self.connected:
                     self._send_state(item.state)
@@ -367,20 +367,20 @@ class MqttLink:
                     self._send_state(OFFLINE, wait_s=CLOSE_WAIT_S)
                 return
             for mid, entry in list(waiting.items()):
-                if now - entry[2] > ACK_WAIT_S:
+                if now - entry[1].started > ACK_WAIT_S:
                     del waiting[mid]
                     self._ended(*entry, "failed", f"the broker did not acknowledge it within {ACK_WAIT_S:g} s")
 
-    def _send(self, publication: Publication) -> tuple[int, str] | None:
-        """Record and send an action's message: (paho's message id, the record's id), or None if it failed."""
+    def _send(self, publication: Publication) -> tuple[int, AuditedRequest] | None:
+        """Record and send an action's message: (paho's message id, its record), or None if it failed."""
         if not self.connected:
             log.warning("MQTT: not connected to %s; the message to %s was dropped", self.address, publication.topic)
             publication._end("failed", f"not connected to the MQTT broker {self.address}; nothing was sent")
             return None
         assert self._client is not None
         try:
-            record_id = self.audit.request(self.address, publication.payload, kind="mqtt", topic=publication.topic,
-                                           turn=publication.turn_id)
+            request = self.audit.start(self.address, publication.payload, kind="mqtt", topic=publication.topic,
+                                       turn=publication.turn_id)
         except OSError as err:
             log.warning("MQTT: cannot write the audit log %s: %s; the message to %s was not sent", self.audit.path,
                         err, publication.topic)
@@ -389,17 +389,13 @@ class MqttLink:
         info = self._client.publish(publication.topic, publication.payload, qos=publication.qos,
                                     retain=publication.retain)
         if info.rc != paho.MQTT_ERR_SUCCESS:
-            self._ended(publication, record_id, time.monotonic(), "failed", paho.error_string(info.rc))
+            self._ended(publication, request, "failed", paho.error_string(info.rc))
             return None
-        return info.mid, record_id
+        return info.mid, request
 
-    def _ended(self, publication: Publication, record_id: str, started: float, outcome: str,
+    def _ended(self, publication: Publication, request: AuditedRequest, outcome: str,
                detail: str | None = None) -> None:
-        try:
-            self.audit.outcome(record_id, self.address, outcome, detail=detail,
-                               ms=round((time.monotonic() - started) * 1000, 1))
-        except OSError as err:  # the message itself was recorded; losing its outcome is not worth more
-            log.warning("cannot add the outcome to the audit log %s: %s", self.audit.path, err)
+        request.end(outcome, detail=detail)
         publication._end(outcome, detail)
 
     def _send_state(self, state: str, wait_s: float = 0.0) -> None:

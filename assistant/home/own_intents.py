@@ -36,7 +36,6 @@ import json
 import logging
 import re
 import subprocess
-import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -395,8 +394,11 @@ def _filled_json(value: Any, slots: dict[str, Any]) -> Any:
 def _http(action: HttpAction, slots: dict[str, Any], audit: AuditLog | None) -> str | None:
     body = None if action.json_body is None else json.dumps(_filled_json(action.json_body, slots))
     host = urllib.parse.urlsplit(action.url).netloc
-    record_id = audit.request(host, f"{action.method} {action.url}{' ' + body if body else ''}".encode()) if audit else None
-    started = time.perf_counter()
+    try:
+        request = audit.start(host, f"{action.method} {action.url}{' ' + body if body else ''}".encode()) \
+            if audit else None
+    except OSError as err:
+        return audit.refusal(err)
     outcome, status, problem = "failed", None, None
     try:
         response = httpx.request(action.method, action.url, content=body,
@@ -411,9 +413,8 @@ def _http(action: HttpAction, slots: dict[str, Any], audit: AuditLog | None) -> 
         problem = f"{host} did not answer in time"
     except httpx.HTTPError as err:
         problem = f"cannot reach {host}: {type(err).__name__}"
-    if audit is not None and record_id is not None:
-        audit.outcome(record_id, host, outcome, status=status, detail=problem,
-                      ms=(time.perf_counter() - started) * 1000)
+    if request is not None:
+        request.end(outcome, status=status, detail=problem)
     return problem
 
 
