@@ -256,7 +256,7 @@ class HomeAssistantSettings:
 class IntentsSettings:
     """Your own intents: sentences in hassil's syntax, each with a reply and one action (http, mqtt or command)."""
 
-    dir: str = setting("", "folder of YAML files of intents (see the README); empty: none", path=True)
+    dir: str = setting("", "folder of YAML files of intents (see docs/home.md); empty: none", path=True)
     allowed_commands: tuple[str, ...] = setting((), "programs (absolute paths) a command action may run", paths=True)
 
 
@@ -750,7 +750,7 @@ def _checked_paths(value: Any, name: str, problems: list[str]) -> tuple[str, ...
 
 
 def describe() -> list[tuple[str, str, Any, str]]:
-    """Every setting as (section, key, default, doc), for the README and the defaults test."""
+    """Every setting as (section, key, default, doc), for docs/settings.md and the defaults test."""
     rows = []
     for f in _public_fields(Settings):
         if _section_class(f) is not None:

@@ -1,4 +1,4 @@
-"""The events the pipeline reports, and their JSON-lines form (see the README's schema).
+"""The events the pipeline reports, and their JSON-lines form (see the schema in docs/commands.md).
 
 Every event knows `t`, the input-audio time in seconds where it happened.
 """

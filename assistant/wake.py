@@ -157,7 +157,7 @@ class WordDetector:
     What must agree is a fusion of both scores, mostly the verifier's (`fusion`): a first
     pass that is sure lets a verifier that is nearly sure accept. A candidate turned down
     narrowly opens a second chance: for `second_chance_s` the next one needs less, as when
-    a person not heard says it again (`bench wake` measured both; see the README).
+    a person not heard says it again (`bench wake` measured both; see docs/benchmarks.md).
     The verifier runs in a worker thread: scoring the 2.5 s window takes ~0.1 s, more than
     a chunk lasts, and the first pass must go on scoring every chunk meanwhile. Its
     verdict is taken at the first chunk after it is ready.

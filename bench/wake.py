@@ -602,7 +602,7 @@ def _choose_second_chance(rows: list[dict], reference: dict) -> dict:
 
 
 def _shipped_is(chosen: dict, second: dict) -> bool:
-    """Whether config.toml's defaults are what this run chose (else the README's figures are stale)."""
+    """Whether config.toml's defaults are what this run chose (else docs/benchmarks.md's figures are stale)."""
     shipped = WakeSettings()
     rule = _shipped_rule()
     return ({k: getattr(rule, k) for k in chosen["rule"]} == chosen["rule"]
