@@ -83,8 +83,8 @@ def _wake(verifier_alone: bool) -> dict:
     detections = 0
     started = time.process_time()
     if verifier_alone:
-        assert detector.verifier is not None
-        verifier = detector.verifier
+        verifier = detector.words[0].verifier  # the shipped wake word's
+        assert verifier is not None
         verifier.start(np.zeros(int(settings.wake.verifier_window_s * 16000), dtype=np.int16))
         quiet_until = 0.0
         for chunk in chunks:
