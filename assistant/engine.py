@@ -30,8 +30,8 @@ from .config import Settings
 from .home.control import HomeControl
 from .llm import LocalLlm
 from .router import OFFLINE, Router
-from .skills import SkillRequest, load_skills
-from .stages import load_asr, load_cloud, load_home, load_mapper, load_own, load_router, load_tts, load_wake
+from .skills import SkillRequest
+from .stages import load_asr, load_cloud, load_llm, load_tts, load_understanding, load_wake
 from .tts import Synthesizer
 from .wake import WakeDetector, WakeUpdate
 
@@ -105,14 +105,8 @@ class Engine:
         load_wake(settings, wake_models).close()  # each word's models load: a bad one fails now, not in a session
         asr = load_asr(settings)
         tts = load_tts(settings)
-        # Last, as load_stages does: a Llama freed while another loader's error unwinds crashes.
-        llm = (LocalLlm(models.llm_model(settings.llm.model), settings.llm,
-                        chat_format=models.llm_chat_format(settings.llm.model)) if settings.llm.enabled else None)
-        if llm is not None:
-            llm.warm()
-        skills = load_skills()
-        home = load_home(settings)
-        router = load_router(skills, llm, cloud, load_mapper(settings, llm, skills), home, load_own(settings))
+        llm = load_llm(settings)
+        router, home = load_understanding(settings, llm, cloud)
         memory.release()
         return cls(settings, asr, tts, router, llm, cloud, home, wake_models)
 

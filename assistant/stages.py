@@ -176,6 +176,28 @@ def load_own(settings: Settings) -> OwnIntents | None:
     return own
 
 
+def load_llm(settings: Settings) -> LocalLlm | None:
+    """The local LLM, warmed; load it after every other model: freeing a Llama while another
+    loader's error unwinds turns that error into a SystemError inside llama-cpp-python."""
+    if not settings.llm.enabled:
+        return None
+    llm = LocalLlm(models.llm_model(settings.llm.model), settings.llm,
+                   chat_format=models.llm_chat_format(settings.llm.model))
+    llm.warm()
+    return llm
+
+
+def load_understanding(settings: Settings, llm: LocalLlm | None,
+                       cloud: CloudClient) -> tuple[Router, HomeControl | None]:
+    """The router over every tier (own intents, skills, Home Assistant, the local LLM, the
+    cloud), and the Home Assistant it controls."""
+    skills = load_skills()
+    home = load_home(settings)
+    router = load_router(skills, llm, cloud, load_mapper(settings, llm, skills), home, load_own(settings),
+                         models.wake_word_names(settings))
+    return router, home
+
+
 def load_router(skills: tuple[Intents, dict[str, Skill]], llm: LocalLlm | None, cloud: CloudClient,
                 mapper: SkillMapper | None = None, home: HomeControl | None = None,
                 own: OwnIntents | None = None, wake_words: Sequence[str] = ()) -> Router:
@@ -224,16 +246,8 @@ def load_stages(settings: Settings) -> Stages:
     asr = load_asr(settings)
     tts = load_tts(settings)
     own_voice = load_own_voice(settings)
-    # Last: freeing a Llama while another loader's error unwinds turns that error into
-    # a SystemError inside llama-cpp-python.
-    llm = (LocalLlm(models.llm_model(settings.llm.model), settings.llm,
-                    chat_format=models.llm_chat_format(settings.llm.model)) if settings.llm.enabled else None)
-    if llm is not None:
-        llm.warm()
-    skills = load_skills()
-    home = load_home(settings)
-    router = load_router(skills, llm, cloud, load_mapper(settings, llm, skills), home, load_own(settings),
-                         models.wake_word_names(settings))
+    llm = load_llm(settings)
+    router, home = load_understanding(settings, llm, cloud)
     stages = Stages(wake=wake, vad=vad, asr=asr, router=router, llm=llm, tts=tts, own_voice=own_voice,
                     cloud=cloud, turn_judge=load_turn_judge(settings, router), home=home)
     memory.release()  # what loading freed (CTranslate2 converts Whisper's weights to int8 in a copy)
