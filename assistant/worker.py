@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from . import memory
+from .stopping import in_daemon_thread
 
 T = TypeVar("T")
 
@@ -47,36 +48,19 @@ async def in_thread(function: Callable[..., T], *args) -> T:
 
 
 async def with_deadline(deadline_s: float, function: Callable[..., T], *args) -> T:
-    """Run a blocking call in a thread of its own; TimeoutError once `deadline_s` has passed.
+    """Run a blocking call in a thread of its own (`in_daemon_thread`); TimeoutError once
+    `deadline_s` has passed.
 
     For code that may hang (a skill, a request to another machine): the thread is then left
     to end by itself, and the steps' thread stays free for the turns after it. When
     cancelled, wait for the call as `in_thread` does, but no longer than the deadline.
     """
-    loop = asyncio.get_running_loop()
-    done: asyncio.Future[T] = loop.create_future()
+    done = in_daemon_thread(function, *args)
     done.add_done_callback(lambda future: future.cancelled() or future.exception())  # retrieved, even if late
-
-    def settle(result: T | None, error: BaseException | None) -> None:
-        if not done.done():
-            if error is not None:
-                done.set_exception(error)
-            else:
-                done.set_result(result)
-
-    def run() -> None:
-        try:
-            result, error = function(*args), None
-        except BaseException as err:  # handed to the awaiting turn, which reports it
-            result, error = None, err
-        try:
-            loop.call_soon_threadsafe(settle, result, error)
-        except RuntimeError:  # the loop closed meanwhile: nobody waits for it any more
-            pass
-
-    threading.Thread(target=run, name="deadline", daemon=True).start()
     try:
-        return await asyncio.wait_for(asyncio.shield(done), deadline_s)
+        # asyncio.timeout, not wait_for: in 3.11 wait_for loses a cancellation that comes as the call ends.
+        async with asyncio.timeout(deadline_s):
+            return await asyncio.shield(done)
     except asyncio.CancelledError:
         await asyncio.wait([done], timeout=deadline_s)
         raise
