@@ -338,6 +338,9 @@ class MqttLink:
     def _send_queued(self) -> None:
         waiting: dict[int, tuple[Publication, AuditedRequest]] = {}
         """Messages sent and not yet acknowledged, by paho's message id."""
+        state_sent: str | None = None
+        """The state sent on this connection: a change can arrive between paho connecting and its
+        _Connected, and must not go out twice."""
         while True:
             try:
                 item = self._outbox.get(timeout=1.0 if waiting else None)
@@ -348,15 +351,18 @@ class MqttLink:
                 if (sent := self._send(item.publication)) is not None:
                     waiting[sent[0]] = (item.publication, sent[1])
             elif isinstance(item, _State):
-                if self.connected:
+                if self.connected and item.state != state_sent:
                     self._send_state(item.state)
+                    state_sent = item.state
             elif isinstance(item, _Connected):
-                if self._state is not None:
-                    self._send_state(self._state)  # the latest, whatever was missed while away
+                if (latest := self._state) is not None and latest != state_sent:
+                    self._send_state(latest)  # the latest, whatever was missed while away
+                    state_sent = latest
             elif isinstance(item, _Acknowledged):
                 if (entry := waiting.pop(item.mid, None)) is not None:
                     self._ended(*entry, "answered")
             elif isinstance(item, _Disconnected):
+                state_sent = None
                 for entry in waiting.values():
                     self._ended(*entry, "failed", "the connection was lost before the broker acknowledged it")
                 waiting.clear()
