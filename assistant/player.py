@@ -116,8 +116,8 @@ class ReplayPlayer:
 
     def stop(self) -> Stopped:
         now = self.clock()
-        self.advance(now)
         self._cut_t = min(self._cut_t, now)
+        self.advance(now)
         return Stopped(self.played_s)
 
     @property

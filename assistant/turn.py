@@ -183,7 +183,12 @@ class Speech:
     def _first_audio(self) -> None:
         self.spoke = True
         self.player.begin()
+        self._began_speaking()
         self.on_speaking()
+        self.events.emit(TtsStart(t=self.input_time()))
+
+    def _began_speaking(self) -> None:
+        """Its first audio has just been handed to the player (a request times its voice to voice here)."""
 
 
 class Turn(Speech):
@@ -353,9 +358,7 @@ class Turn(Speech):
         self.stages_ms.setdefault("tts_first_chunk", synthesis_ms)
         self.stages_ms["tts"] = round(self.stages_ms.get("tts", 0.0) + synthesis_ms, 1)
 
-    def _first_audio(self) -> None:
-        super()._first_audio()
+    def _began_speaking(self) -> None:
         # Audio time waiting for the endpoint, plus wall time from the decision to the first reply audio.
         waited_s = self.command.t_end - self.command.speech_end_s
         self.voice_to_voice_ms = ms(waited_s + time.perf_counter() - self.decided_wall)
-        self.events.emit(TtsStart(t=self.input_time()))
