@@ -11,11 +11,12 @@ Every turn and announcement ends in `_end_turn`; a turn's `TurnResult` is what `
 and `turn` report. A reply that has been queued ends the turn when the player says it has
 drained (`Player.drained`), not when someone looks.
 
-The clock is the input-audio time. Events are stamped where on the input they
-happened: a turn's events at the input time reached when they happen. Replay runs
-faster than real time, so while a turn computes, input audio at time t is taken only
-once the turn's clock (endpoint time plus wall time since) has passed t; while nothing
-computes, replay runs as fast as it can. So replay gives the events a live run would.
+The clock is the input-audio time, injected (`input_clock`). Events are stamped where on
+the input they happened: a turn's events at the input time reached when they happen. Live
+that is the microphone's sample clock. Replay runs faster than real time, so its clock
+holds input audio at time t, while a turn computes, until the turn's clock (endpoint time
+plus wall time since) has passed t; while nothing computes, replay runs as fast as it can.
+So replay gives the events a live run would.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from .config import Settings
 from .end_of_turn import PauseCheck, Verdict
 from .endpoint import Endpointer, EndReason
 from .events import EventSink, FollowUp, SpeechEnd, SpeechStart
+from .input_clock import InputClock, ReplayClock
 from .lists import ListStore
 from .noise import NoiseCleaner
 from .player import AudioSink, EchoMixer, Player, ReplayPlayer
@@ -132,7 +134,7 @@ class Pipeline:
     def __init__(self, stages: Stages, settings: Settings, events: EventSink, player: Player,
                  now: Callable[[], datetime] = local_now, echo: EchoMixer | None = None,
                  turn_class: type[Turn] = Turn, reminders: ReminderStore | None = None,
-                 on_state: Callable[[State], None] | None = None) -> None:
+                 on_state: Callable[[State], None] | None = None, clock: InputClock | None = None) -> None:
         self.stages = stages
         self.turn_class = turn_class
         """What runs a request once it is heard (benchmarks compare another way of answering)."""
@@ -145,9 +147,9 @@ class Pipeline:
         self.listening: _Listening | None = None
         self.speech: Speech | None = None
         """The turn or announcement thinking or speaking now."""
-        self.now_t = 0.0
-        """Input time reached: the end of the last chunk heard."""
-        self._input_ended = False
+        self.clock = clock if clock is not None else InputClock()
+        """Input time: live, the microphone's; in replay, paced by what computes."""
+        self.clock.keep_pace_with(self._computing_since, self._running_since)
         self._ending: set[asyncio.Future] = set()
         """Cancelled turn tasks still finishing their current step."""
         self._failure: BaseException | None = None
@@ -186,20 +188,23 @@ class Pipeline:
             raise ImpossibleTransition(f"{self._state.value} cannot become {state.value}")
         self._state = state
 
+    @property
+    def now_t(self) -> float:
+        """Input time reached: the end of the last chunk heard."""
+        return self.clock.reached_t
+
     def input_time(self) -> float:
         """Where on the input clock an event happening now belongs."""
-        if self._input_ended and self.speech is not None:  # past the input's end, time goes on
-            return max(self.now_t, self.speech.clock())
-        return self.now_t
+        return self.clock.now()
 
     async def run(self, chunks: AsyncIterable[AudioChunk], ptt: bool = False, paced: bool = True) -> None:
-        """Process a stream; `ptt`: it is one push-to-talk turn; `paced`: keep a file on the turn's clock."""
+        """Process a stream; `ptt`: it is one push-to-talk turn; `paced`: chunks wait until the clock says they are due."""
         if ptt:  # the turn ends with the input, not with silence
             self._listen(0.0, Endpointer(math.inf, math.inf, math.inf), {})
         try:
             async for chunk in chunks:
                 if paced:
-                    chunk = await self._pace(chunk)
+                    chunk = await self.clock.hold(chunk)
                 await self._reach(chunk.end_s)
                 self.feed(chunk)
                 await asyncio.sleep(0)  # let a turn task take what it is waiting for
@@ -223,18 +228,6 @@ class Pipeline:
             self._end_turn("interrupted")
         return self.state
 
-    async def _pace(self, chunk: AudioChunk) -> AudioChunk:
-        """Hold a file's chunk until the clock of whatever is computing (a turn, the wake
-        verifier) has passed it, as a microphone would deliver it; stamp when it arrived."""
-        arrived = None
-        while (since := self._computing_since()) is not None:
-            start_t, start_wall = since
-            arrived = start_wall + (chunk.end_s - start_t)
-            if time.perf_counter() >= arrived:
-                break
-            await asyncio.sleep(min(arrived - time.perf_counter(), 0.01))
-        return chunk if arrived is None else replace(chunk, received_wall=arrived)
-
     def _computing_since(self) -> tuple[float, float] | None:
         """(input time, perf_counter()) at which the work now computing began, the latest if several."""
         started = []
@@ -248,11 +241,15 @@ class Pipeline:
             started.append(verifying)
         return max(started, key=lambda s: s[1] - s[0], default=None)
 
+    def _running_since(self) -> tuple[float, float] | None:
+        """(input time, perf_counter()) at which the turn or announcement now running began."""
+        return None if self.speech is None else (self.speech.start_t, self.speech.started_wall)
+
     async def _reach(self, t: float) -> None:
         """The input clock reaches t, the end of the next chunk: the player hands on what has
         played by then, and a turn whose reply has now drained ends before the chunk is heard
         (its task, woken by the player, runs before this one resumes)."""
-        self.now_t = t
+        self.clock.reach(t)
         self.player.advance(t)
         await asyncio.sleep(0)
 
@@ -457,7 +454,7 @@ class Pipeline:
             writing = in_store_thread(write)
             self._ending.add(writing)
             writing.add_done_callback(self._ending.discard)
-        played = self._played(speech, outcome, played_out) if speech.spoke else None
+        played = self._played(speech, played_out) if speech.spoke else None
         if isinstance(speech, Turn):
             if speech.spoke:
                 self.last_reply = speech.reply_text or self.last_reply
@@ -471,13 +468,13 @@ class Pipeline:
         release_memory()  # what the turn's models freed, back to the system (assistant/memory.py)
         if self._state is not State.IDLE:
             self._go(State.IDLE)
-        if isinstance(speech, Turn) and outcome == "answered" and speech.spoke and not self._input_ended:
+        if isinstance(speech, Turn) and outcome == "answered" and speech.spoke and not self.clock.input_ended:
             self._awaiting = speech.awaiting
             self._offer_follow_up(t, speech.reply_text or "")
 
-    def _played(self, speech: Speech, outcome: str, played_out: bool) -> Played:
-        """How its speech ended: cut here unless it played out (or, answered, is left to play)."""
-        stopped = self.player.stop() if not played_out and outcome != "answered" else None
+    def _played(self, speech: Speech, played_out: bool) -> Played:
+        """How its speech ended: cut here unless it played out."""
+        stopped = None if played_out else self.player.stop()
         return Played(interrupted=stopped is not None, duration_s=speech.synthesized_s,
                       played_s=self.player.played_s if stopped is None else stopped.played_s,
                       stop_ms=None if stopped is None else stopped.stop_ms)
@@ -497,7 +494,7 @@ class Pipeline:
 
     async def finish(self) -> None:
         """The input has ended: close the open command, and let the last reply compute and play out."""
-        self._input_ended = True
+        self.clock.end_input()
         if self._due_check is not None:  # what is due by the input's end is still announced
             await asyncio.wait([self._due_check])
         self._on_wake(self.stages.wake.verdict())
@@ -538,11 +535,10 @@ def replay_pipeline(stages: Stages, settings: Settings, events: EventSink, sink:
     skills and reminders see is that plus the input time, so a 10 s timer set in the file
     rings 10 s of audio later. Its timers and alarms are its own (in memory) unless a
     `reminders` store is given."""
-    player = ReplayPlayer(sink, clock=lambda: 0.0)
+    clock = ReplayClock()
+    player = ReplayPlayer(sink, clock=clock.now)
     player.volume = settings.audio.output_volume
     began = (started_at or local_now()).astimezone()
-    pipeline = Pipeline(stages, settings, events, player, lambda: began + timedelta(seconds=pipeline.input_time()),
-                        echo=None if echo_db is None else EchoMixer(player, echo_db), turn_class=turn_class,
-                        reminders=reminders)
-    player.clock = pipeline.input_time
-    return pipeline
+    return Pipeline(stages, settings, events, player, lambda: began + timedelta(seconds=clock.now()),
+                    echo=None if echo_db is None else EchoMixer(player, echo_db), turn_class=turn_class,
+                    reminders=reminders, clock=clock)

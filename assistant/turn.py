@@ -109,6 +109,7 @@ class Speech:
         self.start_t = start_t
         """Input time at which it began: its clock's origin."""
         self.started_wall = time.perf_counter()
+        """perf_counter() at which it began (a turn: the endpoint decision)."""
         self.stages = stages
         self.events = events
         self.player = player
@@ -129,10 +130,6 @@ class Speech:
     @property
     def computing(self) -> bool:
         return not self.computed.is_set()
-
-    def clock(self) -> float:
-        """Its clock: the input time it began at plus the wall time since."""
-        return self.start_t + (time.perf_counter() - self.started_wall)
 
     def outcome(self) -> str:
         """How it ends on its own, once computed and played: an error when a stage failed."""
@@ -221,11 +218,6 @@ class Turn(Speech):
         """The question this turn may answer (heard in that question's follow-up window)."""
         self.awaiting: Awaiting | None = None
         """The question this turn's reply asks, if any."""
-
-    @property
-    def decided_wall(self) -> float:
-        """perf_counter() at the endpoint decision."""
-        return self.started_wall
 
     def outcome(self) -> str:
         """How it ends on its own, once computed (and its reply, if any, played): a turn that failed,
@@ -361,4 +353,4 @@ class Turn(Speech):
     def _began_speaking(self) -> None:
         # Audio time waiting for the endpoint, plus wall time from the decision to the first reply audio.
         waited_s = self.command.t_end - self.command.speech_end_s
-        self.voice_to_voice_ms = ms(waited_s + time.perf_counter() - self.decided_wall)
+        self.voice_to_voice_ms = ms(waited_s + time.perf_counter() - self.started_wall)

@@ -6,12 +6,14 @@ import asyncio
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 
 from assistant.announce import Announcement
 from assistant.audio import AudioChunk, NullSink, as_stream, file_chunks
 from assistant.events import Recorder
+from assistant.input_clock import InputClock, ReplayClock
 from assistant.pipeline import ImpossibleTransition, State, replay_pipeline
 from assistant.player import ReplayPlayer
 from assistant.stages import for_a_run
@@ -48,6 +50,34 @@ def test_the_machine_refuses_a_change_it_does_not_allow(stages, settings):
 
 def test_an_announcement_speaks_as_a_turn_does_but_is_no_request():
     assert issubclass(Announcement, Speech) and not issubclass(Announcement, Turn)
+
+
+def _chunk_ending_at(end_s: float) -> AudioChunk:
+    return AudioChunk(bytes(2 * 512), timestamp_s=end_s - 0.032)
+
+
+def test_live_input_time_is_the_end_of_the_last_chunk_heard():
+    clock = InputClock()
+    clock.reach(1.024)
+    assert clock.now() == 1.024
+    assert asyncio.run(clock.hold(chunk := _chunk_ending_at(2.0))) is chunk  # a microphone's chunk is due as it comes
+
+
+def test_a_replayed_chunk_arrives_when_the_clock_of_the_work_computing_reaches_its_end():
+    began_wall = time.perf_counter()
+    clock = ReplayClock()
+    clock.keep_pace_with(computing=lambda: (3.0, began_wall), running=lambda: None)
+    held = asyncio.run(clock.hold(_chunk_ending_at(3.064)))
+    assert held.received_wall == pytest.approx(began_wall + 0.064)
+
+
+def test_past_the_end_of_the_input_replay_time_goes_on_on_the_clock_of_the_running_turn():
+    clock = ReplayClock()
+    clock.keep_pace_with(computing=lambda: None, running=lambda: (2.0, time.perf_counter() - 1.0))
+    clock.reach(2.5)
+    assert clock.now() == 2.5
+    clock.end_input()
+    assert clock.now() >= 3.0
 
 
 class _Kept:
