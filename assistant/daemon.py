@@ -196,11 +196,11 @@ class Daemon:
     async def _run_until_signalled(self, microphone, reminders: ReminderStore, signals: asyncio.Queue) -> Signal:
         """One pipeline on the current settings, until a stop or a reload that takes effect."""
         from .devices import DevicePlayer
+        from .engine import Engine
         from .pipeline import Pipeline
-        from .stages import load_stages
 
         self.notifier.status("loading models")
-        loading = in_daemon_thread(load_stages, self.settings)
+        loading = in_daemon_thread(Engine.load, self.settings)
         signalled = asyncio.create_task(signals.get())
         while not (loading.done() or signalled.done()):
             # Loading is progress too: after a reload, systemd's watchdog is already armed.
@@ -208,7 +208,8 @@ class Daemon:
             await asyncio.wait([loading, signalled], timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
         if signalled.done() and signalled.result() is Signal.STOP:
             return Signal.STOP  # not waiting for the models: a stop is a stop
-        stages = await loading
+        engine = await loading
+        stages = engine.stream_stages()  # the microphone's session
         if signalled.done():  # a reload asked for while loading: handled once running
             signals.put_nowait(signalled.result())
         else:
@@ -239,8 +240,8 @@ class Daemon:
             running.cancel()
             await asyncio.gather(running, return_exceptions=True)
             speaker.close(drain=False)
-            stages.close()
-            del pipeline, stages
+            engine.close()
+            del pipeline, stages, engine
             gc.collect()  # the old models go before new ones load
 
     async def _reloaded(self) -> bool:
