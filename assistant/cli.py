@@ -325,11 +325,15 @@ def serve(uri: str | None, settings: config_module.Settings, out: TextIO) -> int
     except ValueError as err:
         raise UsageError(f"--uri {uri!r}: {err}") from None  # a file's uri was checked as it loaded
 
+    metrics = _metrics(settings)
+
     async def run() -> None:
         signals = signal_queue({signum: signum for signum in STOP_SIGNALS})
-        await serve_wyoming(lambda: in_daemon_thread(Engine.load, settings), serving, host, port, signals.get(), out)
+        await serve_wyoming(lambda: in_daemon_thread(Engine.load, settings), serving, host, port, signals.get(), out,
+                            metrics)
 
-    asyncio.run(run())
+    with _serving(metrics, settings):  # before the models load: a port in use stops it at once
+        asyncio.run(run())
     log.warning("stopped")
     return EXIT_OK
 

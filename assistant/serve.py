@@ -28,15 +28,17 @@ so every failure ends with the connection closed, never a silence.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import socket
 import struct
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from importlib.metadata import version as _version
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 import soxr
@@ -56,8 +58,13 @@ from .audio import AudioChunk
 from .config import ServeSettings, is_loopback
 from .engine import RATE_HZ, Engine, Session
 from .errors import ConfigError, UsageError
+from .events import EventSink, NoEvents, Served
 from .sentences import SentenceSplitter
 from .stopping import in_daemon_thread
+from .worker import ms
+
+if TYPE_CHECKING:
+    from .metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -279,8 +286,11 @@ class Connection:
     """One client: a session on the engine, its events read and answered in order."""
 
     def __init__(self, engine: Engine, info: Event, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter) -> None:
+                 writer: asyncio.StreamWriter, events: EventSink | None = None) -> None:
         self.engine = engine
+        self.events = events or NoEvents()
+        """Where what was served is reported (the metrics): wake events, and a `served` event per request."""
+        self._began = time.monotonic()
         self.info = info
         self.reader = reader
         self.writer = writer
@@ -319,6 +329,10 @@ class Connection:
         finally:
             await in_daemon_thread(self.session.close)
             self.writer.close()
+
+    def _served(self, service: str, outcome: str, stages_ms: dict[str, float]) -> None:
+        self.events.emit(Served(t=time.monotonic() - self._began, service=service, outcome=outcome,
+                                stages_ms=stages_ms))
 
     async def _send(self, event: Event) -> None:
         try:
@@ -385,6 +399,7 @@ class Connection:
     async def _report_wakes(self, listening: _Listening, update) -> None:
         ids = {word.phrase.lower(): word.id for word in self.engine.wake_words}
         for event in update.events:
+            self.events.emit(event)
             if event.name != "wake":
                 continue
             name = ids.get(event.word, event.word)
@@ -422,8 +437,10 @@ class Connection:
         audio = to_float_mono(pcm, fmt)
         if fmt.rate_hz != RATE_HZ and len(audio):
             audio = soxr.resample(audio, fmt.rate_hz, RATE_HZ)
+        started = time.perf_counter()
         heard = await in_daemon_thread(self.engine.transcribe, audio) if len(audio) else None
         text = heard.text if heard is not None else ""
+        self._served("asr", "answered" if text else "no_speech", {"asr": ms(time.perf_counter() - started)})
         if heard is not None and heard.dropped:
             log.info("client %s: Whisper's words dropped (%s)", self.peer, heard.dropped)
         language = listening.language or self.engine.settings.asr.language
@@ -457,7 +474,10 @@ class Connection:
         await self._send(SynthesizeStopped().event())
 
     async def _say(self, text: str) -> None:
+        started = time.perf_counter()
         chunks = await in_daemon_thread(self.engine.speak, text) if text.strip() else []
+        if chunks:
+            self._served("tts", "answered", {"tts": ms(time.perf_counter() - started)})
         rate = self.engine.tts.rate_hz
         await self._send(AudioStart(rate=rate, width=2, channels=1).event())
         at_s = 0.0
@@ -473,7 +493,10 @@ class Connection:
 
     async def _handle(self, event: Event) -> None:
         text = _text(event, "transcript")
+        started = time.perf_counter()
         answer = await in_daemon_thread(self.session.answer, text)
+        self._served("handle", "answered" if answer.handled else "not_handled",
+                     {answer.tier: ms(time.perf_counter() - started)})
         context = event.data.get("context") if isinstance(event.data.get("context"), dict) else None
         reply = Handled(text=answer.text, context=context) if answer.handled else NotHandled(text=answer.text,
                                                                                             context=context)
@@ -500,8 +523,10 @@ def _peer(writer: asyncio.StreamWriter) -> str:
 class Server:
     """The listening socket and its connections; at most `max_clients` at once."""
 
-    def __init__(self, settings: ServeSettings) -> None:
+    def __init__(self, settings: ServeSettings, metrics: Metrics | None = None) -> None:
         self.settings = settings
+        self.metrics = metrics
+        """Fed by every connection's events; counts the connections as open sessions."""
         self.engine: Engine | None = None
         self.info: Event | None = None
         self._connections: set[asyncio.Task] = set()
@@ -535,7 +560,8 @@ class Server:
         assert task is not None
         self._connections.add(task)
         try:
-            await Connection(self.engine, self.info, reader, writer).run()
+            with self.metrics.session() if self.metrics is not None else contextlib.nullcontext():
+                await Connection(self.engine, self.info, reader, writer, self.metrics).run()
         except asyncio.CancelledError:  # the server is closing; asyncio 3.11 would log a cancelled handler
             pass
         finally:
@@ -593,14 +619,14 @@ def _announced_address(host: str) -> str:
 
 
 async def serve(load_engine: Callable[[], Awaitable[Engine]], settings: ServeSettings, host: str, port: int,
-                stopped: Awaitable[object], out: TextIO) -> None:
+                stopped: Awaitable[object], out: TextIO, metrics: Metrics | None = None) -> None:
     """Bind, load the models, serve until `stopped` completes (also while loading); then close
     every connection. UsageError when the address cannot be listened on; ConfigError for
     zeroconf on loopback."""
     if settings.zeroconf and is_loopback(host):
         raise ConfigError(f"[serve] zeroconf = true, but {host} is loopback, which no other device reaches: "
                           "serve on this machine's address (--uri tcp://0.0.0.0:PORT) or set zeroconf = false")
-    server = Server(settings)
+    server = Server(settings, metrics)
     try:
         bound = await server.listen(host, port)
     except OSError as err:
