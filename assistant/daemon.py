@@ -39,7 +39,9 @@ from .state import owning
 from .stopping import in_daemon_thread, signal_queue
 
 if TYPE_CHECKING:
+    from .engine import Engine
     from .metrics import Metrics
+    from .serve import Server
     from .pipeline import State
 
 log = logging.getLogger(__name__)
@@ -225,8 +227,10 @@ class Daemon:
         chunks = microphone.chunks_forever(on_state=self._on_microphone, on_waiting=self.notifier.alive)
         running = asyncio.create_task(pipeline.run(self.notifier.feeding(self.status.unless_muted(chunks)),
                                                    paced=False))
-        self.notifier.ready("starting the microphone")
+        wyoming = None
         try:
+            wyoming = await self._serving_wyoming(engine)
+            self.notifier.ready("starting the microphone")
             while True:
                 signalled = asyncio.create_task(signals.get())
                 await asyncio.wait([running, signalled], return_when=asyncio.FIRST_COMPLETED)
@@ -239,10 +243,30 @@ class Daemon:
         finally:
             running.cancel()
             await asyncio.gather(running, return_exceptions=True)
+            if wyoming is not None:
+                await wyoming.close()
             speaker.close(drain=False)
             engine.close()
-            del pipeline, stages, engine
+            del pipeline, stages, engine, wyoming
             gc.collect()  # the old models go before new ones load
+
+    async def _serving_wyoming(self, engine: Engine) -> Server | None:
+        """The Wyoming services on the microphone's engine (`serve.with_daemon`), or None. An
+        address that cannot be listened on is a degraded status, never a stop (no restart loop)."""
+        if not self.settings.serve.with_daemon:
+            return None
+        from .serve import serve_beside, why_not_bound
+
+        try:
+            server = await serve_beside(engine, self.settings.serve, self.metrics)
+        except (OSError, ConfigError) as err:
+            why = err.message if isinstance(err, ConfigError) else why_not_bound(err)
+            problem = f"cannot serve Wyoming at {self.settings.serve.uri} (serve.with_daemon): {why}"
+            log.error("%s", problem)
+            self.notifier.degraded("serving", problem)
+            return None
+        self.notifier.degraded("serving", None)
+        return server
 
     async def _reloaded(self) -> bool:
         """Read the config again: True when a valid, changed one is to take effect. Custom

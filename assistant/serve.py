@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import socket
 import struct
 import time
@@ -55,7 +56,7 @@ from wyoming.tts import SynthesizeStopped
 from wyoming.wake import Detection, NotDetected
 
 from .audio import AudioChunk
-from .config import ServeSettings, is_loopback
+from .config import ServeSettings, is_loopback, parse_serve_uri
 from .engine import RATE_HZ, Engine, Session
 from .errors import ConfigError, UsageError
 from .events import EventSink, NoEvents, Served
@@ -531,18 +532,33 @@ class Server:
         self.info: Event | None = None
         self._connections: set[asyncio.Task] = set()
         self._server: asyncio.Server | None = None
+        self._announcement: Announcement | None = None
+        self.bound: list[tuple[str, int]] = []
+        """The addresses listened on."""
 
     async def listen(self, host: str, port: int) -> list[tuple[str, int]]:
         """Bind, not yet accepting (OSError when the address is taken or not this machine's); the bound addresses."""
         self._server = await asyncio.start_server(self._accept, host, port, limit=MAX_HEADER_BYTES,
                                                   reuse_address=True, start_serving=False)
-        return [s.getsockname()[:2] for s in self._server.sockets]
+        self.bound = [s.getsockname()[:2] for s in self._server.sockets]
+        if self.settings.zeroconf:
+            self._announcement = Announcement(host, port)
+        return self.bound
 
     async def start(self, engine: Engine) -> None:
-        """Accept clients (those that connected meanwhile waited in the backlog)."""
+        """Accept clients (those that connected meanwhile waited in the backlog), and announce the
+        server when `zeroconf` says so."""
         self.engine, self.info = engine, describe(engine).event()
         assert self._server is not None
         await self._server.start_serving()
+        if (announcement := self._announcement) is not None:
+            await announcement.start()
+            log.warning("announced as %s on %s:%d", announcement.name, announcement.host, announcement.port)
+
+    @property
+    def where(self) -> str:
+        """tcp://HOST:PORT for each bound address."""
+        return ", ".join(f"tcp://{'[' + h + ']' if ':' in h else h}:{p}" for h, p in self.bound)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         assert self.engine is not None and self.info is not None
@@ -568,7 +584,9 @@ class Server:
             self._connections.discard(task)
 
     async def close(self) -> None:
-        """Stop listening and end every connection (within about a second)."""
+        """Stop announcing and listening, and end every connection (within about a second)."""
+        if self._announcement is not None:
+            await self._announcement.stop()
         if self._server is not None:
             self._server.close()
         for _ in range(10):  # a library may swallow one cancellation: ask again until all have ended
@@ -623,35 +641,49 @@ async def serve(load_engine: Callable[[], Awaitable[Engine]], settings: ServeSet
     """Bind, load the models, serve until `stopped` completes (also while loading); then close
     every connection. UsageError when the address cannot be listened on; ConfigError for
     zeroconf on loopback."""
-    if settings.zeroconf and is_loopback(host):
-        raise ConfigError(f"[serve] zeroconf = true, but {host} is loopback, which no other device reaches: "
-                          "serve on this machine's address (--uri tcp://0.0.0.0:PORT) or set zeroconf = false")
+    check_zeroconf(settings, host)
     server = Server(settings, metrics)
     try:
-        bound = await server.listen(host, port)
+        await server.listen(host, port)
     except OSError as err:
-        raise UsageError(f"cannot listen on tcp://{host}:{port}: {err.strerror or err}") from None
+        raise UsageError(f"cannot listen on tcp://{host}:{port}: {why_not_bound(err)}") from None
     stop = asyncio.ensure_future(stopped)
     loading = asyncio.ensure_future(load_engine())
-    announcement = None
     try:
         await asyncio.wait({stop, loading}, return_when=asyncio.FIRST_COMPLETED)
         if not loading.done():
             return
-        engine = loading.result()
-        await server.start(engine)
-        if settings.zeroconf:
-            announcement = Announcement(host, port)
-            await announcement.start()
-            log.warning("announced as %s on %s:%d", announcement.name, announcement.host, port)
-        where = ", ".join(f"tcp://{'[' + h + ']' if ':' in h else h}:{p}" for h, p in bound)
-        print(f"serving asr, tts, wake and handle on {where}", file=out, flush=True)
+        await server.start(loading.result())
+        print(f"serving asr, tts, wake and handle on {server.where}", file=out, flush=True)
         await stop
     finally:
         loading.cancel()
         stop.cancel()
-        if announcement is not None:
-            await announcement.stop()
         await server.close()
         if server.engine is not None:
             await in_daemon_thread(server.engine.close)
+
+
+def why_not_bound(err: OSError) -> str:
+    """"Address already in use": the system's words (asyncio's own message repeats the address)."""
+    return os.strerror(err.errno) if err.errno else str(err)
+
+
+def check_zeroconf(settings: ServeSettings, host: str) -> None:
+    """ConfigError when the server would announce an address no other device reaches."""
+    if settings.zeroconf and is_loopback(host):
+        raise ConfigError(f"[serve] zeroconf = true, but {host} is loopback, which no other device reaches: "
+                          "serve on this machine's address (--uri tcp://0.0.0.0:PORT) or set zeroconf = false")
+
+
+async def serve_beside(engine: Engine, settings: ServeSettings, metrics: Metrics | None = None) -> Server:
+    """The Wyoming services on an engine already loaded (the daemon's, `serve.with_daemon`): its
+    clients are sessions on the same models as the microphone. OSError when `settings.uri` cannot
+    be listened on; ConfigError for zeroconf on loopback."""
+    host, port = parse_serve_uri(settings.uri)
+    check_zeroconf(settings, host)
+    server = Server(settings, metrics)
+    await server.listen(host, port)
+    await server.start(engine)
+    log.warning("serving asr, tts, wake and handle on %s", server.where)
+    return server
