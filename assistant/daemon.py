@@ -47,6 +47,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+_STOP_WAIT_S = 1.0
+"""At a stop, how long the pipeline may take to end its turn's step (SIGTERM: exit within 2 s)."""
+
+
 class Signal(enum.Enum):
     STOP = "stop"
     RELOAD = "reload"
@@ -228,6 +232,7 @@ class Daemon:
         running = asyncio.create_task(pipeline.run(self.notifier.feeding(self.status.unless_muted(chunks)),
                                                    paced=False))
         wyoming = None
+        reloading = False
         try:
             wyoming = await self._serving_wyoming(engine)
             self.notifier.ready("starting the microphone")
@@ -239,10 +244,15 @@ class Daemon:
                     running.result()  # the input never ends; a failure is raised here
                     return Signal.STOP
                 if signalled.result() is Signal.STOP or await self._reloaded():
+                    reloading = signalled.result() is Signal.RELOAD
                     return signalled.result()
         finally:
             running.cancel()
-            await asyncio.gather(running, return_exceptions=True)
+            # The turn's worker thread ends its step (a sentence of synthesis: seconds on a busy CPU).
+            # A reload waits for it, as the old models must go first; a stop does not: the process ends.
+            await asyncio.wait([running], timeout=None if reloading else _STOP_WAIT_S)
+            if running.done() and not running.cancelled():
+                running.exception()  # retrieved: the pipeline's failure was raised above already
             if wyoming is not None:
                 await wyoming.close()
             speaker.close(drain=False)
