@@ -1,8 +1,8 @@
 """Timers, alarms and reminders ringing: a chime and a spoken announcement, repeated until heard.
 
-An announcement runs as a turn with no request: the pipeline starts it when the assistant
-is idle and something in the reminder store is due, and the wake word ends it like any
-reply ("hey jarvis, stop"). What it announced leaves the store only when it ends, so a
+An announcement speaks as a turn's reply does (`turn.Speech`) but answers no request, so
+no `turn` event closes it: the pipeline starts it when the assistant is idle and something
+in the reminder store is due, and the wake word ends it like any reply ("hey jarvis, stop"). What it announced leaves the store only when it ends, so a
 ring cut short by a crash is announced again, as missed, at the next start.
 """
 
@@ -19,11 +19,11 @@ from .config import RemindersSettings
 from .events import Announcement as AnnouncementEvent
 from .events import EventSink
 from .player import Player
-from .reminders import REMINDER, TIMER, Reminder
+from .reminders import REMINDER, TIMER, Reminder, ReminderStore
 from .skills.clock import clock_text
 from .skills.timers import duration_text
 from .stages import Stages
-from .turn import Command, Turn
+from .turn import Speech
 
 _CHIME_TONES_HZ = (880.0, 1318.5)  # A5 then E6: a rising fifth, heard over a room's noise
 _CHIME_TONE_S = 0.18
@@ -57,19 +57,17 @@ def announcement_text(reminder: Reminder, missed: bool) -> str:
     return f"It's {clock_text(reminder.due)}. This is your alarm."
 
 
-class Announcement(Turn):
-    """A turn that says the due reminders, with a chime before each repetition."""
+class Announcement(Speech):
+    """The due reminders said, with a chime before each repetition; they leave `store` once heard."""
 
-    is_request = False
-
-    def __init__(self, due: list[Reminder], missed: set[int], settings: RemindersSettings,
+    def __init__(self, due: list[Reminder], missed: set[int], settings: RemindersSettings, store: ReminderStore,
                  t: float, stages: Stages, events: EventSink, player: Player,
                  input_time: Callable[[], float], now: Callable[[], datetime]) -> None:
-        silent = np.zeros(0, dtype=np.float32)
-        super().__init__(Command(silent, t_end=t, speech_end_s=t), stages, events, player, input_time, now)
+        super().__init__(t, stages, events, player, input_time, now)
         self.due = due
         self.missed = missed
         self.settings = settings
+        self.store = store
 
     async def _compute(self) -> None:
         texts = [announcement_text(r, r.id in self.missed) for r in self.due]
@@ -88,14 +86,6 @@ class Announcement(Turn):
             for text in texts:
                 await self._say(text)
 
-    def _play(self, sound: AudioChunk) -> None:
-        """A sound that is not speech (the chime, a pause): no synthesis, no own-voice check."""
-        if not self.spoke:
-            self._first_audio()
-        self.player.play(sound, False)
-        self.synthesized_s += sound.duration_s
-
     def ended(self, outcome: str) -> Callable[[], object]:
         """Heard (in full, or until the wake word): the reminders are done with."""
-        assert self.reminders is not None, "the pipeline gives every turn its reminder store"
-        return functools.partial(self.reminders.announced, *self.due)
+        return functools.partial(self.store.announced, *self.due)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import math
 import re
+import threading
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -128,6 +129,8 @@ class SpeechRecognizer:
         from faster_whisper.tokenizer import Tokenizer
 
         self.settings = settings
+        self._lock = threading.Lock()
+        """One transcription at a time: sessions share the model (see engine.py)."""
         try:
             self.model = WhisperModel(str(model_dir), device="cpu", compute_type=settings.compute_type,
                                       cpu_threads=settings.threads, local_files_only=True)
@@ -170,15 +173,16 @@ class SpeechRecognizer:
 
     def _segments_of(self, audio: np.ndarray, timestamps: bool = True) -> Iterator[Segment]:
         try:
-            found, _info = self.model.transcribe(
-                audio, language=self.settings.language, beam_size=self.settings.beam_size,
-                vad_filter=False, condition_on_previous_text=False,
-                without_timestamps=not timestamps)
-            for s in found:  # decoded lazily, a window at a time
-                if not Recognition(s.text.strip(), s.no_speech_prob, s.avg_logprob).hallucinated():
-                    yield Segment(s.start, s.end, s.text.strip())
+            with self._lock:  # decoded whole here (faster-whisper decodes lazily): the lock is not held across a yield
+                found = list(self.model.transcribe(
+                    audio, language=self.settings.language, beam_size=self.settings.beam_size,
+                    vad_filter=False, condition_on_previous_text=False,
+                    without_timestamps=not timestamps)[0])
         except (RuntimeError, ValueError) as err:
             raise StageError("asr", f"speech recognition failed: {err}") from err
+        for s in found:
+            if not Recognition(s.text.strip(), s.no_speech_prob, s.avg_logprob).hallucinated():
+                yield Segment(s.start, s.end, s.text.strip())
 
     def recognize(self, audio: np.ndarray) -> Recognition:
         """A command's transcript, without a leftover wake phrase (audio up to 30 s)."""
@@ -214,17 +218,21 @@ class SpeechRecognizer:
 
         try:
             features = self._window(audio, min_window_s)
-            encoded = self.model.model.encode(ctranslate2.StorageView.from_array(features), to_cpu=True)
-            # CTranslate2 counts the prompt in the length
-            max_tokens = min(448, len(self._prompt) + math.ceil(_TOKENS_PER_S * len(audio) / _RATE_HZ) + 10)
-            result = self.model.model.generate(
-                encoded, [self._prompt], beam_size=beam_size, num_hypotheses=readings, max_length=max_tokens,
-                return_scores=True, return_no_speech_prob=True, suppress_blank=True, suppress_tokens=[-1])[0]
+            with self._lock:
+                result = self._generate(ctranslate2.StorageView.from_array(features), len(audio), beam_size, readings)
         except (RuntimeError, ValueError) as err:
             raise StageError("asr", f"speech recognition failed: {err}") from err
         no_speech = round(float(result.no_speech_prob), 3)
         return [Recognition(strip_wake_remnant(self.tokenizer.decode(ids).strip(), self._wake_remnant), no_speech,
                             round(float(score), 3)) for ids, score in zip(result.sequences_ids, result.scores)]
+
+    def _generate(self, features, samples: int, beam_size: int, readings: int):
+        encoded = self.model.model.encode(features, to_cpu=True)
+        # CTranslate2 counts the prompt in the length
+        max_tokens = min(448, len(self._prompt) + math.ceil(_TOKENS_PER_S * samples / _RATE_HZ) + 10)
+        return self.model.model.generate(
+            encoded, [self._prompt], beam_size=beam_size, num_hypotheses=readings, max_length=max_tokens,
+            return_scores=True, return_no_speech_prob=True, suppress_blank=True, suppress_tokens=[-1])[0]
 
     def _window(self, audio: np.ndarray, min_window_s: float) -> np.ndarray:
         """The audio's log-mel features in the shortest window that holds it, padded as silence."""

@@ -198,8 +198,8 @@ def audit(as_json: bool, settings: config_module.Settings, out: TextIO) -> int:
 
 
 def replay(args: argparse.Namespace, settings: config_module.Settings, out: TextIO) -> int:
-    from .pipeline import replay_pipeline  # imported before the loop: a stop signal is noticed meanwhile
-    from .stages import load_stages
+    from .engine import Engine  # imported before the loop: a stop signal is noticed meanwhile
+    from .pipeline import replay_pipeline
 
     check_audio_file(args.file)  # a bad file or output fails before the models load
     if args.out:
@@ -209,7 +209,8 @@ def replay(args: argparse.Namespace, settings: config_module.Settings, out: Text
     metrics = _metrics(settings)
 
     async def run() -> None:
-        stages = await in_daemon_thread(load_stages, settings)
+        engine = await in_daemon_thread(Engine.load, settings)
+        stages = engine.stream_stages()
         sink = WavSink(args.out, stages.tts.rate_hz) if args.out else _speaker_or_nothing(settings, stages.tts.rate_hz)
         pipeline = replay_pipeline(stages, settings, _with_metrics(lines, metrics), sink, echo_db=args.echo)
         try:
@@ -224,6 +225,8 @@ def replay(args: argparse.Namespace, settings: config_module.Settings, out: Text
             else:
                 sink.close()
             raise
+        finally:
+            engine.close()
         sink.close()
 
     with _serving(metrics, settings):  # before the models load: a port in use stops it at once
@@ -322,11 +325,15 @@ def serve(uri: str | None, settings: config_module.Settings, out: TextIO) -> int
     except ValueError as err:
         raise UsageError(f"--uri {uri!r}: {err}") from None  # a file's uri was checked as it loaded
 
+    metrics = _metrics(settings)
+
     async def run() -> None:
         signals = signal_queue({signum: signum for signum in STOP_SIGNALS})
-        await serve_wyoming(lambda: in_daemon_thread(Engine.load, settings), serving, host, port, signals.get(), out)
+        await serve_wyoming(lambda: in_daemon_thread(Engine.load, settings), serving, host, port, signals.get(), out,
+                            metrics)
 
-    asyncio.run(run())
+    with _serving(metrics, settings):  # before the models load: a port in use stops it at once
+        asyncio.run(run())
     log.warning("stopped")
     return EXIT_OK
 

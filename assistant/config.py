@@ -304,6 +304,8 @@ class ServeSettings:
                              "discovers it; needs uri on an address other devices reach")
     max_clients: int = setting(16, "connections served at once; one more is told the server is busy and closed",
                                min=1, max=1024)
+    with_daemon: bool = setting(False, "assistant daemon serves them too, at uri, with the models its microphone "
+                                "uses (one set of models for the speaker and every satellite)")
 
 
 @dataclass(frozen=True)

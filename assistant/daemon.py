@@ -39,10 +39,16 @@ from .state import owning
 from .stopping import in_daemon_thread, signal_queue
 
 if TYPE_CHECKING:
+    from .engine import Engine
     from .metrics import Metrics
+    from .serve import Server
     from .pipeline import State
 
 log = logging.getLogger(__name__)
+
+
+_STOP_WAIT_S = 1.0
+"""At a stop, how long the pipeline may take to end its turn's step (SIGTERM: exit within 2 s)."""
 
 
 class Signal(enum.Enum):
@@ -196,11 +202,11 @@ class Daemon:
     async def _run_until_signalled(self, microphone, reminders: ReminderStore, signals: asyncio.Queue) -> Signal:
         """One pipeline on the current settings, until a stop or a reload that takes effect."""
         from .devices import DevicePlayer
+        from .engine import Engine
         from .pipeline import Pipeline
-        from .stages import load_stages
 
         self.notifier.status("loading models")
-        loading = in_daemon_thread(load_stages, self.settings)
+        loading = in_daemon_thread(Engine.load, self.settings)
         signalled = asyncio.create_task(signals.get())
         while not (loading.done() or signalled.done()):
             # Loading is progress too: after a reload, systemd's watchdog is already armed.
@@ -208,7 +214,8 @@ class Daemon:
             await asyncio.wait([loading, signalled], timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
         if signalled.done() and signalled.result() is Signal.STOP:
             return Signal.STOP  # not waiting for the models: a stop is a stop
-        stages = await loading
+        engine = await loading
+        stages = engine.stream_stages()  # the microphone's session
         if signalled.done():  # a reload asked for while loading: handled once running
             signals.put_nowait(signalled.result())
         else:
@@ -224,8 +231,11 @@ class Daemon:
         chunks = microphone.chunks_forever(on_state=self._on_microphone, on_waiting=self.notifier.alive)
         running = asyncio.create_task(pipeline.run(self.notifier.feeding(self.status.unless_muted(chunks)),
                                                    paced=False))
-        self.notifier.ready("starting the microphone")
+        wyoming = None
+        reloading = False
         try:
+            wyoming = await self._serving_wyoming(engine)
+            self.notifier.ready("starting the microphone")
             while True:
                 signalled = asyncio.create_task(signals.get())
                 await asyncio.wait([running, signalled], return_when=asyncio.FIRST_COMPLETED)
@@ -234,14 +244,39 @@ class Daemon:
                     running.result()  # the input never ends; a failure is raised here
                     return Signal.STOP
                 if signalled.result() is Signal.STOP or await self._reloaded():
+                    reloading = signalled.result() is Signal.RELOAD
                     return signalled.result()
         finally:
             running.cancel()
-            await asyncio.gather(running, return_exceptions=True)
+            # The turn's worker thread ends its step (a sentence of synthesis: seconds on a busy CPU).
+            # A reload waits for it, as the old models must go first; a stop does not: the process ends.
+            await asyncio.wait([running], timeout=None if reloading else _STOP_WAIT_S)
+            if running.done() and not running.cancelled():
+                running.exception()  # retrieved: the pipeline's failure was raised above already
+            if wyoming is not None:
+                await wyoming.close()
             speaker.close(drain=False)
-            stages.close()
-            del pipeline, stages
+            engine.close()
+            del pipeline, stages, engine, wyoming
             gc.collect()  # the old models go before new ones load
+
+    async def _serving_wyoming(self, engine: Engine) -> Server | None:
+        """The Wyoming services on the microphone's engine (`serve.with_daemon`), or None. An
+        address that cannot be listened on is a degraded status, never a stop (no restart loop)."""
+        if not self.settings.serve.with_daemon:
+            return None
+        from .serve import serve_beside, why_not_bound
+
+        try:
+            server = await serve_beside(engine, self.settings.serve, self.metrics)
+        except (OSError, ConfigError) as err:
+            why = err.message if isinstance(err, ConfigError) else why_not_bound(err)
+            problem = f"cannot serve Wyoming at {self.settings.serve.uri} (serve.with_daemon): {why}"
+            log.error("%s", problem)
+            self.notifier.degraded("serving", problem)
+            return None
+        self.notifier.degraded("serving", None)
+        return server
 
     async def _reloaded(self) -> bool:
         """Read the config again: True when a valid, changed one is to take effect. Custom

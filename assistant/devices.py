@@ -161,6 +161,8 @@ class DevicePlayer:
         self._wake_like_wall = -math.inf
         self._last_heard_wall = 0.0
         self._called_wall = 0.0
+        self._on_empty: list[Callable[[], None]] = []
+        """Told (from whatever thread empties it) when the queue runs empty: `drained` waits on it."""
         self.output_device = settings.output_device
         self.stream: Any | None = None
         """None while there are no speakers: replies then go unheard, and each new one tries again."""
@@ -201,8 +203,7 @@ class DevicePlayer:
         log.warning("the speakers '%s' %s; replies are not heard until they are back", self.output_device, why)
         stream, self.stream = self.stream, None
         with self._lock:
-            self._queue.clear()
-            self._offset = 0
+            self._emptied()
         self._problem = why
         try:
             stream.abort()
@@ -228,8 +229,8 @@ class DevicePlayer:
     def begin(self) -> None:
         self._reopen()
         with self._lock:
-            self._queue.clear()
-            self._offset = self._played = 0
+            self._emptied()
+            self._played = 0
 
     def play(self, chunk: AudioChunk, wake_like: bool = False) -> None:
         if self.stream is None:
@@ -246,8 +247,7 @@ class DevicePlayer:
 
     def stop(self) -> Stopped:
         with self._lock:
-            self._queue.clear()
-            self._offset = 0
+            self._emptied()
             stop_ms = max(0.0, self._last_heard_wall - time.perf_counter()) * 1000
             return Stopped(self._played / self.rate_hz, round(stop_ms, 1))
 
@@ -255,9 +255,34 @@ class DevicePlayer:
     def played_s(self) -> float:
         return self._played / self.rate_hz
 
-    @property
-    def end_t(self) -> None:
-        return None
+    async def drained(self) -> None:
+        """Returns once the sound card has played the last frame queued, or the speakers failed."""
+        loop = asyncio.get_running_loop()
+        emptied = asyncio.Event()
+
+        def tell() -> None:
+            loop.call_soon_threadsafe(emptied.set)
+
+        with self._lock:
+            waiting = bool(self._queue)
+            if waiting:
+                self._on_empty.append(tell)
+        try:
+            while waiting:
+                try:
+                    async with asyncio.timeout(_STALL_S):
+                        await emptied.wait()
+                    waiting = False
+                except TimeoutError:
+                    waiting = not self.finished()  # speakers that stopped taking audio are dropped there
+        finally:
+            with self._lock:
+                if tell in self._on_empty:  # cancelled: the card must not call into a loop that may be gone
+                    self._on_empty.remove(tell)
+        await asyncio.sleep(max(0.0, self._last_heard_wall - time.perf_counter()))
+
+    def play_out(self) -> None:
+        pass  # the sound card plays on its own
 
     def finished(self) -> bool:
         with self._lock:
@@ -295,6 +320,16 @@ class DevicePlayer:
             if filled and (stream := self.stream) is not None:
                 # The last frame written here is heard after the device's latency.
                 self._last_heard_wall = time.perf_counter() + stream.latency + filled / self.rate_hz
+            if not self._queue:
+                self._emptied()
+
+    def _emptied(self) -> None:
+        """The queue is empty (played, stopped or dropped): tell whoever waits for it. Holding the lock."""
+        self._queue.clear()
+        self._offset = 0
+        on_empty, self._on_empty = self._on_empty, []
+        for tell in on_empty:
+            tell()
 
     def close(self, drain: bool = True) -> None:
         """Let what is queued play out (unless told not to), then release the device."""

@@ -1,14 +1,18 @@
 """One engine, many sessions: the models loaded once, and each stream's own state.
 
-The `Engine` holds what is expensive and shared: Whisper, the piper voice, the skills and
-router, the local LLM, the cloud client, Home Assistant, and the wake words' model files.
-CTranslate2 takes calls from many threads but queues them on its one worker, so
-recognition holds a lock too, which costs no throughput: one transcription at a time at
-full speed, its features (numpy) not competing with another's decode for 2 cores. piper's
-onnxruntime session and llama.cpp's context are not safe to share mid-call, so synthesis
-and understanding (the router, which drives the LLM and keeps match caches) each hold one. A `Session` is one stream: its wake detector
-(microWakeWord's and openWakeWord's streaming state are per stream, so each session
-loads its own small interpreters), and the last reply, for "repeat that".
+The `Engine` holds what is expensive and shared: Whisper, the piper voice, the end-of-turn
+judge, the own-voice guard, the skills and router, the local LLM, the cloud client, Home
+Assistant, and the wake words' model files. Each model serialises its own calls where its
+library is not safe to share mid-call: Whisper (CTranslate2 queues calls on its one worker
+anyway, so a lock costs no throughput and keeps one transcription's features from competing
+with another's decode for 2 cores), piper's onnxruntime session, llama.cpp's context
+(`LocalLlm.lock`) and the own-voice guard's first pass. onnxruntime's `run` and hassil's
+matching are safe from many threads.
+
+Everything that belongs to one stream is its session's: the wake detector (microWakeWord's
+and openWakeWord's streaming state, so each stream loads its own small interpreters) and the
+VAD's state. The daemon, push-to-talk and replay run a `Pipeline` (listening, the endpointer,
+the turn) on `Engine.stream_stages()`; `assistant serve` gives each client a `Session`.
 """
 
 from __future__ import annotations
@@ -31,7 +35,11 @@ from .home.control import HomeControl
 from .llm import LocalLlm
 from .router import OFFLINE, Router
 from .skills import SkillRequest
-from .stages import load_asr, load_cloud, load_llm, load_tts, load_understanding, load_wake
+from .endpoint import VoiceActivity
+from .end_of_turn import Judge
+from .own_voice import OwnVoiceGuard
+from .stages import (Stages, load_asr, load_cloud, load_llm, load_own_voice, load_tts, load_turn_judge,
+                     load_understanding, load_wake)
 from .tts import Synthesizer
 from .wake import WakeDetector, WakeUpdate
 
@@ -81,7 +89,8 @@ class Engine:
 
     def __init__(self, settings: Settings, asr: SpeechRecognizer, tts: Synthesizer, router: Router,
                  llm: LocalLlm | None = None, cloud: CloudClient | None = None, home: HomeControl | None = None,
-                 wake_models: list[tuple[Path, float, Path, float]] | None = None) -> None:
+                 wake_models: list[tuple[Path, float, Path, float]] | None = None, turn_judge: Judge | None = None,
+                 own_voice: OwnVoiceGuard | None = None) -> None:
         self.settings = settings
         self.asr = asr
         self.tts = tts
@@ -91,9 +100,10 @@ class Engine:
         self.home = home
         self._wake_models = wake_models if wake_models is not None else models.wake_words(settings)
         self.wake_words = [_wake_word(config) for config, *_ in self._wake_models]
-        self._hearing = threading.Lock()
-        self._speaking = threading.Lock()
-        self._understanding = threading.Lock()
+        self.turn_judge = turn_judge
+        """Judges at a short pause whether a command is complete; None: silence alone ends it."""
+        self.own_voice = own_voice
+        self._vad_model = models.vad_model(settings.endpoint.vad_model)
 
     @classmethod
     def load(cls, settings: Settings) -> Engine:
@@ -103,12 +113,15 @@ class Engine:
         cloud = load_cloud(settings)
         wake_models = models.wake_words(settings)
         load_wake(settings, wake_models).close()  # each word's models load: a bad one fails now, not in a session
+        VoiceActivity(models.vad_model(settings.endpoint.vad_model), settings.endpoint.threads)  # fails now, too
         asr = load_asr(settings)
         tts = load_tts(settings)
+        own_voice = load_own_voice(settings)
         llm = load_llm(settings)
         router, home = load_understanding(settings, llm, cloud)
-        memory.release()
-        return cls(settings, asr, tts, router, llm, cloud, home, wake_models)
+        turn_judge = load_turn_judge(settings, router)
+        memory.release()  # what loading freed (CTranslate2 converts Whisper's weights to int8 in a copy)
+        return cls(settings, asr, tts, router, llm, cloud, home, wake_models, turn_judge, own_voice)
 
     @property
     def voice_name(self) -> str:
@@ -116,7 +129,16 @@ class Engine:
         return self.tts.name
 
     def session(self) -> Session:
+        """A client's session (`assistant serve`)."""
         return Session(self)
+
+    def stream_stages(self) -> Stages:
+        """What a `Pipeline` runs on one stream (the daemon's microphone, push-to-talk, a replayed
+        file): the engine's models, with this stream's own wake detector and VAD."""
+        vad = VoiceActivity(self._vad_model, self.settings.endpoint.threads)
+        return Stages(wake=self.wake_detector(), vad=vad, asr=self.asr, router=self.router, llm=self.llm,
+                      tts=self.tts, own_voice=self.own_voice, cloud=self.cloud, turn_judge=self.turn_judge,
+                      home=self.home)
 
     def wake_detector(self) -> WakeDetector:
         """A fresh detector for one stream: the words' small interpreters, loaded from the checked files."""
@@ -125,15 +147,14 @@ class Engine:
     def transcribe(self, audio: np.ndarray) -> Heard:
         """What was said in float32 16 kHz mono audio: a command as the pipeline hears one (its
         hallucinations dropped), a longer recording as `assistant transcribe` reads a file."""
-        with self._hearing:
-            try:
-                if len(audio) > _COMMAND_S * RATE_HZ:
-                    return Heard(" ".join(s.text for s in self.segments(audio) if s.text))
-                heard: Recognition = self.asr.recognize(audio)
-            finally:
-                # Each call runs in a thread of its own, which glibc gives an arena of its own:
-                # what the features took would otherwise stay resident per thread (bench serve).
-                memory.release()
+        try:
+            if len(audio) > _COMMAND_S * RATE_HZ:
+                return Heard(" ".join(s.text for s in self.segments(audio) if s.text))
+            heard: Recognition = self.asr.recognize(audio)
+        finally:
+            # Each call runs in a thread of its own, which glibc gives an arena of its own:
+            # what the features took would otherwise stay resident per thread (bench serve).
+            memory.release()
         dropped = heard.hallucinated()
         return Heard("" if dropped else heard.text, dropped)
 
@@ -141,25 +162,22 @@ class Engine:
         return self.asr.stream_segments(iter([audio]))
 
     def speak(self, text: str) -> list[AudioChunk]:
-        """Mono 16-bit speech at the voice's rate, one chunk per sentence (one synthesis at a time)."""
-        with self._speaking:
-            return list(self.tts.synthesize(text))
+        """Mono 16-bit speech at the voice's rate, one chunk per sentence."""
+        return list(self.tts.synthesize(text))
 
     def answer(self, text: str, last_reply: str | None = None) -> Answer:
-        """The reply to a request, by the router's tiers (one request at a time: the LLM and the
-        router's caches are not shared between threads)."""
-        with self._understanding:
-            decision = self.router.route(text)
-            request = SkillRequest(said=text, last_reply=last_reply, limits=self.settings.reminders)
-            try:
-                whole = self.router.skill_reply(decision, request)
-            except AssertionError:  # a skill that needs the reminder or list store, which the daemon owns
-                return Answer(NO_STORES_REPLY, decision.answered_by, handled=False)
-            if whole is not None:
-                return Answer(whole.text, decision.answered_by, handled=decision.answered_by != OFFLINE)
-            reply = self.router.streamed_reply(text, threading.Event(), decision)
-            said = " ".join(sentence for sentence in reply)
-            return Answer(said, reply.tier, handled=reply.tier != OFFLINE and bool(said))
+        """The reply to a request, by the router's tiers."""
+        decision = self.router.route(text)
+        request = SkillRequest(said=text, last_reply=last_reply, limits=self.settings.reminders)
+        try:
+            whole = self.router.skill_reply(decision, request)
+        except AssertionError:  # a skill that needs the reminder or list store, which the daemon owns
+            return Answer(NO_STORES_REPLY, decision.answered_by, handled=False)
+        if whole is not None:
+            return Answer(whole.text, decision.answered_by, handled=decision.answered_by != OFFLINE)
+        reply = self.router.streamed_reply(text, threading.Event(), decision)
+        said = " ".join(sentence for sentence in reply)
+        return Answer(said, reply.tier, handled=reply.tier != OFFLINE and bool(said))
 
     def close(self) -> None:
         if self.home is not None:

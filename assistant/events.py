@@ -170,6 +170,19 @@ class Announcement(Event):
     text: str = ""
 
 
+@dataclass(frozen=True)
+class Served(Event):
+    """One request `assistant serve` answered for a client (Home Assistant, a satellite)."""
+
+    name: ClassVar[str] = "served"
+    service: str
+    """asr, tts or handle (a wake stream reports its wake events instead)."""
+    outcome: str
+    """answered; no_speech (asr heard nothing said); not_handled (nothing could answer)."""
+    stages_ms: dict[str, float] = field(default_factory=dict)
+    """As a turn's: asr; tts_first_chunk and tts; the tier that answered (fast_path, local_llm, cloud, ...)."""
+
+
 class EventSink(Protocol):
     def emit(self, event: Event) -> None: ...
 
@@ -221,6 +234,13 @@ def _human(event: Event) -> str | None:
         case Turn(outcome=outcome, voice_to_voice_ms=v2v):
             return f"turn {outcome}" + (f", voice to voice {v2v:.0f} ms" if v2v is not None else "")
     return None
+
+
+class NoEvents:
+    """A sink that keeps nothing (a server with its metrics off)."""
+
+    def emit(self, event: Event) -> None:
+        pass
 
 
 class Fanout:

@@ -22,7 +22,7 @@ from prometheus_client.exposition import start_http_server
 
 from .config import listen_address
 from .errors import ConfigError
-from .events import Error, Event, Turn, Wake, WakeCandidate, WakeRejected
+from .events import Error, Event, Served, Turn, Wake, WakeCandidate, WakeRejected
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +55,11 @@ class Metrics:
                                       registry=registry)
         self.cloud_sent_bytes = Counter("assistant_cloud_sent_bytes", "Bytes of request bodies sent to the cloud",
                                         registry=registry)
-        self.sessions_open = Gauge("assistant_sessions_open", "Audio streams being listened to now",
-                                   registry=registry)
+        self.served = Counter("assistant_served_requests", "Requests assistant serve answered, by service and outcome",
+                              ["service", "outcome"], registry=registry)
+        self.sessions_open = Gauge(
+            "assistant_sessions_open", "Streams being served now (the microphone, a replay, each client of serve)",
+            registry=registry)
         ProcessCollector(registry=registry)  # process_resident_memory_bytes and the rest, read at each scrape
 
     def emit(self, event: Event) -> None:
@@ -71,15 +74,21 @@ class Metrics:
                 self.errors.labels(stage, code).inc()
             case Turn():
                 self._turn(event)
+            case Served(service=service, outcome=outcome, stages_ms=stages_ms):
+                self.served.labels(service, outcome).inc()
+                self._stages(stages_ms)
 
     def _turn(self, turn: Turn) -> None:
         self.turns.labels(turn.outcome).inc()
-        for stage, stage_ms in turn.stages_ms.items():
-            self.stage_seconds.labels(stage).observe(stage_ms / 1000)
+        self._stages(turn.stages_ms)
         if turn.voice_to_voice_ms is not None:
             self.voice_to_voice_seconds.observe(turn.voice_to_voice_ms / 1000)
         self.cloud_requests.inc(turn.cloud_requests)
         self.cloud_sent_bytes.inc(turn.cloud_bytes_sent)
+
+    def _stages(self, stages_ms: dict[str, float]) -> None:
+        for stage, stage_ms in stages_ms.items():
+            self.stage_seconds.labels(stage).observe(stage_ms / 1000)
 
     @contextmanager
     def session(self) -> Iterator[None]:

@@ -1,20 +1,29 @@
-"""The one owner of turn state: idle, listening, follow-up, thinking, speaking.
+"""The one owner of turn state: an explicit state machine (`State`, changed only by `_go`).
+
+    idle ─► listening / follow_up ─► thinking ─► speaking ─► idle
+                                        └──────────┴─► interrupted / error ─► idle
 
 The input loop never waits on a turn. Every chunk goes through the wake detector (and,
 while a command is being heard, the VAD) whatever the turn is doing; a turn is a task
 (`turn.Turn`) that the loop starts at an endpoint and cancels at a wake word or a stop.
+An announcement (`announce.Announcement`) speaks as a turn does but answers no request.
+Every turn and announcement ends in `_end_turn`; a turn's `TurnResult` is what `tts_end`
+and `turn` report. A reply that has been queued ends the turn when the player says it has
+drained (`Player.drained`), not when someone looks.
 
-The clock is the input-audio time. Events are stamped where on the input they
-happened: a turn's events at the input time reached when they happen. Replay runs
-faster than real time, so while a turn computes, input audio at time t is taken only
-once the turn's clock (endpoint time plus wall time since) has passed t; while nothing
-computes, replay runs as fast as it can. So replay gives the events a live run would.
+The clock is the input-audio time, injected (`input_clock`). Events are stamped where on
+the input they happened: a turn's events at the input time reached when they happen. Live
+that is the microphone's sample clock. Replay runs faster than real time, so its clock
+holds input audio at time t, while a turn computes, until the turn's clock (endpoint time
+plus wall time since) has passed t; while nothing computes, replay runs as fast as it can.
+So replay gives the events a live run would.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import logging
 import math
 import time
@@ -30,7 +39,8 @@ from .audio import AudioChunk, int16_to_float
 from .config import Settings
 from .end_of_turn import PauseCheck, Verdict
 from .endpoint import Endpointer, EndReason
-from .events import EventSink, FollowUp, SpeechEnd, SpeechStart, TtsEnd, Turn as TurnEvent
+from .events import EventSink, FollowUp, SpeechEnd, SpeechStart
+from .input_clock import InputClock, ReplayClock
 from .lists import ListStore
 from .noise import NoiseCleaner
 from .player import AudioSink, EchoMixer, Player, ReplayPlayer
@@ -38,7 +48,7 @@ from .reminders import ReminderStore
 from .skills import Awaiting
 from .skills.clock import local_now
 from .stages import Stages
-from .turn import Command, Turn
+from .turn import Command, Played, Speech, Turn, TurnResult
 from .wake import WakeUpdate
 from .worker import in_store_thread, ms, release_memory
 
@@ -65,8 +75,31 @@ class State(enum.Enum):
     FOLLOW_UP = "follow_up"
     """Hearing a command without the wake word, right after a reply."""
     THINKING = "thinking"
-    """A turn is computing and nothing plays yet."""
+    """A turn (or an announcement) is computing and nothing plays yet."""
     SPEAKING = "speaking"
+    INTERRUPTED = "interrupted"
+    """A turn or announcement being cut short (a wake word, a key, a stop): left at once for idle."""
+    ERROR = "error"
+    """A turn that failed being closed: left at once for idle."""
+
+
+_NEXT: dict[State, frozenset[State]] = {
+    State.IDLE: frozenset({State.LISTENING, State.FOLLOW_UP, State.THINKING}),  # THINKING: an announcement
+    State.LISTENING: frozenset({State.LISTENING, State.THINKING, State.IDLE}),  # LISTENING: a new wake word
+    State.FOLLOW_UP: frozenset({State.LISTENING, State.THINKING, State.IDLE}),
+    State.THINKING: frozenset({State.SPEAKING, State.IDLE, State.INTERRUPTED, State.ERROR}),
+    State.SPEAKING: frozenset({State.IDLE, State.INTERRUPTED, State.ERROR}),
+    State.INTERRUPTED: frozenset({State.IDLE}),
+    State.ERROR: frozenset({State.IDLE}),
+}
+"""The changes the machine allows; any other is a bug."""
+
+_ENDED_IN = {"interrupted": State.INTERRUPTED, "error": State.ERROR}
+"""The state a turn passes through on its way to idle, by outcome (others go straight there)."""
+
+
+class ImpossibleTransition(RuntimeError):
+    """The pipeline asked for a change of state that the machine does not allow: a bug."""
 
 
 @dataclass
@@ -101,7 +134,7 @@ class Pipeline:
     def __init__(self, stages: Stages, settings: Settings, events: EventSink, player: Player,
                  now: Callable[[], datetime] = local_now, echo: EchoMixer | None = None,
                  turn_class: type[Turn] = Turn, reminders: ReminderStore | None = None,
-                 on_state: Callable[[State], None] | None = None) -> None:
+                 on_state: Callable[[State], None] | None = None, clock: InputClock | None = None) -> None:
         self.stages = stages
         self.turn_class = turn_class
         """What runs a request once it is heard (benchmarks compare another way of answering)."""
@@ -110,11 +143,13 @@ class Pipeline:
         self.player = player
         self.now = now
         self.echo = echo
+        self._state = State.IDLE
         self.listening: _Listening | None = None
-        self.turn: Turn | None = None
-        self.now_t = 0.0
-        """Input time reached: the end of the last chunk heard."""
-        self._input_ended = False
+        self.speech: Speech | None = None
+        """The turn or announcement thinking or speaking now."""
+        self.clock = clock if clock is not None else InputClock()
+        """Input time: live, the microphone's; in replay, paced by what computes."""
+        self.clock.keep_pace_with(self._computing_since, self._running_since)
         self._ending: set[asyncio.Future] = set()
         """Cancelled turn tasks still finishing their current step."""
         self._failure: BaseException | None = None
@@ -145,26 +180,32 @@ class Pipeline:
 
     @property
     def state(self) -> State:
-        if self.listening is not None:
-            return State.FOLLOW_UP if self.listening.follow_up else State.LISTENING
-        if self.turn is None:
-            return State.IDLE
-        return State.SPEAKING if self.turn.spoke else State.THINKING
+        return self._state
+
+    def _go(self, state: State) -> None:
+        """The one place the state changes."""
+        if state not in _NEXT[self._state]:
+            raise ImpossibleTransition(f"{self._state.value} cannot become {state.value}")
+        self._state = state
+
+    @property
+    def now_t(self) -> float:
+        """Input time reached: the end of the last chunk heard."""
+        return self.clock.reached_t
 
     def input_time(self) -> float:
         """Where on the input clock an event happening now belongs."""
-        if self._input_ended and self.turn is not None:  # past the input's end, time goes on
-            return max(self.now_t, self.turn.clock())
-        return self.now_t
+        return self.clock.now()
 
     async def run(self, chunks: AsyncIterable[AudioChunk], ptt: bool = False, paced: bool = True) -> None:
-        """Process a stream; `ptt`: it is one push-to-talk turn; `paced`: keep a file on the turn's clock."""
+        """Process a stream; `ptt`: it is one push-to-talk turn; `paced`: chunks wait until the clock says they are due."""
         if ptt:  # the turn ends with the input, not with silence
             self._listen(0.0, Endpointer(math.inf, math.inf, math.inf), {})
         try:
             async for chunk in chunks:
                 if paced:
-                    chunk = await self._pace(chunk)
+                    chunk = await self.clock.hold(chunk)
+                await self._reach(chunk.end_s)
                 self.feed(chunk)
                 await asyncio.sleep(0)  # let a turn task take what it is waiting for
                 if self._failure is not None:
@@ -187,23 +228,11 @@ class Pipeline:
             self._end_turn("interrupted")
         return self.state
 
-    async def _pace(self, chunk: AudioChunk) -> AudioChunk:
-        """Hold a file's chunk until the clock of whatever is computing (a turn, the wake
-        verifier) has passed it, as a microphone would deliver it; stamp when it arrived."""
-        arrived = None
-        while (since := self._computing_since()) is not None:
-            start_t, start_wall = since
-            arrived = start_wall + (chunk.end_s - start_t)
-            if time.perf_counter() >= arrived:
-                break
-            await asyncio.sleep(min(arrived - time.perf_counter(), 0.01))
-        return chunk if arrived is None else replace(chunk, received_wall=arrived)
-
     def _computing_since(self) -> tuple[float, float] | None:
         """(input time, perf_counter()) at which the work now computing began, the latest if several."""
         started = []
-        if self.turn is not None and self.turn.computing:
-            started.append((self.turn.command.t_end, self.turn.decided_wall))
+        if self.speech is not None and self.speech.computing:
+            started.append((self.speech.start_t, self.speech.started_wall))
         if self.listening is not None and (check := self.listening.check) is not None and check.computing:
             started.append((check.t, check.started_wall))
         if self._due_check_since is not None:
@@ -212,11 +241,20 @@ class Pipeline:
             started.append(verifying)
         return max(started, key=lambda s: s[1] - s[0], default=None)
 
+    def _running_since(self) -> tuple[float, float] | None:
+        """(input time, perf_counter()) at which the turn or announcement now running began."""
+        return None if self.speech is None else (self.speech.start_t, self.speech.started_wall)
+
+    async def _reach(self, t: float) -> None:
+        """The input clock reaches t, the end of the next chunk: the player hands on what has
+        played by then, and a turn whose reply has now drained ends before the chunk is heard
+        (its task, woken by the player, runs before this one resumes)."""
+        self.clock.reach(t)
+        self.player.advance(t)
+        await asyncio.sleep(0)
+
     def feed(self, chunk: AudioChunk) -> None:
-        """One chunk of input: never waits, whatever the turn is doing."""
-        self.now_t = chunk.end_s
-        self.player.advance(self.now_t)
-        self._end_finished_reply()
+        """One chunk of input, once the clock has reached its end: never waits, whatever the turn is doing."""
         self._ring_if_due()
         if self.echo is not None:
             chunk = self.echo.mix(chunk)
@@ -248,11 +286,11 @@ class Pipeline:
         return guard is not None and self.player.wake_like_within(guard.tail_s)
 
     def _note_input_lag(self, chunk: AudioChunk) -> None:
-        if self.turn is not None and chunk.received_wall is not None:
-            self.turn.saw_input_lag((time.perf_counter() - chunk.received_wall) * 1000)
+        if isinstance(self.speech, Turn) and chunk.received_wall is not None:
+            self.speech.saw_input_lag((time.perf_counter() - chunk.received_wall) * 1000)
 
     def _woke(self, candidate_t: float, verifier_ms: float | None) -> None:
-        if self.turn is not None:
+        if self.speech is not None:
             self._end_turn("interrupted")
         self._listen(candidate_t, Endpointer.from_settings(self.settings.endpoint),
                      {} if verifier_ms is None else {"verifier": verifier_ms})
@@ -268,6 +306,7 @@ class Pipeline:
         self.stages.vad.reset()
         if self.listening is not None:  # a command given up for a new one (a wake word, a key)
             self._drop_check(self.listening)
+        self._go(State.FOLLOW_UP if follow_up else State.LISTENING)
         self.listening = _Listening(start_t, endpointer, stages_ms, follow_up)
 
     def _hear(self, chunk: AudioChunk) -> None:
@@ -329,13 +368,15 @@ class Pipeline:
         if check is None:
             self._drop_check(listening)
         if speech_end_s is None and listening.follow_up:
+            self._go(State.IDLE)
             return  # a follow-up window that heard nothing closes quietly
         self.events.emit(SpeechEnd(t=t_end, reason=(reason if speech_end_s is not None else EndReason.NO_SPEECH).value,
                                    speech_end_s=None if speech_end_s is None else round(speech_end_s, 3),
                                    decided_by=verdict.by if verdict else None,
                                    turn_complete=verdict.score if verdict else None))
         if speech_end_s is None:
-            self.events.emit(TurnEvent(t=t_end, outcome="no_speech", stages_ms=listening.stages_ms))
+            self._go(State.IDLE)
+            self._report(TurnResult("no_speech", t_end, listening.stages_ms))
             release_memory()
             return
         listening.stages_ms["end_of_turn"] = ms(t_end - speech_end_s)  # audio time: live, the wall time waited
@@ -343,6 +384,11 @@ class Pipeline:
                           speech_s=listening.endpointer.speech_s, speculation=check)
         turn = self.turn_class(command, self.stages, self.events, self.player, self.input_time, self.now)
         turn.answering = self._awaiting if listening.follow_up else None
+        turn.last_reply = self.last_reply
+        turn.reminders = self.reminders
+        turn.lists = self.lists
+        turn.limits = self.settings.reminders
+        turn.skill_timeout_s = self.settings.conversation.skill_timeout_s
         self._start(turn)
 
     def _ring_if_due(self) -> None:
@@ -370,69 +416,72 @@ class Pipeline:
         if not due or self.state is not State.IDLE:
             return
         missed = {r.id for r in due if r.due < self._started}
-        self._start(Announcement(due, missed, self.settings.reminders, self.now_t,
+        self._start(Announcement(due, missed, self.settings.reminders, self.reminders, self.now_t,
                                  self.stages, self.events, self.player, self.input_time, self.now))
 
-    def _start(self, turn: Turn) -> None:
-        self.turn = turn
+    def _start(self, speech: Speech) -> None:
+        self._go(State.THINKING)
+        self.speech = speech
         self._awaiting = None
-        turn.last_reply = self.last_reply
-        turn.reminders = self.reminders
-        turn.lists = self.lists
-        turn.limits = self.settings.reminders
-        turn.skill_timeout_s = self.settings.conversation.skill_timeout_s
-        turn.task = asyncio.get_running_loop().create_task(self._run_turn(turn))
+        speech.on_speaking = functools.partial(self._began_speaking, speech)
+        speech.task = asyncio.get_running_loop().create_task(self._run(speech))
 
-    async def _run_turn(self, turn: Turn) -> None:
+    def _began_speaking(self, speech: Speech) -> None:
+        if self.speech is speech:
+            self._go(State.SPEAKING)
+
+    async def _run(self, speech: Speech) -> None:
+        """Its task: compute, let what it said play out, and end it."""
         try:
-            await turn.run()
+            await speech.run()
         except asyncio.CancelledError:
             raise
         except BaseException as err:  # a bug in a turn stops the whole run, as it would inline
             self._failure = err
             raise
         release_memory()  # its computing is done (the reply may still be playing): see _end_turn
-        if self.turn is turn and not turn.spoke:  # else it ends when its reply has played
-            self._end_turn("error" if turn.error is not None else turn.outcome_if_silent)
-
-    def _end_finished_reply(self) -> None:
-        """Close the turn whose reply has played to its end."""
-        turn = self.turn
-        if turn is not None and turn.spoke and not turn.computing and self.player.finished():
-            end_t = self.player.end_t
-            # A turn that failed after it began to speak (a skill's apology) ends in an error, heard in full.
-            self._end_turn("answered" if turn.error is None else "error", t=self.now_t if end_t is None else end_t,
-                           played_out=True)
+        ended_t = await self.player.drained() if speech.spoke else None
+        self._end_turn(speech.outcome(), t=ended_t, played_out=True)
 
     def _end_turn(self, outcome: str, t: float | None = None, played_out: bool = False) -> None:
-        """Report how the turn ended; cut its speech and cancel its task unless its reply has played out."""
+        """The one place a turn or an announcement ends, at input time `t` (default: now): report
+        it; cut its speech and cancel its task unless it has played out; then offer a follow-up."""
         t = self.input_time() if t is None else t  # while the turn is current: past the input's end, its clock
-        turn, self.turn = self.turn, None
-        assert turn is not None
-        if (write := turn.ended(outcome)) is not None:  # to the store, off the loop; waited for at the end
+        speech, self.speech = self.speech, None
+        assert speech is not None and speech.task is not None
+        self._go(_ENDED_IN.get(outcome, State.IDLE))
+        if (write := speech.ended(outcome)) is not None:  # to the store, off the loop; waited for at the end
             writing = in_store_thread(write)
             self._ending.add(writing)
             writing.add_done_callback(self._ending.discard)
-        if turn.spoke:
-            if turn.is_request:
-                self.last_reply = turn.reply_text or self.last_reply
-            stopped = self.player.stop() if not played_out and outcome != "answered" else None
-            self.events.emit(TtsEnd(t=t, interrupted=stopped is not None, duration_s=round(turn.synthesized_s, 3),
-                                    played_s=round(self.player.played_s if stopped is None else stopped.played_s, 3),
-                                    stop_ms=None if stopped is None else stopped.stop_ms))
-        if turn.is_request:
-            sent = list(turn.progress.sent_bytes)  # a copy: a cancelled turn's thread may still be appending
-            self.events.emit(TurnEvent(t=t, outcome=outcome, stages_ms=turn.stages_ms,
-                                       voice_to_voice_ms=turn.voice_to_voice_ms, input_lag_ms=turn.input_lag_ms,
-                                       cloud_requests=len(sent), cloud_bytes_sent=sum(sent)))
-        if not turn.task.done():
-            turn.task.cancel()
-            self._ending.add(turn.task)
-            turn.task.add_done_callback(self._ending.discard)
+        played = self._played(speech, played_out) if speech.spoke else None
+        if isinstance(speech, Turn):
+            if speech.spoke:
+                self.last_reply = speech.reply_text or self.last_reply
+            self._report(speech.result(outcome, t, played))
+        elif played is not None:  # an announcement: no request, so no `turn` event
+            self.events.emit(played.event(t))
+        if not speech.task.done():
+            speech.task.cancel()
+            self._ending.add(speech.task)
+            speech.task.add_done_callback(self._ending.discard)
         release_memory()  # what the turn's models freed, back to the system (assistant/memory.py)
-        if outcome == "answered" and turn.spoke and turn.is_request and not self._input_ended:
-            self._awaiting = turn.awaiting
-            self._offer_follow_up(t, turn.reply_text or "")
+        if self._state is not State.IDLE:
+            self._go(State.IDLE)
+        if isinstance(speech, Turn) and outcome == "answered" and speech.spoke and not self.clock.input_ended:
+            self._awaiting = speech.awaiting
+            self._offer_follow_up(t, speech.reply_text or "")
+
+    def _played(self, speech: Speech, played_out: bool) -> Played:
+        """How its speech ended: cut here unless it played out."""
+        stopped = None if played_out else self.player.stop()
+        return Played(interrupted=stopped is not None, duration_s=speech.synthesized_s,
+                      played_s=self.player.played_s if stopped is None else stopped.played_s,
+                      stop_ms=None if stopped is None else stopped.stop_ms)
+
+    def _report(self, result: TurnResult) -> None:
+        for event in result.events():
+            self.events.emit(event)
 
     def _offer_follow_up(self, t: float, reply: str) -> None:
         conversation = self.settings.conversation
@@ -445,21 +494,18 @@ class Pipeline:
 
     async def finish(self) -> None:
         """The input has ended: close the open command, and let the last reply compute and play out."""
-        self._input_ended = True
+        self.clock.end_input()
         if self._due_check is not None:  # what is due by the input's end is still announced
             await asyncio.wait([self._due_check])
         self._on_wake(self.stages.wake.verdict())
         if self.listening is not None:
             self._endpoint(EndReason.END_OF_INPUT, self.now_t)
-        turn = self.turn
-        if turn is not None:
-            await asyncio.wait([turn.task])
+        if (speech := self.speech) is not None:
+            await speech.computed.wait()
             if self._failure is not None:
                 raise self._failure
-        if self.turn is not None:
-            self.now_t = max(self.now_t, self.player.end_t or self.input_time())
-            self.player.advance(self.now_t)
-            self._end_finished_reply()
+            self.player.play_out()  # nothing more is heard, so nothing can cut it: it plays to its end now
+            await asyncio.wait([speech.task])
         self._tell_state()
         await self._wait_for_ending()
 
@@ -470,7 +516,7 @@ class Pipeline:
             await asyncio.wait([self._due_check])
         if self.listening is not None:
             self._drop_check(self.listening)
-        if self.turn is not None:
+        if self.speech is not None:
             self._end_turn("interrupted")
         await self._wait_for_ending()
 
@@ -489,11 +535,10 @@ def replay_pipeline(stages: Stages, settings: Settings, events: EventSink, sink:
     skills and reminders see is that plus the input time, so a 10 s timer set in the file
     rings 10 s of audio later. Its timers and alarms are its own (in memory) unless a
     `reminders` store is given."""
-    player = ReplayPlayer(sink, clock=lambda: 0.0)
+    clock = ReplayClock()
+    player = ReplayPlayer(sink, clock=clock.now)
     player.volume = settings.audio.output_volume
     began = (started_at or local_now()).astimezone()
-    pipeline = Pipeline(stages, settings, events, player, lambda: began + timedelta(seconds=pipeline.input_time()),
-                        echo=None if echo_db is None else EchoMixer(player, echo_db), turn_class=turn_class,
-                        reminders=reminders)
-    player.clock = pipeline.input_time
-    return pipeline
+    return Pipeline(stages, settings, events, player, lambda: began + timedelta(seconds=clock.now()),
+                    echo=None if echo_db is None else EchoMixer(player, echo_db), turn_class=turn_class,
+                    reminders=reminders, clock=clock)

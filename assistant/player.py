@@ -1,15 +1,17 @@
 """Where reply speech plays: what every player does, and the replay player on the input clock.
 
 A player takes sentences of speech as they are synthesised (`play` never blocks), can be
-stopped at once (`stop`), and knows how much was really heard (`played_s`). The live
+stopped at once (`stop`), knows how much was really heard (`played_s`), and offers the
+moment everything queued has played as something to await (`drained`). The live
 player, on a sound card, is `devices.DevicePlayer`; `ReplayPlayer` plays on the input
 clock, so replay hears and cuts replies exactly as a live run would.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -45,12 +47,12 @@ class Player(Protocol):
     @property
     def played_s(self) -> float: ...
 
-    @property
-    def end_t(self) -> float | None:
-        """Input time at which the reply ends, when the player keeps the input clock (None on a sound card)."""
+    def drained(self) -> Awaitable[float | None]:
+        """Completes once everything queued has played (or was cut), with the input time the
+        last sample played at when the player keeps the input clock (None on a sound card)."""
 
-    def finished(self) -> bool:
-        """Everything queued has played."""
+    def play_out(self) -> None:
+        """The input has ended: what is queued plays to its end now (a sound card plays on its own)."""
 
     def wake_like_within(self, tail_s: float) -> bool:
         """Speech marked wake-like is playing, or stopped playing less than `tail_s` ago."""
@@ -97,6 +99,9 @@ class ReplayPlayer:
         self._written = 0
         """Samples of the queue already handed to the sink."""
         self._cut_t = math.inf
+        self._heard_t = -math.inf
+        """Input time up to which the sink has been handed what played."""
+        self._drained: list[asyncio.Future[float | None]] = []
         self._resampled: dict[int, np.ndarray] = {}
         self.volume = 1.0
         """Applied as audio is heard, so the sink gets what a speaker at this level would play."""
@@ -111,13 +116,13 @@ class ReplayPlayer:
 
     def stop(self) -> Stopped:
         now = self.clock()
-        self.advance(now)
         self._cut_t = min(self._cut_t, now)
+        self.advance(now)
         return Stopped(self.played_s)
 
     @property
     def played_s(self) -> float:
-        until = min(self.clock(), self._cut_t)
+        until = min(self._heard_t, self._cut_t)
         return sum(s.heard_s(until) for s in self._queue)
 
     @property
@@ -127,9 +132,25 @@ class ReplayPlayer:
             return None
         return min(self._queue[-1].end_t, self._cut_t)
 
-    def finished(self) -> bool:
+    def drained(self) -> asyncio.Future[float | None]:
+        waiter = asyncio.get_running_loop().create_future()
+        self._drained.append(waiter)
+        self._tell_drained()
+        return waiter
+
+    def play_out(self) -> None:
+        if (end := self.end_t) is not None:
+            self.advance(end)
+
+    def _tell_drained(self) -> None:
+        """Complete the waiters once the input clock has passed the end of what is queued."""
         end = self.end_t
-        return end is None or self.clock() >= end
+        if end is not None and self._heard_t < end:
+            return
+        waiters, self._drained = self._drained, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(end)
 
     def wake_like_within(self, tail_s: float) -> bool:
         now = min(self.clock(), self._cut_t)
@@ -137,6 +158,7 @@ class ReplayPlayer:
 
     def advance(self, t: float) -> None:
         """Hand the sink what has played up to input time t."""
+        self._heard_t = max(self._heard_t, t)
         until = min(t, self._cut_t)
         position = 0
         for scheduled in self._queue:
@@ -147,6 +169,7 @@ class ReplayPlayer:
                 self.sink.write(_at_volume(_slice(scheduled.chunk, already, heard), self.volume))
                 self._written = position + heard
             position += samples
+        self._tell_drained()
 
     def heard_at_input(self, start_t: float, samples: int) -> np.ndarray:
         """The reply as a microphone beside the speaker hears it: float 16 kHz over that span."""

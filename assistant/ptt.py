@@ -46,10 +46,11 @@ async def push_to_talk(settings: Settings, events: EventSink, keys_in: TextIO, s
 
 async def _talk(settings: Settings, events: EventSink, keys_in: TextIO, says: TextIO, microphone) -> None:
     from .devices import DevicePlayer
+    from .engine import Engine
     from .pipeline import Pipeline
-    from .stages import load_stages
 
-    stages = await in_daemon_thread(load_stages, settings)  # a Ctrl-C while loading does not wait for it
+    engine = await in_daemon_thread(Engine.load, settings)  # a Ctrl-C while loading does not wait for it
+    stages = engine.stream_stages()
     speaker = DevicePlayer(settings.audio, stages.tts.rate_hz)
     reminders = ReminderStore.in_state_dir(settings.resolved_state_dir())
     pipeline = Pipeline(stages, settings, events, speaker, reminders=reminders)
@@ -75,6 +76,7 @@ async def _talk(settings: Settings, events: EventSink, keys_in: TextIO, says: Te
         await asyncio.gather(running, return_exceptions=True)
         speaker.close(drain=False)
         reminders.close()
+        engine.close()
 
 
 @contextlib.contextmanager

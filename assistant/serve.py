@@ -28,15 +28,18 @@ so every failure ends with the connection closed, never a silence.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import os
 import socket
 import struct
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from importlib.metadata import version as _version
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 import soxr
@@ -53,11 +56,16 @@ from wyoming.tts import SynthesizeStopped
 from wyoming.wake import Detection, NotDetected
 
 from .audio import AudioChunk
-from .config import ServeSettings, is_loopback
+from .config import ServeSettings, is_loopback, parse_serve_uri
 from .engine import RATE_HZ, Engine, Session
 from .errors import ConfigError, UsageError
+from .events import EventSink, NoEvents, Served
 from .sentences import SentenceSplitter
 from .stopping import in_daemon_thread
+from .worker import ms
+
+if TYPE_CHECKING:
+    from .metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -279,8 +287,11 @@ class Connection:
     """One client: a session on the engine, its events read and answered in order."""
 
     def __init__(self, engine: Engine, info: Event, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter) -> None:
+                 writer: asyncio.StreamWriter, events: EventSink | None = None) -> None:
         self.engine = engine
+        self.events = events or NoEvents()
+        """Where what was served is reported (the metrics): wake events, and a `served` event per request."""
+        self._began = time.monotonic()
         self.info = info
         self.reader = reader
         self.writer = writer
@@ -319,6 +330,10 @@ class Connection:
         finally:
             await in_daemon_thread(self.session.close)
             self.writer.close()
+
+    def _served(self, service: str, outcome: str, stages_ms: dict[str, float]) -> None:
+        self.events.emit(Served(t=time.monotonic() - self._began, service=service, outcome=outcome,
+                                stages_ms=stages_ms))
 
     async def _send(self, event: Event) -> None:
         try:
@@ -385,6 +400,7 @@ class Connection:
     async def _report_wakes(self, listening: _Listening, update) -> None:
         ids = {word.phrase.lower(): word.id for word in self.engine.wake_words}
         for event in update.events:
+            self.events.emit(event)
             if event.name != "wake":
                 continue
             name = ids.get(event.word, event.word)
@@ -422,8 +438,10 @@ class Connection:
         audio = to_float_mono(pcm, fmt)
         if fmt.rate_hz != RATE_HZ and len(audio):
             audio = soxr.resample(audio, fmt.rate_hz, RATE_HZ)
+        started = time.perf_counter()
         heard = await in_daemon_thread(self.engine.transcribe, audio) if len(audio) else None
         text = heard.text if heard is not None else ""
+        self._served("asr", "answered" if text else "no_speech", {"asr": ms(time.perf_counter() - started)})
         if heard is not None and heard.dropped:
             log.info("client %s: Whisper's words dropped (%s)", self.peer, heard.dropped)
         language = listening.language or self.engine.settings.asr.language
@@ -457,7 +475,10 @@ class Connection:
         await self._send(SynthesizeStopped().event())
 
     async def _say(self, text: str) -> None:
+        started = time.perf_counter()
         chunks = await in_daemon_thread(self.engine.speak, text) if text.strip() else []
+        if chunks:
+            self._served("tts", "answered", {"tts": ms(time.perf_counter() - started)})
         rate = self.engine.tts.rate_hz
         await self._send(AudioStart(rate=rate, width=2, channels=1).event())
         at_s = 0.0
@@ -473,7 +494,10 @@ class Connection:
 
     async def _handle(self, event: Event) -> None:
         text = _text(event, "transcript")
+        started = time.perf_counter()
         answer = await in_daemon_thread(self.session.answer, text)
+        self._served("handle", "answered" if answer.handled else "not_handled",
+                     {answer.tier: ms(time.perf_counter() - started)})
         context = event.data.get("context") if isinstance(event.data.get("context"), dict) else None
         reply = Handled(text=answer.text, context=context) if answer.handled else NotHandled(text=answer.text,
                                                                                             context=context)
@@ -500,24 +524,41 @@ def _peer(writer: asyncio.StreamWriter) -> str:
 class Server:
     """The listening socket and its connections; at most `max_clients` at once."""
 
-    def __init__(self, settings: ServeSettings) -> None:
+    def __init__(self, settings: ServeSettings, metrics: Metrics | None = None) -> None:
         self.settings = settings
+        self.metrics = metrics
+        """Fed by every connection's events; counts the connections as open sessions."""
         self.engine: Engine | None = None
         self.info: Event | None = None
         self._connections: set[asyncio.Task] = set()
         self._server: asyncio.Server | None = None
+        self._announcement: Announcement | None = None
+        self.bound: list[tuple[str, int]] = []
+        """The addresses listened on."""
 
     async def listen(self, host: str, port: int) -> list[tuple[str, int]]:
         """Bind, not yet accepting (OSError when the address is taken or not this machine's); the bound addresses."""
         self._server = await asyncio.start_server(self._accept, host, port, limit=MAX_HEADER_BYTES,
                                                   reuse_address=True, start_serving=False)
-        return [s.getsockname()[:2] for s in self._server.sockets]
+        self.bound = [s.getsockname()[:2] for s in self._server.sockets]
+        if self.settings.zeroconf:
+            self._announcement = Announcement(host, port)
+        return self.bound
 
     async def start(self, engine: Engine) -> None:
-        """Accept clients (those that connected meanwhile waited in the backlog)."""
+        """Accept clients (those that connected meanwhile waited in the backlog), and announce the
+        server when `zeroconf` says so."""
         self.engine, self.info = engine, describe(engine).event()
         assert self._server is not None
         await self._server.start_serving()
+        if (announcement := self._announcement) is not None:
+            await announcement.start()
+            log.warning("announced as %s on %s:%d", announcement.name, announcement.host, announcement.port)
+
+    @property
+    def where(self) -> str:
+        """tcp://HOST:PORT for each bound address."""
+        return ", ".join(f"tcp://{'[' + h + ']' if ':' in h else h}:{p}" for h, p in self.bound)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         assert self.engine is not None and self.info is not None
@@ -535,14 +576,17 @@ class Server:
         assert task is not None
         self._connections.add(task)
         try:
-            await Connection(self.engine, self.info, reader, writer).run()
+            with self.metrics.session() if self.metrics is not None else contextlib.nullcontext():
+                await Connection(self.engine, self.info, reader, writer, self.metrics).run()
         except asyncio.CancelledError:  # the server is closing; asyncio 3.11 would log a cancelled handler
             pass
         finally:
             self._connections.discard(task)
 
     async def close(self) -> None:
-        """Stop listening and end every connection (within about a second)."""
+        """Stop announcing and listening, and end every connection (within about a second)."""
+        if self._announcement is not None:
+            await self._announcement.stop()
         if self._server is not None:
             self._server.close()
         for _ in range(10):  # a library may swallow one cancellation: ask again until all have ended
@@ -593,39 +637,53 @@ def _announced_address(host: str) -> str:
 
 
 async def serve(load_engine: Callable[[], Awaitable[Engine]], settings: ServeSettings, host: str, port: int,
-                stopped: Awaitable[object], out: TextIO) -> None:
+                stopped: Awaitable[object], out: TextIO, metrics: Metrics | None = None) -> None:
     """Bind, load the models, serve until `stopped` completes (also while loading); then close
     every connection. UsageError when the address cannot be listened on; ConfigError for
     zeroconf on loopback."""
-    if settings.zeroconf and is_loopback(host):
-        raise ConfigError(f"[serve] zeroconf = true, but {host} is loopback, which no other device reaches: "
-                          "serve on this machine's address (--uri tcp://0.0.0.0:PORT) or set zeroconf = false")
-    server = Server(settings)
+    check_zeroconf(settings, host)
+    server = Server(settings, metrics)
     try:
-        bound = await server.listen(host, port)
+        await server.listen(host, port)
     except OSError as err:
-        raise UsageError(f"cannot listen on tcp://{host}:{port}: {err.strerror or err}") from None
+        raise UsageError(f"cannot listen on tcp://{host}:{port}: {why_not_bound(err)}") from None
     stop = asyncio.ensure_future(stopped)
     loading = asyncio.ensure_future(load_engine())
-    announcement = None
     try:
         await asyncio.wait({stop, loading}, return_when=asyncio.FIRST_COMPLETED)
         if not loading.done():
             return
-        engine = loading.result()
-        await server.start(engine)
-        if settings.zeroconf:
-            announcement = Announcement(host, port)
-            await announcement.start()
-            log.warning("announced as %s on %s:%d", announcement.name, announcement.host, port)
-        where = ", ".join(f"tcp://{'[' + h + ']' if ':' in h else h}:{p}" for h, p in bound)
-        print(f"serving asr, tts, wake and handle on {where}", file=out, flush=True)
+        await server.start(loading.result())
+        print(f"serving asr, tts, wake and handle on {server.where}", file=out, flush=True)
         await stop
     finally:
         loading.cancel()
         stop.cancel()
-        if announcement is not None:
-            await announcement.stop()
         await server.close()
         if server.engine is not None:
             await in_daemon_thread(server.engine.close)
+
+
+def why_not_bound(err: OSError) -> str:
+    """"Address already in use": the system's words (asyncio's own message repeats the address)."""
+    return os.strerror(err.errno) if err.errno else str(err)
+
+
+def check_zeroconf(settings: ServeSettings, host: str) -> None:
+    """ConfigError when the server would announce an address no other device reaches."""
+    if settings.zeroconf and is_loopback(host):
+        raise ConfigError(f"[serve] zeroconf = true, but {host} is loopback, which no other device reaches: "
+                          "serve on this machine's address (--uri tcp://0.0.0.0:PORT) or set zeroconf = false")
+
+
+async def serve_beside(engine: Engine, settings: ServeSettings, metrics: Metrics | None = None) -> Server:
+    """The Wyoming services on an engine already loaded (the daemon's, `serve.with_daemon`): its
+    clients are sessions on the same models as the microphone. OSError when `settings.uri` cannot
+    be listened on; ConfigError for zeroconf on loopback."""
+    host, port = parse_serve_uri(settings.uri)
+    check_zeroconf(settings, host)
+    server = Server(settings, metrics)
+    await server.listen(host, port)
+    await server.start(engine)
+    log.warning("serving asr, tts, wake and handle on %s", server.where)
+    return server

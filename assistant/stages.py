@@ -1,4 +1,5 @@
-"""Builds every stage from the settings, once, before any audio flows."""
+"""The stages a stream runs, and how each model is loaded from the settings (the engine,
+engine.py, loads them once before any audio flows)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,13 @@ from pathlib import Path
 import numpy as np
 from hassil import Intents
 
-from . import memory, models
+from . import models
 from .asr import SpeechRecognizer
 from .audit import AuditLog, audit_path
 from .cloud import CloudClient, load_api_key
 from .config import HomeAssistantSettings, IntentsSettings, Settings
-from .end_of_turn import BothJudge, Judge, SmartTurnJudge, TranscriptJudge
 from .endpoint import VoiceActivity
+from .end_of_turn import BothJudge, Judge, SmartTurnJudge, TranscriptJudge
 from .errors import ConfigError
 from .escalation import escalation_reason
 from .home.control import HomeControl
@@ -236,19 +237,8 @@ def for_a_run(stages: Stages, settings: Settings) -> Stages:
 
 
 def load_stages(settings: Settings) -> Stages:
-    log.info("loading models")
-    # First, what `config check` checks (custom models probed, the key file read): start-up
-    # refuses exactly what it refuses, every problem at once, before any model loads here.
-    models.check_all(settings)
-    cloud = load_cloud(settings)
-    wake = load_wake(settings)
-    vad = VoiceActivity(models.vad_model(settings.endpoint.vad_model), settings.endpoint.threads)
-    asr = load_asr(settings)
-    tts = load_tts(settings)
-    own_voice = load_own_voice(settings)
-    llm = load_llm(settings)
-    router, home = load_understanding(settings, llm, cloud)
-    stages = Stages(wake=wake, vad=vad, asr=asr, router=router, llm=llm, tts=tts, own_voice=own_voice,
-                    cloud=cloud, turn_judge=load_turn_judge(settings, router), home=home)
-    memory.release()  # what loading freed (CTranslate2 converts Whisper's weights to int8 in a copy)
-    return stages
+    """An engine's models and one stream's stages on them: for a program with one stream (a
+    benchmark, the tests); `Stages.close` stops the engine's Home Assistant watcher."""
+    from .engine import Engine
+
+    return Engine.load(settings).stream_stages()

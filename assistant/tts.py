@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,11 +82,17 @@ class Synthesizer:
         """The voice's language ("en")."""
         self.synthesis = SynthesisConfig(length_scale=settings.length_scale)
         self.rate_hz = config.sample_rate
+        self._lock = threading.Lock()
 
     def synthesize(self, text: str) -> Iterator[AudioChunk]:
         """Mono 16-bit chunks at the voice's rate, one per sentence."""
-        try:
-            for chunk in self.voice.synthesize(speakable(text), self.synthesis):
-                yield AudioChunk(chunk.audio_int16_bytes, rate_hz=chunk.sample_rate)
-        except (RuntimeError, ValueError) as err:
-            raise StageError("tts", f"speech synthesis failed: {err}") from err
+        sentences = self.voice.synthesize(speakable(text), self.synthesis)
+        while True:
+            try:
+                with self._lock:  # one sentence at a time: sessions share the voice; not held across a yield
+                    chunk = next(sentences, None)
+            except (RuntimeError, ValueError) as err:
+                raise StageError("tts", f"speech synthesis failed: {err}") from err
+            if chunk is None:
+                return
+            yield AudioChunk(chunk.audio_int16_bytes, rate_hz=chunk.sample_rate)

@@ -1,10 +1,12 @@
-"""One request, from the endpoint decision until its last sentence is queued to play.
+"""One request, from the endpoint decision until its last sentence is queued to play, and
+what it shares with an announcement (`Speech`: saying sentences through the player).
 
 A turn is an asyncio task: recognition, routing, then the answer as a stream of
 sentences, each synthesised and handed to the player as soon as it is complete. The
 pipeline may cancel it at any await (a wake word, SIGTERM); every blocking step runs in
 a worker thread that the cancellation waits for, so nothing keeps running past it.
-The turn reports its own events; how it ends (`tts_end`, `turn`) is the pipeline's call.
+The turn reports its own events; how it ends is the pipeline's call, and the `TurnResult`
+it then makes is what `tts_end` and `turn` report.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from .config import ConversationSettings, RemindersSettings
 from .audio import AudioChunk
 from .end_of_turn import PauseCheck
 from .errors import StageError
-from .events import Error, EventSink, Reply, Route, Transcript, TtsStart
+from .events import Error, Event, EventSink, Reply, Route, Transcript, TtsEnd, TtsStart
+from .events import Turn as TurnEvent
 from .lists import ListStore
 from .llm import Progress
 from .player import Player
@@ -57,31 +60,147 @@ class Command:
     command's; None: transcribe now."""
 
 
-class Turn:
-    is_request = True
-    """A request heard from someone (an announcement is not): it closes with a `turn` event."""
+@dataclass(frozen=True)
+class Played:
+    """How the assistant's speech ended: what `tts_end` reports."""
 
-    def __init__(self, command: Command, stages: Stages, events: EventSink, player: Player,
+    interrupted: bool
+    duration_s: float
+    """Length of the speech synthesised, in s."""
+    played_s: float
+    """How much of it was heard, in s."""
+    stop_ms: float | None = None
+    """When cut on a sound card: wall time from the stop to the last frame heard, in ms."""
+
+    def event(self, t: float) -> TtsEnd:
+        return TtsEnd(t=t, interrupted=self.interrupted, duration_s=round(self.duration_s, 3),
+                      played_s=round(self.played_s, 3), stop_ms=self.stop_ms)
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    """How a request ended, at input time `t`: what the `turn` event reports, after `tts_end` when it spoke."""
+
+    outcome: str
+    """answered, no_speech, dropped, interrupted or error."""
+    t: float
+    stages_ms: dict[str, float]
+    played: Played | None = None
+    """None when nothing was said."""
+    voice_to_voice_ms: float | None = None
+    input_lag_ms: float | None = None
+    cloud_requests: int = 0
+    cloud_bytes_sent: int = 0
+
+    def events(self) -> list[Event]:
+        said = [] if self.played is None else [self.played.event(self.t)]
+        return said + [TurnEvent(t=self.t, outcome=self.outcome, stages_ms=self.stages_ms,
+                                 voice_to_voice_ms=self.voice_to_voice_ms, input_lag_ms=self.input_lag_ms,
+                                 cloud_requests=self.cloud_requests, cloud_bytes_sent=self.cloud_bytes_sent)]
+
+
+class Speech:
+    """Something the assistant says as a cancellable task: a request's reply (`Turn`) or an
+    announcement. It computes what to say and queues it on the player; how it ends is the
+    pipeline's call."""
+
+    def __init__(self, start_t: float, stages: Stages, events: EventSink, player: Player,
                  input_time: Callable[[], float], now: Callable[[], datetime]) -> None:
-        self.command = command
+        self.start_t = start_t
+        """Input time at which it began: its clock's origin."""
+        self.started_wall = time.perf_counter()
+        """perf_counter() at which it began (a turn: the endpoint decision)."""
         self.stages = stages
         self.events = events
         self.player = player
         self.input_time = input_time
         """The pipeline's clock: where on the input an event happens now."""
         self.now = now
-        self.decided_wall = time.perf_counter()
-        self.stages_ms = command.stages_ms
-        self.computing = True
+        self.computed = asyncio.Event()
+        """Set once everything to say is queued (or it failed): its reply may still be playing."""
         self.spoke = False
+        self.on_speaking: Callable[[], None] = lambda: None
+        """Told at the first audio, set by whoever starts it."""
         self.reply_text: str | None = None
+        self.error: StageError | None = None
+        self.synthesized_s = 0.0
+        self.task: asyncio.Task | None = None
+        """The task running `run`, set by whoever starts it."""
+
+    @property
+    def computing(self) -> bool:
+        return not self.computed.is_set()
+
+    def outcome(self) -> str:
+        """How it ends on its own, once computed and played: an error when a stage failed."""
+        return "error" if self.error is not None else "answered"
+
+    def ended(self, outcome: str) -> Callable[[], object] | None:
+        """Called by the pipeline once it is over (answered, interrupted, ...); returns
+        what is left to write to the store, which the pipeline runs off the event loop, or None."""
+        return None
+
+    async def run(self) -> None:
+        """Compute what to say and queue its speech; a stage failure is reported, not raised."""
+        try:
+            await self._compute()
+        except StageError as err:
+            self.error = err
+            self.events.emit(Error(t=self.input_time(), stage=err.stage, code=err.code, message=err.message))
+        finally:
+            self.computed.set()
+
+    async def _compute(self) -> None:
+        raise NotImplementedError
+
+    async def _say(self, sentence: str, limit_s: float | None = None) -> bool:
+        """Speak one sentence; False, saying none of it, when it would take the speech past `limit_s`."""
+        spoken, synthesis_ms = await timed(self._synthesize, sentence)
+        self._synthesized(synthesis_ms)
+        if limit_s is not None and self.synthesized_s + sum(chunk.duration_s for chunk, _ in spoken) > limit_s:
+            return False
+        for chunk, wake_like in spoken:
+            self._play(chunk, wake_like)
+        return True
+
+    def _synthesized(self, synthesis_ms: float) -> None:
+        """A sentence's synthesis took `synthesis_ms` (a request counts it among its stages)."""
+
+    def _synthesize(self, sentence: str) -> list[tuple[AudioChunk, bool]]:
+        """Speech for one sentence, each piece marked when it sounds like the wake word (worker thread)."""
+        guard = self.stages.own_voice
+        return [(chunk, guard is not None and guard.wake_like(chunk)) for chunk in self.stages.tts.synthesize(sentence)]
+
+    def _play(self, sound: AudioChunk, wake_like: bool = False) -> None:
+        if not self.spoke:
+            self._first_audio()
+        self.player.play(sound, wake_like)
+        self.synthesized_s += sound.duration_s
+
+    def _first_audio(self) -> None:
+        self.spoke = True
+        self.player.begin()
+        self._began_speaking()
+        self.on_speaking()
+        self.events.emit(TtsStart(t=self.input_time()))
+
+    def _began_speaking(self) -> None:
+        """Its first audio has just been handed to the player (a request times its voice to voice here)."""
+
+
+class Turn(Speech):
+    """One request heard from someone: it closes with a `turn` event."""
+
+    def __init__(self, command: Command, stages: Stages, events: EventSink, player: Player,
+                 input_time: Callable[[], float], now: Callable[[], datetime]) -> None:
+        super().__init__(command.t_end, stages, events, player, input_time, now)
+        self.command = command
+        self.stages_ms = command.stages_ms
         self.outcome_if_silent = "dropped"
         """How the turn ends when it says nothing: dropped (no words heard), or answered."""
-        self.error: StageError | None = None
         self.heard: Recognition | None = None
         """What Whisper made of the command (None until then, or when it heard nothing said)."""
         self.voice_to_voice_ms: float | None = None
-        self.synthesized_s = 0.0
         self.input_lag_ms: float | None = None
         self.progress = Progress()
         """The streamed answer's: when its first token came, and the requests sent to the cloud."""
@@ -99,30 +218,21 @@ class Turn:
         """The question this turn may answer (heard in that question's follow-up window)."""
         self.awaiting: Awaiting | None = None
         """The question this turn's reply asks, if any."""
-        self.task: asyncio.Task | None = None
-        """The task running `run`, set by whoever starts it."""
 
-    def clock(self) -> float:
-        """The turn's clock: the endpoint's input time plus the wall time since the decision."""
-        return self.command.t_end + (time.perf_counter() - self.decided_wall)
+    def outcome(self) -> str:
+        """How it ends on its own, once computed (and its reply, if any, played): a turn that failed,
+        even after it began to speak (a skill's apology, heard in full), ends in an error."""
+        if self.error is not None:
+            return "error"
+        return "answered" if self.spoke else self.outcome_if_silent
 
-    def ended(self, outcome: str) -> Callable[[], object] | None:
-        """Called by the pipeline once the turn is over (answered, interrupted, ...); returns
-        what is left to write to the store, which the pipeline runs off the event loop, or None."""
-        return None
+    def result(self, outcome: str, t: float, played: Played | None) -> TurnResult:
+        sent = list(self.progress.sent_bytes)  # a copy: a cancelled turn's thread may still be appending
+        return TurnResult(outcome, t, self.stages_ms, played, self.voice_to_voice_ms, self.input_lag_ms,
+                          cloud_requests=len(sent), cloud_bytes_sent=sum(sent))
 
     def saw_input_lag(self, lag_ms: float) -> None:
         self.input_lag_ms = max(self.input_lag_ms or 0.0, round(lag_ms, 1))
-
-    async def run(self) -> None:
-        """Compute the answer and queue its speech; a stage failure is reported, not raised."""
-        try:
-            await self._compute()
-        except StageError as err:
-            self.error = err
-            self.events.emit(Error(t=self.input_time(), stage=err.stage, code=err.code, message=err.message))
-        finally:
-            self.computing = False
 
     async def _compute(self) -> None:
         text = await self._transcript()
@@ -236,29 +346,11 @@ class Turn:
         self.reply_text = text
         self.events.emit(Reply(t=self.input_time(), text=text, tier=tier, think_ms=self.stages_ms.get(tier, 0.0)))
 
-    async def _say(self, sentence: str, limit_s: float | None = None) -> bool:
-        """Speak one sentence; False, saying none of it, when it would take the reply past `limit_s` of speech."""
-        spoken, synthesis_ms = await timed(self._synthesize, sentence)
+    def _synthesized(self, synthesis_ms: float) -> None:
         self.stages_ms.setdefault("tts_first_chunk", synthesis_ms)
         self.stages_ms["tts"] = round(self.stages_ms.get("tts", 0.0) + synthesis_ms, 1)
-        if limit_s is not None and self.synthesized_s + sum(chunk.duration_s for chunk, _ in spoken) > limit_s:
-            return False
-        for chunk, wake_like in spoken:
-            if not self.spoke:
-                self._first_audio()
-            self.player.play(chunk, wake_like)
-            self.synthesized_s += chunk.duration_s
-        return True
 
-    def _synthesize(self, sentence: str) -> list[tuple[AudioChunk, bool]]:
-        """Speech for one sentence, each piece marked when it sounds like the wake word (worker thread)."""
-        guard = self.stages.own_voice
-        return [(chunk, guard is not None and guard.wake_like(chunk)) for chunk in self.stages.tts.synthesize(sentence)]
-
-    def _first_audio(self) -> None:
-        self.spoke = True
-        self.player.begin()
+    def _began_speaking(self) -> None:
         # Audio time waiting for the endpoint, plus wall time from the decision to the first reply audio.
         waited_s = self.command.t_end - self.command.speech_end_s
-        self.voice_to_voice_ms = ms(waited_s + time.perf_counter() - self.decided_wall)
-        self.events.emit(TtsStart(t=self.input_time()))
+        self.voice_to_voice_ms = ms(waited_s + time.perf_counter() - self.started_wall)

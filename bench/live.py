@@ -105,6 +105,8 @@ class Daemon:
                                         stdin=subprocess.DEVNULL)
         self.reader = EventReader(self.process.stdout.fileno())
         self.events = self.reader.events
+        self.log = ""
+        """What the daemon logged (stderr), as far as it was read."""
 
     def __enter__(self) -> "Daemon":
         return self
@@ -116,13 +118,17 @@ class Daemon:
             self.process.wait(timeout=10)
 
     def wait_until_listening(self, timeout_s: float = 120) -> None:
+        self.wait_for_log("listening", timeout_s)
+
+    def wait_for_log(self, text: str, timeout_s: float = 120) -> str:
+        """Read the daemon's log (stderr) until `text` is in it; the whole log read so far."""
         deadline = time.monotonic() + timeout_s
-        seen = b""
-        while b"listening" not in seen:
+        while text not in self.log:
             data = _read(self.process.stderr.fileno(), deadline)
             if data is None:
-                raise AssertionError(f"the daemon did not start listening: {seen.decode(errors='replace')}")
-            seen += data
+                raise AssertionError(f"the daemon never logged {text!r}: {self.log}")
+            self.log += data.decode(errors="replace")
+        return self.log
 
     def events_until(self, done, timeout_s: float) -> list[dict]:
         """Events until `done(event)` is true for one; all of them so far."""

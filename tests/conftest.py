@@ -20,7 +20,8 @@ from assistant.pipeline import replay_pipeline
 from assistant.reminders import ReminderStore
 from assistant.router import Router
 from assistant.skills import SkillRequest, load_skills
-from assistant.stages import Stages, for_a_run, load_stages
+from assistant.engine import Engine
+from assistant.stages import Stages, for_a_run
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -77,8 +78,15 @@ def settings() -> Settings:
 
 
 @pytest.fixture(scope="session")
-def stages(settings: Settings) -> Stages:
-    return load_stages(settings)
+def engine(settings: Settings) -> Engine:
+    """Every model, loaded once for the whole test run."""
+    return Engine.load(settings)
+
+
+@pytest.fixture(scope="session")
+def stages(engine: Engine) -> Stages:
+    """One stream's stages on the engine, as the daemon's microphone has."""
+    return engine.stream_stages()
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.live import (Daemon, loud_seconds, play_into_room, record_speaker,
                         speaker_heard_in_room, stop_recording, with_trailing_silence)
-from conftest import FIXTURES, MANIFEST, ROOT, heard_most_of_the_reply
+from conftest import FIXTURES, JFK, MANIFEST, ROOT, heard_most_of_the_reply
 from mqtt_broker import free_port
 
 
@@ -184,3 +184,59 @@ def test_after_a_turn_in_the_room_the_daemon_serves_its_stages_histograms_on_met
     assert samples[("assistant_voice_to_voice_seconds_count", ())] == 1
     assert samples[("assistant_sessions_open", ())] == 1
     assert samples[("process_resident_memory_bytes", ())] > 0
+
+
+def served_words(port: int, path: Path, timeout_s: float = 60) -> list[str]:
+    """What `assistant serve`'s asr makes of a file, asked once the port accepts connections."""
+    import asyncio
+
+    from assistant.asr import words_of
+    from bench.serve import pcm16k, transcribe
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return words_of(asyncio.run(transcribe(port, pcm16k(path))))
+        except ConnectionRefusedError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def test_with_serve_with_daemon_a_satellite_and_the_room_share_the_daemons_models(pulse, tmp_path):
+    port = free_port()
+    config = tmp_path / "config.toml"
+    config.write_text(f'[serve]\nwith_daemon = true\nuri = "tcp://127.0.0.1:{port}"\n')
+    with Daemon(pulse, "--config", str(config)) as daemon:
+        daemon.wait_for_log(f"serving asr, tts, wake and handle on tcp://127.0.0.1:{port}")
+        player = _hearing(daemon, pulse, tmp_path, "wake_time.wav", 3.0)
+        try:
+            words = served_words(port, JFK)
+            turn = daemon.events_until(lambda e: e["event"] == "turn", timeout_s=60)[-1]
+            player.wait(timeout=60)
+        finally:
+            stopped, _ = daemon.terminate(timeout_s=10)
+    assert "ask not what your country can do for you" in " ".join(words)
+    assert turn["outcome"] == "answered" and stopped == 0
+
+
+def test_a_serve_address_in_use_leaves_the_daemon_listening_and_says_why(pulse, tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = tmp_path / "config.toml"
+        config.write_text(f'[serve]\nwith_daemon = true\nuri = "tcp://127.0.0.1:{port}"\n')
+        with Daemon(pulse, "--config", str(config)) as daemon:
+            log = daemon.wait_for_log("(serve.with_daemon): Address already in use")
+            daemon.wait_until_listening()
+            player = _hearing(daemon, pulse, tmp_path, "wake_time.wav", 3.0)
+            try:
+                turn = daemon.events_until(lambda e: e["event"] == "turn", timeout_s=60)[-1]
+                player.wait(timeout=60)
+            finally:
+                stopped, _ = daemon.terminate(timeout_s=10)
+    assert f"cannot serve Wyoming at tcp://127.0.0.1:{port} (serve.with_daemon)" in log
+    assert turn["outcome"] == "answered" and stopped == 0

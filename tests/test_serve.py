@@ -23,7 +23,7 @@ from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, Synthesize
 from wyoming.wake import Detect
 
 from assistant.asr import words_of
-from bench.serve import ServeProcess, audio_events, exchange, pcm16k, transcribe
+from bench.serve import ServeProcess, audio_events, exchange, free_port, pcm16k, transcribe
 from conftest import FIXTURES, JFK, MANIFEST, ROOT
 
 WAKE_POSITIVES = sorted((FIXTURES / "wake_tune" / "positives").glob("*.wav"))
@@ -318,3 +318,27 @@ def test_a_client_over_max_clients_is_told_the_server_is_busy(tmp_path):
             if [r["type"] for r in replies] == ["pong"]:
                 break
         assert [r["type"] for r in replies] == ["pong"]
+
+
+def test_metrics_show_each_served_stage_and_the_wakes_heard(tmp_path):
+    import urllib.request
+
+    listen = f"127.0.0.1:{free_port()}"
+    config = tmp_path / "config.toml"
+    config.write_text(f'[metrics]\nlisten = "{listen}"\n')
+    with ServeProcess("--config", str(config)) as process:
+        served_transcript(process.port, JFK)
+        run(exchange(process.port, [Synthesize(text="Hello there.").event()], ("audio-stop",)))
+        [reply] = run(exchange(process.port, [Transcript(text="what time is it").event()], ("handled", "not-handled")))
+        detected(process.port, WAKE_POSITIVES[0])
+        with urllib.request.urlopen(f"http://{listen}/metrics", timeout=10) as response:
+            exposed = response.read().decode()
+    assert reply.type == "handled"
+    for sample in ('assistant_served_requests_total{outcome="answered",service="asr"} 1.0',
+                   'assistant_served_requests_total{outcome="answered",service="tts"} 1.0',
+                   'assistant_served_requests_total{outcome="answered",service="handle"} 1.0',
+                   'assistant_stage_seconds_count{stage="asr"} 1.0',
+                   'assistant_stage_seconds_count{stage="tts"} 1.0',
+                   'assistant_stage_seconds_count{stage="fast_path"} 1.0',
+                   'assistant_wakes_total{word="hey jarvis"} 1.0'):
+        assert sample in exposed, sample
