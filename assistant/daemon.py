@@ -229,8 +229,7 @@ class Daemon:
         pipeline = Pipeline(stages, self.settings, self.events, speaker, reminders=reminders,
                             on_state=self.status.pipeline_changed)
         chunks = microphone.chunks_forever(on_state=self._on_microphone, on_waiting=self.notifier.alive)
-        running = asyncio.create_task(pipeline.run(self.notifier.feeding(self.status.unless_muted(chunks)),
-                                                   paced=False))
+        running = asyncio.create_task(pipeline.run(self.notifier.feeding(self.status.unless_muted(chunks))))
         wyoming = None
         reloading = False
         try:

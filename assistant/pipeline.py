@@ -197,14 +197,14 @@ class Pipeline:
         """Where on the input clock an event happening now belongs."""
         return self.clock.now()
 
-    async def run(self, chunks: AsyncIterable[AudioChunk], ptt: bool = False, paced: bool = True) -> None:
-        """Process a stream; `ptt`: it is one push-to-talk turn; `paced`: chunks wait until the clock says they are due."""
+    async def run(self, chunks: AsyncIterable[AudioChunk], ptt: bool = False) -> None:
+        """Process a stream; `ptt`: it is one push-to-talk turn. Each chunk waits until the clock
+        says it is due (a file's, while something computes; a microphone's never waits)."""
         if ptt:  # the turn ends with the input, not with silence
             self._listen(0.0, Endpointer(math.inf, math.inf, math.inf), {})
         try:
             async for chunk in chunks:
-                if paced:
-                    chunk = await self.clock.hold(chunk)
+                chunk = await self.clock.hold(chunk)
                 await self._reach(chunk.end_s)
                 self.feed(chunk)
                 await asyncio.sleep(0)  # let a turn task take what it is waiting for

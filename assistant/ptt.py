@@ -55,7 +55,7 @@ async def _talk(settings: Settings, events: EventSink, keys_in: TextIO, says: Te
     reminders = ReminderStore.in_state_dir(settings.resolved_state_dir())
     pipeline = Pipeline(stages, settings, events, speaker, reminders=reminders)
     running = asyncio.create_task(pipeline.run(microphone.chunks(
-        on_open=lambda: print(_HINTS[State.IDLE], file=says, flush=True)), paced=False))
+        on_open=lambda: print(_HINTS[State.IDLE], file=says, flush=True))))
     try:
         with _keys(keys_in) as keys:
             while True:
