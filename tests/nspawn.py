@@ -116,15 +116,19 @@ def _run(command: list[str], timeout_s: float, what: str) -> None:
         raise RuntimeError(f"{what} failed ({result.returncode}): {(result.stdout + result.stderr)[-3000:]}")
 
 
-def base_root() -> Path:
-    """Debian with systemd, debootstrapped once (a minute or two) and cached."""
-    key = _key(RELEASE.encode(), ",".join(PACKAGES).encode())
+def base_root(arch: str | None = None, extra: tuple[str, ...] = ()) -> Path:
+    """Debian with systemd, debootstrapped once (a minute or two) and cached.
+
+    `arch`: another Debian architecture (arm64), run through qemu-user registered with
+    binfmt_misc (scripts/check-aarch64); about ten minutes under emulation. `extra`: more packages."""
+    packages = PACKAGES + extra
+    key = _key(RELEASE.encode(), ",".join(packages).encode(), *([arch.encode()] if arch else []))
 
     def make(build: Path) -> None:
-        _run(["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", RELEASE, str(build), MIRROR],
-             900, "debootstrap")
+        _run(["debootstrap", *([f"--arch={arch}"] if arch else []), "--variant=minbase",
+              f"--include={','.join(packages)}", RELEASE, str(build), MIRROR], 3600 if arch else 900, "debootstrap")
 
-    return _build(CACHE / f"nspawn-{RELEASE}-{key}", make)
+    return _build(CACHE / f"nspawn-{RELEASE}-{f'{arch}-' if arch else ''}{key}", make)
 
 
 def installed_root() -> Path:

@@ -45,6 +45,16 @@ def test_the_unit_rates_2_or_lower_in_systemd_analyze_security():
     assert level <= 2.0, result.stdout
 
 
+def test_the_unit_lets_the_service_open_the_sound_devices_a_pi_has():
+    # A Raspberry Pi's sound (HDMI, a USB microphone and speaker, a sound HAT) is ALSA's
+    # /dev/snd/*, group audio, as on any Debian; scripts/check-aarch64 boots this unit on arm64.
+    lines = UNIT.read_text().splitlines()
+    assert "DevicePolicy=closed" in lines
+    assert "DeviceAllow=char-alsa rw" in lines
+    groups = [line.split("=", 1)[1].split() for line in lines if line.startswith("SupplementaryGroups=")]
+    assert any("audio" in names for names in groups)
+
+
 @pytest.fixture(scope="module")
 def service(root, tmp_path_factory):
     """One boot: the documented install starts the service; then reloads, and a stop."""
