@@ -16,15 +16,29 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn, TextIO
 
-from . import config as config_module
-from . import models
-from .asr import Segment
-from .audio import (NullSink, WavSink, as_stream, check_audio_file, check_output_path, file_chunks, file_duration_s,
-                    iter_file_audio)
-from .errors import EXIT_INTERNAL, EXIT_OK, AssistantError, DeviceError
-from .events import EventSink, Fanout, HumanLines, JsonLines
-from .stopping import (Stopped, exit_status, in_daemon_thread, raise_stopped_on_sigterm, stream_in_daemon_thread,
-                       until_stopped)
+from assistant import config as config_module
+from assistant import models
+from assistant.errors import EXIT_INTERNAL, EXIT_OK, AssistantError, DeviceError
+from assistant.events import EventSink, Fanout, HumanLines, JsonLines
+from assistant.hear.asr import Segment
+from assistant.hear.audio import (
+    NullSink,
+    WavSink,
+    as_stream,
+    check_audio_file,
+    check_output_path,
+    file_chunks,
+    file_duration_s,
+    iter_file_audio,
+)
+from assistant.run.stopping import (
+    Stopped,
+    exit_status,
+    in_daemon_thread,
+    raise_stopped_on_sigterm,
+    stream_in_daemon_thread,
+    until_stopped,
+)
 
 log = logging.getLogger("assistant")
 
@@ -145,7 +159,7 @@ def _run_reporting_errors(args: argparse.Namespace, out: TextIO) -> int:
 
 def _log_to_stderr(verbosity: int) -> None:
     """Logs on stderr; under systemd with priority prefixes and no time (the journal adds it)."""
-    from .service import JournalFormatter, under_journald
+    from assistant.run.service import JournalFormatter, under_journald
 
     handler = logging.StreamHandler(sys.stderr)
     form = "%(name)s: %(message)s"
@@ -170,7 +184,7 @@ def run_command(args: argparse.Namespace, out: TextIO) -> int:
     if args.command == "serve":
         return serve(args.uri, settings, out)
     if args.command == "wake-tune":
-        from .wake_tune import tune
+        from assistant.hear.wake_tune import tune
 
         return tune(args.folder, settings, out, args.max_false_accepts)
     raise AssertionError(args.command)
@@ -184,7 +198,7 @@ def config_check(path: Path | None, out: TextIO) -> int:
 
 
 def audit(as_json: bool, settings: config_module.Settings, out: TextIO) -> int:
-    from .audit import audit_path, human_line, read_records
+    from assistant.understand.audit import audit_path, human_line, read_records
 
     path = audit_path(settings.resolved_state_dir())
     records = read_records(path)
@@ -198,8 +212,10 @@ def audit(as_json: bool, settings: config_module.Settings, out: TextIO) -> int:
 
 
 def replay(args: argparse.Namespace, settings: config_module.Settings, out: TextIO) -> int:
-    from .engine import Engine  # imported before the loop: a stop signal is noticed meanwhile
-    from .pipeline import replay_pipeline
+    from assistant.run.engine import (
+        Engine,  # imported before the loop: a stop signal is noticed meanwhile
+    )
+    from assistant.run.pipeline import replay_pipeline
 
     check_audio_file(args.file)  # a bad file or output fails before the models load
     if args.out:
@@ -238,7 +254,7 @@ def _metrics(settings: config_module.Settings):
     """The metrics sink when `[metrics] listen` is set, else None (prometheus-client is not even imported)."""
     if not settings.metrics.listen:
         return None
-    from .metrics import Metrics
+    from assistant.run.metrics import Metrics
 
     return Metrics()
 
@@ -251,7 +267,7 @@ def _with_metrics(lines: EventSink, metrics) -> EventSink:
 def _serving(metrics, settings: config_module.Settings):
     if metrics is None:
         return contextlib.nullcontext()
-    from .metrics import serving
+    from assistant.run.metrics import serving
 
     return serving(metrics, settings.metrics.listen)
 
@@ -265,7 +281,7 @@ def _sessions_open(metrics):
 
 def _speaker_or_nothing(settings: config_module.Settings, rate_hz: int):
     """Replay plays its replies when there is a sound card, and still runs when there is none."""
-    from .devices import DevicePlayer
+    from assistant.hear.devices import DevicePlayer
 
     try:
         return DevicePlayer(settings.audio, rate_hz, must_open=True)
@@ -275,7 +291,7 @@ def _speaker_or_nothing(settings: config_module.Settings, rate_hz: int):
 
 
 def transcribe(path: Path, as_json: bool, settings: config_module.Settings, out: TextIO) -> int:
-    from .stages import load_asr
+    from assistant.run.stages import load_asr
 
     check_audio_file(path)  # a bad file fails before the model loads
 
@@ -314,10 +330,10 @@ async def _print_segments(segments: Iterator[Segment], as_json: bool, out: TextI
 def serve(uri: str | None, settings: config_module.Settings, out: TextIO) -> int:
     from dataclasses import replace
 
-    from .engine import Engine
-    from .errors import UsageError
-    from .serve import serve as serve_wyoming
-    from .stopping import STOP_SIGNALS, signal_queue
+    from assistant.errors import UsageError
+    from assistant.run.engine import Engine
+    from assistant.run.serve import serve as serve_wyoming
+    from assistant.run.stopping import STOP_SIGNALS, signal_queue
 
     serving = settings.serve if uri is None else replace(settings.serve, uri=uri)
     try:
@@ -339,7 +355,7 @@ def serve(uri: str | None, settings: config_module.Settings, out: TextIO) -> int
 
 
 def push_to_talk(args: argparse.Namespace, settings: config_module.Settings, out: TextIO) -> int:
-    from . import ptt
+    from assistant.run import ptt
 
     events = JsonLines(out) if args.json else HumanLines(out)
     asyncio.run(until_stopped(ptt.push_to_talk(settings, events, sys.stdin, sys.stderr)))
@@ -347,8 +363,8 @@ def push_to_talk(args: argparse.Namespace, settings: config_module.Settings, out
 
 
 def daemon(args: argparse.Namespace, settings: config_module.Settings, out: TextIO) -> int:
-    from .daemon import Daemon
-    from .service import ServiceNotifier
+    from assistant.run.daemon import Daemon
+    from assistant.run.service import ServiceNotifier
 
     lines = JsonLines(out) if args.json else HumanLines(out, words=settings.log_transcripts)
     metrics = _metrics(settings)

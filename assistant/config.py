@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from assistant.errors import ConfigError
 
 BUNDLED = "bundled"
 GEMMA3_270M = "gemma3-270m"

@@ -18,8 +18,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .config import BUNDLED, GEMMA3_270M, PACKAGED_WAKE_WORDS, PATH_MISSING, Settings, path_problem
-from .errors import AssistantError, ModelError
+from assistant.config import (
+    BUNDLED,
+    GEMMA3_270M,
+    PACKAGED_WAKE_WORDS,
+    PATH_MISSING,
+    Settings,
+    path_problem,
+)
+from assistant.errors import AssistantError, ModelError
 
 _TFLITE_IDENTIFIER = b"TFL3"
 _PROBE_TIMEOUT_S = 60
@@ -278,7 +285,7 @@ def check_all(settings: Settings) -> None:
 
 def _check_api_key_file(settings: Settings) -> None:
     """The key file is read at start-up when the cloud is enabled: checked then, and read as start-up reads it."""
-    from .cloud import load_api_key
+    from assistant.understand.cloud import load_api_key
 
     cloud = settings.cloud
     if not (cloud.enabled and cloud.api_key_file):
@@ -288,14 +295,14 @@ def _check_api_key_file(settings: Settings) -> None:
 
 def _check_mqtt_files(settings: Settings) -> None:
     """The broker's password and CA files are read at start-up when MQTT is enabled: read now as then."""
-    from .home.mqtt import check_files
+    from assistant.home.mqtt import check_files
 
     check_files(settings.mqtt)
 
 
 def _check_home_assistant_token(settings: Settings) -> None:
     """Home Assistant's token is read at start-up when its url is set: checked as start-up reads it."""
-    from .home.home_assistant import load_token
+    from assistant.home.home_assistant import load_token
 
     home = settings.home_assistant
     if not home.url:
@@ -305,7 +312,7 @@ def _check_home_assistant_token(settings: Settings) -> None:
 
 def _check_own_intents(settings: Settings) -> None:
     """The user's intents are loaded at start-up: checked the same way, each problem as FILE:LINE."""
-    from .home.own_intents import load_own_intents
+    from assistant.home.own_intents import load_own_intents
 
     load_own_intents(settings.intents)
 
@@ -364,25 +371,25 @@ def _probe(kind: str, path: str) -> None:
         model = MicroWakeWord.from_config(path)
         model.process_streaming_prob(np.zeros((1, 1, 40), dtype=np.float32))
     elif kind == "open":
-        from .verifier import OpenWakeWordHead
+        from assistant.hear.verifier import OpenWakeWordHead
 
         package = openwakeword_dir()
         head = OpenWakeWordHead(tflite_library(package), Path(path), threads=1)
         head.scores(np.zeros((head.windows, 96), dtype=np.float32))
     elif kind == "vad":
-        from .audio import AudioChunk
-        from .endpoint import VoiceActivity
+        from assistant.hear.audio import AudioChunk
+        from assistant.hear.endpoint import VoiceActivity
 
         VoiceActivity(Path(path), threads=1).probability(AudioChunk(bytes(1024)))
     elif kind == "turn":
-        from .turn_detector import SmartTurn
+        from assistant.hear.turn_detector import SmartTurn
 
         SmartTurn(Path(path), threads=1).probability(np.zeros(16000, np.float32))
     elif kind == "voice":
         _probe_voice(Path(path))
     elif kind == "asr":
-        from .asr import SpeechRecognizer
-        from .config import AsrSettings
+        from assistant.config import AsrSettings
+        from assistant.hear.asr import SpeechRecognizer
 
         SpeechRecognizer(Path(path), AsrSettings(threads=1))
     elif kind == "llm":
@@ -392,9 +399,9 @@ def _probe(kind: str, path: str) -> None:
 
 
 def _probe_voice(path: Path) -> None:
-    from .config import TtsSettings
-    from .errors import StageError
-    from .tts import Synthesizer
+    from assistant.config import TtsSettings
+    from assistant.errors import StageError
+    from assistant.speak.tts import Synthesizer
 
     try:
         for _ in Synthesizer(path, path.with_name(path.name + ".json"), TtsSettings(threads=1)).synthesize("Ok."):

@@ -19,7 +19,7 @@ Configurations, each in its own process, all on the same audio:
 - `default`: the shipped settings (tiny.en, int8, greedy, a 10 s window).
 - `prompt`: `asr.prompt` set to `PROMPT`, a few commands in the skills' words.
 - `noise_suppression`, `noise_suppression_4`, `noise_suppression_no_gain`: the audio
-  through `assistant.noise.NoiseCleaner` (WebRTC, as Home Assistant's satellites use it)
+  through `assistant.hear.noise.NoiseCleaner` (WebRTC, as Home Assistant's satellites use it)
   before recognition: suppression level 2 and 4 with the gain control at 31 dBFS, and level
   2 without it; also its CPU time per second of audio.
 - `window_30`: `asr.min_window_s = 30`, Whisper's own window: the accuracy reference.
@@ -53,8 +53,8 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from assistant.audio import float_to_int16, int16_to_float, read_file_audio
 from assistant.config import Settings, with_changes
+from assistant.hear.audio import float_to_int16, int16_to_float, read_file_audio
 
 from .runner import peak_rss_mb
 
@@ -274,7 +274,7 @@ def _sha256(path: Path) -> str:
 # --- measuring -------------------------------------------------------------------------
 
 def measure(configuration: str) -> dict:
-    from assistant.stages import load_asr
+    from assistant.run.stages import load_asr
 
     config = CONFIGS[configuration]
     load_start = os.getloadavg()[0]
@@ -294,7 +294,7 @@ def measure(configuration: str) -> dict:
     load_s = time.perf_counter() - started
     cleaner = None
     if config.cleaner:
-        from assistant.noise import NoiseCleaner
+        from assistant.hear.noise import NoiseCleaner
 
         cleaner = NoiseCleaner(*config.cleaner)
 
@@ -362,8 +362,8 @@ def measure(configuration: str) -> dict:
 def _cleaned(cleaner, audio: np.ndarray, cost: dict[str, float]) -> np.ndarray:
     """The audio through a fresh cleaner in 512-sample chunks, as the pipeline frames it; the
     pre-roll and the cleaner's 10 ms delay cut off again."""
-    from assistant.audio import AudioChunk
-    from assistant.noise import FRAME_SAMPLES
+    from assistant.hear.audio import AudioChunk
+    from assistant.hear.noise import FRAME_SAMPLES
 
     samples = float_to_int16(np.concatenate([audio, np.zeros(FRAME_SAMPLES, np.float32)]))
     cleaner.reset()

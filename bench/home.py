@@ -450,7 +450,7 @@ class Audit:
         self._seen = 0
 
     def since_last(self) -> list[str]:
-        from assistant.audit import read_records
+        from assistant.understand.audit import read_records
 
         records = read_records(self.path) or []
         new, self._seen = records[self._seen:], len(records)
@@ -461,7 +461,7 @@ def is_home_route(route: dict | None) -> bool:
     """Whether a route (tier, intent, slots) goes to home control: a home intent, Home
     Assistant's own agent, or the refusal of a device no template found."""
     from assistant.home.sentences import HOME_INTENTS
-    from assistant.router import CANNOT_DO, HOME
+    from assistant.understand.router import CANNOT_DO, HOME
 
     route = route or {}
     return (route.get("intent") in HOME_INTENTS or route.get("tier") == HOME
@@ -471,8 +471,8 @@ def is_home_route(route: dict | None) -> bool:
 def route_text(router: Any, text: str) -> tuple[Any, str]:
     """The route of `text` and, for a home route or a canned refusal, the reply (Home
     Assistant is called as in a turn); a skill's or a model's reply is not made here."""
-    from assistant.router import OFFLINE
-    from assistant.skills import SkillRequest
+    from assistant.understand.router import OFFLINE
+    from assistant.understand.skills import SkillRequest
 
     decision = router.route(text)
     if is_home_route(_route_summary(decision)) or decision.answered_by == OFFLINE:
@@ -557,7 +557,7 @@ def run_all(items: list[dict], voices: list, text: bool = True, audio: bool = Tr
             progress: bool = True) -> dict:
     """Start the house, load the stages once, and run the set on text and in every voice."""
     from assistant.config import Settings, with_changes
-    from assistant.stages import load_stages
+    from assistant.run.stages import load_stages
 
     from .household_voices import Clips
 

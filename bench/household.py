@@ -731,11 +731,11 @@ class ConversationRun:
 
     def __init__(self, conversation: dict, index: int, stages: Any, settings: Any, clips: Any,
                  start: datetime = START, voice: Any = None) -> None:
-        from assistant.audio import NullSink
         from assistant.events import Recorder
-        from assistant.pipeline import replay_pipeline
-        from assistant.reminders import ReminderStore
-        from assistant.stages import for_a_run
+        from assistant.hear.audio import NullSink
+        from assistant.run.pipeline import replay_pipeline
+        from assistant.run.stages import for_a_run
+        from assistant.store.reminders import ReminderStore
 
         from .household_voices import voice_for
 
@@ -812,7 +812,7 @@ class ConversationRun:
         yield _floor(TAIL_S, self.rng)
 
     async def _chunks(self):
-        from assistant.audio import Framer
+        from assistant.hear.audio import Framer
 
         framer = Framer()
         for audio in self._script():
@@ -880,7 +880,7 @@ def run_set(conversations: list[dict], indices: list[int] | None = None,
             progress: bool = True, configuration: str = "defaults") -> tuple[list[dict], dict]:
     """Load the models once and run each conversation (by its index in the whole set)."""
     from assistant.config import Settings, with_changes
-    from assistant.stages import load_stages
+    from assistant.run.stages import load_stages
 
     from .household_voices import Clips
 

@@ -31,11 +31,11 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from assistant.audio import NullSink, as_stream, file_chunks
 from assistant.config import Settings, with_changes
 from assistant.events import Recorder
-from assistant.pipeline import replay_pipeline
-from assistant.stages import for_a_run, load_stages
+from assistant.hear.audio import NullSink, as_stream, file_chunks
+from assistant.run.pipeline import replay_pipeline
+from assistant.run.stages import for_a_run, load_stages
 
 from .runner import peak_rss_mb
 from .turns import HA_LIKE, SequentialTurn, voice_to_voice_from_truth
@@ -145,7 +145,11 @@ def _replay(stages, settings: Settings, path: Path, turn_class) -> list:
 def request_wavs() -> list[tuple[Request, Path, dict]]:
     """(request, file, truth) for every request, made once with the bundled voice."""
     sys.path.insert(0, str(ROOT / "fixtures"))
-    from make_fixtures import WAKE_PHRASE, Speaker, hesitation  # the fixtures' own generator
+    from make_fixtures import (  # the fixtures' own generator
+        WAKE_PHRASE,
+        Speaker,
+        hesitation,
+    )
 
     CACHE.mkdir(parents=True, exist_ok=True)
     speaker = None

@@ -27,10 +27,10 @@ from pathlib import Path
 
 from assistant import models
 from assistant.config import BUNDLED, Settings
-from assistant.llm import LocalLlm
-from assistant.sentences import split_sentences
-from assistant.skill_mapper import SkillMapper
-from assistant.skills import load_skills
+from assistant.speak.sentences import split_sentences
+from assistant.understand.llm import LocalLlm
+from assistant.understand.skill_mapper import SkillMapper
+from assistant.understand.skills import load_skills
 
 from .runner import peak_rss_mb
 
@@ -182,7 +182,7 @@ def _sharing(mode: str) -> dict:
 
 
 def _asks_model(mapper: SkillMapper, text: str) -> bool:
-    from assistant.skill_mapper import shares_keyword
+    from assistant.understand.skill_mapper import shares_keyword
 
     return any(shares_keyword(text, spec.keywords) for spec in mapper.specs.values())
 

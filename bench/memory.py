@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.audio import AudioChunk
 from assistant.config import Settings, with_changes
-from assistant.memory import release
+from assistant.hear.audio import AudioChunk
+from assistant.run.memory import release
 
 from .runner import memory
 
@@ -69,8 +69,8 @@ def _python(settings: Settings, points: dict):
 
 
 def _wake(settings: Settings, points: dict):
-    from assistant import stages
-    from assistant.audio import file_chunks
+    from assistant.hear.audio import file_chunks
+    from assistant.run import stages
 
     points["imported"] = memory()
     wake, own_voice = stages.load_wake(settings), stages.load_own_voice(settings)
@@ -86,8 +86,8 @@ def _wake(settings: Settings, points: dict):
 
 def _vad(settings: Settings, points: dict):
     from assistant import models
-    from assistant.audio import file_chunks
-    from assistant.endpoint import VoiceActivity
+    from assistant.hear.audio import file_chunks
+    from assistant.hear.endpoint import VoiceActivity
 
     points["imported"] = memory()
     vad = VoiceActivity(models.vad_model(settings.endpoint.vad_model), settings.endpoint.threads)
@@ -97,14 +97,14 @@ def _vad(settings: Settings, points: dict):
 
 
 def _commands() -> list[np.ndarray]:
-    from assistant.audio import iter_file_audio
+    from assistant.hear.audio import iter_file_audio
 
     return [np.concatenate(list(iter_file_audio(FIXTURES / name))) for name in COMMANDS]
 
 
 def _smart_turn(settings: Settings, points: dict):
     from assistant import models
-    from assistant.turn_detector import SmartTurn
+    from assistant.hear.turn_detector import SmartTurn
 
     points["imported"] = memory()
     model = SmartTurn(models.turn_model(settings.endpoint.turn_model), settings.endpoint.threads)
@@ -114,9 +114,9 @@ def _smart_turn(settings: Settings, points: dict):
 
 
 def _asr(settings: Settings, points: dict):
-    from assistant import stages
-
     import faster_whisper  # noqa: F401  (imported apart from loading, to tell the two apart)
+
+    from assistant.run import stages
     points["imported"] = memory()
     asr = stages.load_asr(settings)
     points["loaded"] = loaded()
@@ -127,10 +127,10 @@ def _asr(settings: Settings, points: dict):
 def _llm(settings: Settings, points: dict):
     import threading
 
-    from assistant import models
-    from assistant.llm import LocalLlm
-
     import llama_cpp  # noqa: F401
+
+    from assistant import models
+    from assistant.understand.llm import LocalLlm
     points["imported"] = memory()
     llm = LocalLlm(models.llm_model(settings.llm.model), settings.llm,
                    chat_format=models.llm_chat_format(settings.llm.model))
@@ -141,9 +141,9 @@ def _llm(settings: Settings, points: dict):
 
 
 def _tts(settings: Settings, points: dict):
-    from assistant import stages
-
     import piper  # noqa: F401
+
+    from assistant.run import stages
     points["imported"] = memory()
     tts = stages.load_tts(settings)
     points["loaded"] = loaded()
@@ -152,7 +152,7 @@ def _tts(settings: Settings, points: dict):
 
 def _skills(settings: Settings, points: dict):
     """The templates (hassil) and the near matcher's written-out sentences (rapidfuzz)."""
-    from assistant import stages
+    from assistant.run import stages
 
     points["imported"] = memory()
     skills = stages.load_skills()
@@ -166,11 +166,11 @@ def _all(settings: Settings, points: dict):
     """The whole pipeline, loaded as the daemon loads it; its use is one replay (one pipeline,
     as the daemon runs) of the fixtures with a wake word back to back (about 7 minutes of
     audio) for the warm-up, then once more."""
-    from assistant.audio import NullSink
     from assistant.events import Recorder
-    from assistant.pipeline import replay_pipeline
-    from assistant.stages import load_stages
-    from assistant.worker import _STEPS
+    from assistant.hear.audio import NullSink
+    from assistant.run.pipeline import replay_pipeline
+    from assistant.run.stages import load_stages
+    from assistant.run.worker import _STEPS
 
     from .soak import a_day_at_home
 

@@ -17,11 +17,17 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.audio import NullSink, as_stream, file_chunks, frames, iter_file_audio
 from assistant.config import Settings, with_changes
 from assistant.events import Recorder
-from assistant.pipeline import replay_pipeline
-from assistant.stages import for_a_run, load_stages, load_wake
+from assistant.hear.audio import (
+    NullSink,
+    as_stream,
+    file_chunks,
+    frames,
+    iter_file_audio,
+)
+from assistant.run.pipeline import replay_pipeline
+from assistant.run.stages import for_a_run, load_stages, load_wake
 
 from .runner import peak_rss_mb
 from .turns import voice_to_voice_from_truth

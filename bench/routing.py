@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.config import Settings
-from assistant.escalation import escalation_reason
+from assistant.understand.escalation import escalation_reason
 
 from .runner import peak_rss_mb
 from .turns import first_token_ms as first_token_kept_and_dropped
@@ -60,18 +60,18 @@ class _Volume:
 
 def _skill_request() -> Any:
     """A skill's context: a volume to turn, and an in-memory reminder store once the skills take one."""
-    from assistant.skills import SkillRequest
+    from assistant.understand.skills import SkillRequest
 
     extra: dict[str, Any] = {}
     if "reminders" in {f.name for f in dataclasses.fields(SkillRequest)}:
-        from assistant.reminders import ReminderStore
+        from assistant.store.reminders import ReminderStore
 
         extra["reminders"] = ReminderStore(":memory:")
     return SkillRequest(volume=_Volume(), **extra)
 
 
 def _router() -> dict:
-    from assistant.stages import load_stages
+    from assistant.run.stages import load_stages
 
     stages = load_stages(Settings())
     router = stages.router
@@ -189,7 +189,7 @@ def escalation_scores(items: list[dict], to_cloud: list[bool]) -> dict:
 
 def _llm() -> dict:
     """First token with and without the kept system prompt, and generation speed, on the set's chat."""
-    from assistant.stages import load_stages
+    from assistant.run.stages import load_stages
 
     stages = load_stages(Settings())
     llm = stages.llm
@@ -214,7 +214,7 @@ def _escalation_llm() -> dict:
     import numpy as np
 
     from assistant import models
-    from assistant.llm import LocalLlm
+    from assistant.understand.llm import LocalLlm
 
     settings = Settings()
     model = LocalLlm(models.llm_model(settings.llm.model), settings.llm).model

@@ -18,11 +18,11 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from assistant.audio import AudioChunk, NullSink, file_chunks
 from assistant.config import Settings, with_changes
 from assistant.events import Recorder
-from assistant.pipeline import replay_pipeline
-from assistant.stages import load_stages
+from assistant.hear.audio import AudioChunk, NullSink, file_chunks
+from assistant.run.pipeline import replay_pipeline
+from assistant.run.stages import load_stages
 
 from .runner import memory
 

@@ -23,9 +23,14 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from assistant.audio import RATE_HZ, file_duration_s, iter_file_audio, read_file_audio
 from assistant.config import Settings
-from assistant.stages import load_asr
+from assistant.hear.audio import (
+    RATE_HZ,
+    file_duration_s,
+    iter_file_audio,
+    read_file_audio,
+)
+from assistant.run.stages import load_asr
 
 from .runner import peak_rss_mb
 

@@ -31,13 +31,13 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from assistant.audio import NullSink, as_stream, file_chunks
 from assistant.config import Settings, with_changes
 from assistant.events import Recorder, Route, Transcript
-from assistant.pipeline import replay_pipeline
-from assistant.stages import Stages, for_a_run, load_stages
-from assistant.turn import Turn
-from assistant.worker import in_thread, timed
+from assistant.hear.audio import NullSink, as_stream, file_chunks
+from assistant.run.pipeline import replay_pipeline
+from assistant.run.stages import Stages, for_a_run, load_stages
+from assistant.run.turn import Turn
+from assistant.run.worker import in_thread, timed
 
 from .runner import peak_rss_mb
 

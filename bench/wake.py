@@ -16,7 +16,7 @@ Configurations, each in its own process:
   (cached), with the first pass's raw outputs and Silero's speech probability. Gives each
   model's CPU per hour of audio when run on everything.
 - `sweep`: the candidates of issue 24 side by side, replayed on those scores
-  (assistant/wake_tune.py): the first pass's threshold down to 0.001, its raw outputs maxed
+  (assistant/hear/wake_tune.py): the first pass's threshold down to 0.001, its raw outputs maxed
   or averaged over other windows, a Silero speech gate, the verifier's window and hold,
   score fusion, and the best of each together; each model alone over its thresholds. For
   the verifier alone, the first pass alone, the defaults before and the chosen rule: recall
@@ -54,13 +54,12 @@ from pathlib import Path
 import numpy as np
 
 from assistant import models
-from assistant.audio import file_chunks
 from assistant.config import Settings, WakeSettings, with_changes
-from assistant.endpoint import VoiceActivity
-from assistant.verifier import OpenWakeWordFeatures, OpenWakeWordHead
-from assistant.stages import verifier_pipelines
-from assistant.wake import FirstPass, Verifier, WakeDetector
-from assistant.wake_tune import (
+from assistant.hear.audio import file_chunks
+from assistant.hear.endpoint import VoiceActivity
+from assistant.hear.verifier import OpenWakeWordFeatures, OpenWakeWordHead
+from assistant.hear.wake import FirstPass, Verifier, WakeDetector
+from assistant.hear.wake_tune import (
     VERIFIER_GRID,
     VERIFIER_WARM_UP_S,
     Rule,
@@ -70,6 +69,7 @@ from assistant.wake_tune import (
     evaluate,
     score_file,
 )
+from assistant.run.stages import verifier_pipelines
 
 from .runner import RESULTS, peak_rss_mb
 from .wake_set import ensure_wake_set
@@ -671,7 +671,7 @@ CLEANERS = {"level 2": (2, 0), "level 3": (3, 0), "level 2, gain to -20 dBFS": (
 def _noise_suppression(clips: list[Clip]) -> dict:
     """WebRTC noise suppression (and gain) before both passes, on the positives at 10 and
     5 dB: found by the first pass alone at 0.5 and by the shipped pair, raw and cleaned."""
-    from assistant.noise import NoiseCleaner
+    from assistant.hear.noise import NoiseCleaner
 
     noisy = [(c, t) for c, t in zip(clips, _load_traces(clips)) if c.positive and c.label.split()[-1] in ("10", "5")]
     shipped = WakeSettings()
@@ -787,7 +787,7 @@ def _detect(paths: list[Path], settings: WakeSettings) -> Run:
 
 def _after_silence(path: Path, silence_from_s: float, start_s: float):
     """Silence from `silence_from_s`, then the file's chunks stamped from `start_s` on."""
-    from assistant.audio import FRAME_SAMPLES, AudioChunk
+    from assistant.hear.audio import FRAME_SAMPLES, AudioChunk
 
     for n in range(round((start_s - silence_from_s) * 16000 / FRAME_SAMPLES)):
         yield AudioChunk(bytes(FRAME_SAMPLES * 2), timestamp_s=silence_from_s + n * FRAME_SAMPLES / 16000)

@@ -301,8 +301,8 @@ def near_miss_utterances() -> list[str]:
 
 def own_replies() -> list[str]:
     """What the assistant says, as its skills word it (never its name reply, which says the wake phrase)."""
-    from assistant.skills import SkillRequest, abilities, load_skills
-    from assistant.skills.conversation import help_reply
+    from assistant.understand.skills import SkillRequest, abilities, load_skills
+    from assistant.understand.skills.conversation import help_reply
 
     _, handlers = load_skills()
     said_help = help_reply(SkillRequest(abilities=abilities(handlers)))
@@ -667,7 +667,7 @@ def build_negatives(synth: Synthesizer, out: Path, pool: np.ndarray, sentences: 
     replies = own_replies()
 
     def own_reply(index, rng, seconds):  # the assistant's own voice and wording
-        from assistant.tts import speakable
+        from assistant.speak.tts import speakable
 
         texts = (speakable(replies[(index * 9 + k) % len(replies)]) for k in range(10 ** 6))
         # Replies come round again: each is synthesised once (piper is the slow part).

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from assistant.audio import RATE_HZ, read_file_audio
 from assistant.config import Settings
-from assistant.wake_tune import tune
+from assistant.hear.audio import RATE_HZ, read_file_audio
+from assistant.hear.wake_tune import tune
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "assistant" / "bench" / "wake_tune"

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from assistant.audit import AuditLog
-from assistant.cloud import CloudClient
 from assistant.config import CloudSettings
+from assistant.understand.audit import AuditLog
+from assistant.understand.cloud import CloudClient
 
 Answer = Callable[[BaseHTTPRequestHandler], None]
 

@@ -12,16 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from bench.live import missing_tools, private_pulseaudio
-from assistant.audio import WavSink, as_stream, file_chunks
 from assistant.config import Settings, with_changes
 from assistant.events import Event, Recorder
-from assistant.pipeline import replay_pipeline
-from assistant.reminders import ReminderStore
-from assistant.router import Router
-from assistant.skills import SkillRequest, load_skills
-from assistant.engine import Engine
-from assistant.stages import Stages, for_a_run
+from assistant.hear.audio import WavSink, as_stream, file_chunks
+from assistant.run.engine import Engine
+from assistant.run.pipeline import replay_pipeline
+from assistant.run.stages import Stages, for_a_run
+from assistant.store.reminders import ReminderStore
+from assistant.understand.router import Router
+from assistant.understand.skills import SkillRequest, load_skills
+from bench.live import missing_tools, private_pulseaudio
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-
 import os
 
 import numpy as np
 import pytest
 import soundfile
 import soxr
+from conftest import FIXTURES, JFK, MANIFEST
 
 from assistant import models
-from assistant.asr import Recognition, SpeechRecognizer, looping, said_once
-from assistant.audio import frames
-from conftest import FIXTURES, JFK, MANIFEST
+from assistant.hear.asr import Recognition, SpeechRecognizer, looping, said_once
+from assistant.hear.audio import frames
 
 RATE = 16000
 

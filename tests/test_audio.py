@@ -7,11 +7,19 @@ import wave
 import numpy as np
 import pytest
 import soundfile
-
-from assistant.audio import (FRAME_SAMPLES, RATE_HZ, AudioChunk, WavSink, check_audio_file, frames, iter_file_audio,
-                             read_file_audio)
-from assistant.errors import AudioInputError
 from conftest import FIXTURES, JFK
+
+from assistant.errors import AudioInputError
+from assistant.hear.audio import (
+    FRAME_SAMPLES,
+    RATE_HZ,
+    AudioChunk,
+    WavSink,
+    check_audio_file,
+    frames,
+    iter_file_audio,
+    read_file_audio,
+)
 
 
 def tone(rate_hz: int, seconds: float, channels: int) -> np.ndarray:

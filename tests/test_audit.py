@@ -7,11 +7,11 @@ import stat
 import threading
 
 import pytest
-
-from assistant.audit import AuditLog, human_line, read_records
-from assistant.cloud import CloudError
-from assistant.errors import AuditLogError
 from cloud_endpoint import TEST_KEY, Endpoint, client_for, status, streamed
+
+from assistant.errors import AuditLogError
+from assistant.understand.audit import AuditLog, human_line, read_records
+from assistant.understand.cloud import CloudError
 
 QUESTION = "Why is the sky blue?"
 

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-
 from conftest import FIXTURES, JFK, ROOT
 
 ASSISTANT = [sys.executable, "-m", "assistant.cli"]
@@ -88,10 +87,10 @@ def test_transcribe_across_its_30_s_windows_hears_the_same_words_as_the_whole_fi
     """The file is read a window at a time; the cut near 30 s falls in JFK's speech, at a pause."""
     if not JFK.exists():
         pytest.skip(f"{JFK} is not beside this repository")
-    from assistant.asr import words_of
-    from assistant.audio import read_file_audio
     from assistant.config import Settings
-    from assistant.stages import load_asr
+    from assistant.hear.asr import words_of
+    from assistant.hear.audio import read_file_audio
+    from assistant.run.stages import load_asr
 
     jfk, gap = read_file_audio(JFK), np.zeros(16000, np.float32)
     first = np.concatenate([jfk, gap, read_file_audio(FIXTURES / "wake_time.wav")])
@@ -207,7 +206,7 @@ def _state_config(tmp_path: Path) -> Path:
 
 
 def _write_audit_log(tmp_path: Path) -> None:
-    from assistant.audit import AuditLog
+    from assistant.understand.audit import AuditLog
 
     log = AuditLog(tmp_path / "state" / "audit.jsonl")
     record_id = log.request("api.example.com", '{"messages": "Why is the sky blue?"}'.encode())

@@ -18,21 +18,33 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cloud_endpoint import (
+    NUL_INSIDE,
+    TERMINAL_ATTACK,
+    TEST_KEY,
+    Endpoint,
+    chunk,
+    client_for,
+    endless,
+    events,
+    nothing_listening,
+    stall,
+    status,
+    streamed,
+)
+from conftest import FIXTURES, ROOT
+from test_cli import run as run_cli
 
-from assistant.audio import WavSink, as_stream, file_chunks
-from assistant.cloud import CircuitBreaker, load_api_key
 from assistant.config import CloudSettings, Settings, describe, load_settings
 from assistant.errors import ConfigError
 from assistant.events import Event, EventSink, Fanout, Recorder
+from assistant.hear.audio import WavSink, as_stream, file_chunks
 from assistant.models import llm_model
-from assistant.pipeline import replay_pipeline
-from assistant.router import CLOUD_FAILED_REPLY, Router
-from assistant.skills import SkillRequest, load_skills
-from assistant.stages import load_cloud, load_own_voice, load_wake
-from cloud_endpoint import (NUL_INSIDE, TERMINAL_ATTACK, TEST_KEY, Endpoint, chunk, client_for, endless, events,
-                            nothing_listening, stall, status, streamed)
-from conftest import FIXTURES, ROOT
-from test_cli import run as run_cli
+from assistant.run.pipeline import replay_pipeline
+from assistant.run.stages import load_cloud, load_own_voice, load_wake
+from assistant.understand.cloud import CircuitBreaker, load_api_key
+from assistant.understand.router import CLOUD_FAILED_REPLY, Router
+from assistant.understand.skills import SkillRequest, load_skills
 
 QUESTION = "Why is the sky blue?"
 

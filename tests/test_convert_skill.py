@@ -7,10 +7,10 @@ from __future__ import annotations
 import re
 
 import pytest
-
-from assistant.router import Router
-from assistant.skills import SkillRequest
 from conftest import skill_answer
+
+from assistant.understand.router import Router
+from assistant.understand.skills import SkillRequest
 
 
 def convert(router: Router, text: str) -> str:
@@ -268,6 +268,6 @@ def test_other_requests_are_not_conversions(router, text):
     ({"whole": 10, "unit": "degree", "target": "degree"}, "I need to know which degrees: Fahrenheit or Celsius."),
 ])
 def test_slots_from_any_template_or_the_skill_mapper_are_answered(slots, answer):
-    from assistant.skills.convert import convert as handler
+    from assistant.understand.skills.convert import convert as handler
 
     assert handler(SkillRequest(slots=slots)) == answer

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-
-from assistant.asr import Recognition
-from assistant.end_of_turn import TranscriptJudge, ends_a_sentence
 from conftest import FIXTURES, MANIFEST
+
+from assistant.hear.asr import Recognition
+from assistant.hear.end_of_turn import TranscriptJudge, ends_a_sentence
 
 WHOLE = [n for n in MANIFEST if n.endswith("_whole.wav")] + ["wake_time.wav", "wake_name_reply.wav"]
 HESITANT = [n for n in MANIFEST if any("pause_end_s" in t for t in MANIFEST[n]["turns"])]

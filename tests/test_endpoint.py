@@ -1,6 +1,6 @@
 """The endpointer as a pure state machine over per-chunk speech decisions."""
 
-from assistant.endpoint import Endpointer, EndReason
+from assistant.hear.endpoint import Endpointer, EndReason
 
 CHUNK_S = 0.032
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from assistant.audio import NullSink, as_stream, file_chunks
-from assistant.events import Recorder
-from assistant.pipeline import replay_pipeline
-
 from conftest import FIXTURES, MANIFEST
+
+from assistant.events import Recorder
+from assistant.hear.audio import NullSink, as_stream, file_chunks
+from assistant.run.pipeline import replay_pipeline
 
 
 def test_each_stream_shares_the_engines_models(engine):

@@ -4,7 +4,13 @@ import time
 
 import pytest
 
-from assistant.escalation import CREATIVE, FRESH, KNOWLEDGE, LONG, escalation_reason
+from assistant.understand.escalation import (
+    CREATIVE,
+    FRESH,
+    KNOWLEDGE,
+    LONG,
+    escalation_reason,
+)
 
 
 @pytest.mark.parametrize("text", ["Who discovered penicillin?", "How tall is the Eiffel Tower?",

@@ -8,10 +8,9 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pytest
-
-from assistant.reminders import TIMER, ReminderStore
-
 from conftest import FIXTURES, MANIFEST
+
+from assistant.store.reminders import TIMER, ReminderStore
 
 NAMES = sorted(MANIFEST)
 WITH_TURNS = [n for n in NAMES if MANIFEST[n]["turns"]]

@@ -14,15 +14,13 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import FIXTURES
 
-from assistant.audit import read_records
 from assistant.config import HomeAssistantSettings
 from assistant.home.control import HomeControl
 from assistant.home.home_assistant import HomeAssistantClient
 from assistant.home.sentences import HomeCommand, HomeSentences
-from assistant.audit import AuditLog
-
-from conftest import FIXTURES
+from assistant.understand.audit import AuditLog, read_records
 
 HOME = FIXTURES / "home"
 MANIFEST = json.loads((HOME / "manifest.json").read_text())
@@ -226,8 +224,8 @@ class stalling_server:
 
 
 def test_two_commands_in_one_sentence_are_both_carried_out_and_both_said(home_assistant, house, tmp_path):
-    from assistant.router import Router
-    from assistant.skills import SkillRequest, load_skills
+    from assistant.understand.router import Router
+    from assistant.understand.skills import SkillRequest, load_skills
 
     with following(home_assistant, tmp_path) as control:
         assert control.wait_until_learnt(10)

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from assistant.audit import AuditLog
 from assistant.config import HomeAssistantSettings
 from assistant.home.control import HomeControl
 from assistant.home.home_assistant import HomeAssistantClient
 from assistant.home.house import Area, HomeEntity, House
 from assistant.home.sentences import HomeSentences
-from assistant.router import Router
-from assistant.skills import load_skills
+from assistant.understand.audit import AuditLog
+from assistant.understand.router import Router
+from assistant.understand.skills import load_skills
 
 HOUSE = House(
     (HomeEntity("light.kitchen_light", "Kitchen Light", ("ceiling light",), "kitchen"),

@@ -7,10 +7,10 @@ import threading
 
 import pytest
 
-from assistant.escalation import is_small_talk, live_data_topic
-from assistant.honesty import CHAT_REPLACEMENT, chat_sentences, claims_action
-from assistant.router import Router
-from assistant.skills import SkillRequest, load_skills
+from assistant.understand.escalation import is_small_talk, live_data_topic
+from assistant.understand.honesty import CHAT_REPLACEMENT, chat_sentences, claims_action
+from assistant.understand.router import Router
+from assistant.understand.skills import SkillRequest, load_skills
 
 
 @pytest.mark.parametrize("sentence", [

@@ -6,10 +6,10 @@ from __future__ import annotations
 import random
 
 import pytest
-
-from assistant.router import Router
-from assistant.skills.jokes import JOKES, JokeTeller
 from conftest import skill_answer
+
+from assistant.understand.router import Router
+from assistant.understand.skills.jokes import JOKES, JokeTeller
 
 
 def joke(router: Router, text: str = "Tell me a joke.") -> str:

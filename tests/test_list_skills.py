@@ -10,11 +10,16 @@ from pathlib import Path
 import pytest
 from hassil import recognize, recognize_all
 
-from assistant.lists import SHOPPING, TODO, ListStore
-from assistant.reminders import TIMER, ReminderStore
-from assistant.router import Router
-from assistant.skills import Awaiting, SkillReply, SkillRequest, template_text
-from assistant.skills.lists import split_items
+from assistant.store.lists import SHOPPING, TODO, ListStore
+from assistant.store.reminders import TIMER, ReminderStore
+from assistant.understand.router import Router
+from assistant.understand.skills import (
+    Awaiting,
+    SkillReply,
+    SkillRequest,
+    template_text,
+)
+from assistant.understand.skills.lists import split_items
 
 LIST_INTENTS = {"AddToList", "RemoveFromList", "ReadList", "ClearList", "ConfirmClearList", "KeepList"}
 

@@ -15,12 +15,19 @@ from pathlib import Path
 import httpx
 import pytest
 import soundfile
-from prometheus_client.parser import text_string_to_metric_families
-
-from bench.live import (Daemon, loud_seconds, play_into_room, record_speaker,
-                        speaker_heard_in_room, stop_recording, with_trailing_silence)
 from conftest import FIXTURES, JFK, MANIFEST, ROOT, heard_most_of_the_reply
 from mqtt_broker import free_port
+from prometheus_client.parser import text_string_to_metric_families
+
+from bench.live import (
+    Daemon,
+    loud_seconds,
+    play_into_room,
+    record_speaker,
+    speaker_heard_in_room,
+    stop_recording,
+    with_trailing_silence,
+)
 
 
 def test_replay_without_out_plays_the_reply_on_the_speakers(pulse, tmp_path):
@@ -190,7 +197,7 @@ def served_words(port: int, path: Path, timeout_s: float = 60) -> list[str]:
     """What `assistant serve`'s asr makes of a file, asked once the port accepts connections."""
     import asyncio
 
-    from assistant.asr import words_of
+    from assistant.hear.asr import words_of
     from bench.serve import pcm16k, transcribe
 
     deadline = time.monotonic() + timeout_s

@@ -2,7 +2,7 @@
 
 import threading
 
-from assistant.sentences import split_sentences
+from assistant.speak.sentences import split_sentences
 
 
 def test_an_answer_arrives_as_plain_whole_sentences(stages):
@@ -56,10 +56,10 @@ def test_a_skill_mapping_during_a_reply_changes_neither(stages):
 
     from assistant import models
     from assistant.config import BUNDLED
-    from assistant.llm import LocalLlm
-    from assistant.skill_mapper import SkillMapper
-    from assistant.skills import load_skills
-    from assistant.skills.volume import INTENTS
+    from assistant.understand.llm import LocalLlm
+    from assistant.understand.skill_mapper import SkillMapper
+    from assistant.understand.skills import load_skills
+    from assistant.understand.skills.volume import INTENTS
 
     # Greedy: how much of a prompt came from the cache must not change the words.
     llm = LocalLlm(models.llm_model(BUNDLED), replace(stages.llm.settings, context_tokens=2048, temperature=0.0))

@@ -19,7 +19,7 @@ from test_cloud import cloud_router, replay_with
 from assistant.config import Settings
 from assistant.errors import ConfigError
 from assistant.events import Error
-from assistant.metrics import Metrics, serving
+from assistant.run.metrics import Metrics, serving
 
 
 def scraped(text: str) -> dict[tuple[str, frozenset], float]:

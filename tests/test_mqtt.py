@@ -15,20 +15,20 @@ import time
 from pathlib import Path
 
 import pytest
-
-from assistant.audio import NullSink, as_stream, file_chunks
-from assistant.audit import AuditLog, human_line, read_records
-from assistant.config import MqttSettings, load_settings, with_changes
-from assistant.daemon import AssistantStatus
-from assistant.errors import ConfigError
-from assistant.events import Recorder
-from assistant.home.mqtt import MqttLink, MuteCommand, assistant_name, mute_command
-from assistant.pipeline import replay_pipeline
-from assistant.service import ServiceNotifier
-from assistant.stages import for_a_run
-from bench.live import Daemon, NotifySocket, play_into_room, with_trailing_silence
 from conftest import FIXTURES, ROOT
 from mqtt_broker import Broker, Subscriber, certificates, mosquitto
+
+from assistant.config import MqttSettings, load_settings, with_changes
+from assistant.errors import ConfigError
+from assistant.events import Recorder
+from assistant.hear.audio import NullSink, as_stream, file_chunks
+from assistant.home.mqtt import MqttLink, MuteCommand, assistant_name, mute_command
+from assistant.run.daemon import AssistantStatus
+from assistant.run.pipeline import replay_pipeline
+from assistant.run.service import ServiceNotifier
+from assistant.run.stages import for_a_run
+from assistant.understand.audit import AuditLog, human_line, read_records
+from bench.live import Daemon, NotifySocket, play_into_room, with_trailing_silence
 
 PASSWORD = "correct horse battery staple"
 
@@ -162,7 +162,7 @@ def test_the_broker_says_offline_when_the_assistant_vanishes_without_a_word(brok
     program = f"""
 import os, signal, sys, time
 from pathlib import Path
-from assistant.audit import AuditLog
+from assistant.understand.audit import AuditLog
 from assistant.config import MqttSettings
 from assistant.home.mqtt import MqttLink
 link = MqttLink(MqttSettings(enabled=True, url={broker.url!r}, name="kitchen"), AuditLog(Path({str(tmp_path)!r}) / "a"))
@@ -239,7 +239,7 @@ async def _until(condition, timeout_s: float = 10.0) -> None:
 
 
 def test_mute_says_muted_to_systemd_and_the_broker_and_unmute_goes_back(broker, links, subscribers, tmp_path):
-    from assistant.pipeline import State
+    from assistant.run.pipeline import State
 
     notify = NotifySocket(tmp_path / "notify")
     watching = subscribers(broker, "assistant/kitchen/state")
@@ -268,7 +268,7 @@ def test_mute_says_muted_to_systemd_and_the_broker_and_unmute_goes_back(broker, 
 
 
 def test_without_a_microphone_the_state_is_degraded_and_muted_says_both_to_systemd():
-    from assistant.pipeline import State
+    from assistant.run.pipeline import State
 
     status = AssistantStatus(ServiceNotifier(environ={}))
     status.pipeline_changed(State.IDLE)
@@ -593,8 +593,9 @@ lists:
 
 
 def movie_night(tmp_path, link):
-    from assistant.home.own_intents import acknowledged, load_own_intents
     from test_own_intents import intents_dir
+
+    from assistant.home.own_intents import acknowledged, load_own_intents
 
     own = load_own_intents(intents_dir(tmp_path, MOVIE_NIGHT))
     own.publish = acknowledged(link)

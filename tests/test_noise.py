@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soundfile
-
-from assistant.audio import AudioChunk
-from assistant.noise import FRAME_SAMPLES, NoiseCleaner
-
 from conftest import FIXTURES, MANIFEST
+
+from assistant.hear.audio import AudioChunk
+from assistant.hear.noise import FRAME_SAMPLES, NoiseCleaner
 
 NOISY = "wake_two_turns_noisy.wav"  # two requests 8 s apart in pink noise at 20 dB SNR, 16 kHz mono
 

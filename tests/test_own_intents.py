@@ -10,15 +10,14 @@ import threading
 from pathlib import Path
 
 import pytest
+from test_cli import assert_one_line_error, run
 
-from assistant.audit import read_records, AuditLog
 from assistant.config import IntentsSettings
 from assistant.errors import ConfigError
 from assistant.home.own_intents import load_own_intents
-from assistant.router import Router
-from assistant.skills import SkillRequest, load_skills
-
-from test_cli import assert_one_line_error, run
+from assistant.understand.audit import AuditLog, read_records
+from assistant.understand.router import Router
+from assistant.understand.skills import SkillRequest, load_skills
 
 
 class Recorder(http.server.BaseHTTPRequestHandler):

@@ -18,12 +18,14 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile
-from hypothesis import HealthCheck, example, given, settings as hypothesis_settings, strategies as st
+from conftest import FIXTURES
+from hypothesis import HealthCheck, example, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
-from assistant.audio import RATE_HZ, check_audio_file, file_chunks, iter_file_audio
 from assistant.config import Settings, describe, load_settings
 from assistant.errors import EXIT_USAGE, AudioInputError, ConfigError
-from conftest import FIXTURES
+from assistant.hear.audio import RATE_HZ, check_audio_file, file_chunks, iter_file_audio
 
 # Deterministic in CI: the same examples every run, none replayed from a local database; fast.
 EXAMPLES = hypothesis_settings(max_examples=200, deadline=None, derandomize=True, database=None,

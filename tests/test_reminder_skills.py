@@ -7,11 +7,11 @@ import sqlite3
 from datetime import datetime, timedelta
 
 import pytest
-
-from assistant.reminders import REMINDER, TIMER, ReminderStore
-from assistant.router import Router
-from assistant.skills import Awaiting, SkillRequest
 from conftest import FIXTURES
+
+from assistant.store.reminders import REMINDER, TIMER, ReminderStore
+from assistant.understand.router import Router
+from assistant.understand.skills import Awaiting, SkillRequest
 
 NOW = datetime(2026, 11, 27, 19, 5).astimezone()  # a Friday evening
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from datetime import datetime, timedelta
 
-from assistant.reminders import ALARM, TIMER, ReminderStore
+from assistant.store.reminders import ALARM, TIMER, ReminderStore
 
 NOW = datetime(2026, 11, 27, 19, 5).astimezone()
 
@@ -54,7 +54,7 @@ def test_a_reminder_set_just_before_kill_9_is_kept(tmp_path):
     code = f"""
 import os, signal
 from datetime import datetime
-from assistant.reminders import ReminderStore
+from assistant.store.reminders import ReminderStore
 store = ReminderStore({str(path)!r})
 store.add_timer(datetime.fromtimestamp({NOW.timestamp()}).astimezone(), 300, "pasta")
 os.kill(os.getpid(), signal.SIGKILL)

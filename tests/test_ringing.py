@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pytest
-
-from assistant.announce import chime
-from assistant.reminders import ALARM, TIMER, ReminderStore
 from conftest import FIXTURES
+
+from assistant.speak.announce import chime
+from assistant.store.reminders import ALARM, TIMER, ReminderStore
 
 STARTED = datetime(2026, 11, 27, 6, 59, 58).astimezone()
 

@@ -8,11 +8,11 @@ from datetime import datetime
 import pytest
 
 from assistant import models
-from assistant.honesty import NOT_UNDERSTOOD
-from assistant.llm import LocalLlm
 from assistant.models import BUNDLED
-from assistant.router import OFFLINE_REPLY, Router
-from assistant.skills import SkillRequest, load_skills
+from assistant.understand.honesty import NOT_UNDERSTOOD
+from assistant.understand.llm import LocalLlm
+from assistant.understand.router import OFFLINE_REPLY, Router
+from assistant.understand.skills import SkillRequest, load_skills
 
 
 @pytest.mark.parametrize("text, intent", [
@@ -74,7 +74,7 @@ def test_the_model_answers_are_streamed_and_skills_are_whole(stages):
 def mapping_router(stages):
     """The router with llm.skill_mapping on: free phrasing goes through the local LLM onto a skill."""
     from assistant.config import Settings, with_changes
-    from assistant.stages import load_mapper
+    from assistant.run.stages import load_mapper
 
     settings = with_changes(Settings(), {"llm": {"skill_mapping": True, "context_tokens": 2048}})
     llm = LocalLlm(models.llm_model(BUNDLED), settings.llm)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from assistant.sentences import SentenceSplitter, split_sentences
+from assistant.speak.sentences import SentenceSplitter, split_sentences
 
 
 def test_a_sentence_is_given_back_once_the_next_one_begins():

@@ -14,6 +14,7 @@ import time
 import wave
 
 import pytest
+from conftest import FIXTURES, JFK, MANIFEST, ROOT
 from wyoming.asr import Transcribe, Transcript
 from wyoming.audio import AudioChunk
 from wyoming.client import AsyncTcpClient
@@ -22,9 +23,15 @@ from wyoming.info import Describe, Info
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop
 from wyoming.wake import Detect
 
-from assistant.asr import words_of
-from bench.serve import ServeProcess, audio_events, exchange, free_port, pcm16k, transcribe
-from conftest import FIXTURES, JFK, MANIFEST, ROOT
+from assistant.hear.asr import words_of
+from bench.serve import (
+    ServeProcess,
+    audio_events,
+    exchange,
+    free_port,
+    pcm16k,
+    transcribe,
+)
 
 WAKE_POSITIVES = sorted((FIXTURES / "wake_tune" / "positives").glob("*.wav"))
 WAKE_NEGATIVES = [FIXTURES / "noise_only.wav", *sorted((FIXTURES / "wake_tune" / "negatives").glob("*.wav"))]

@@ -11,10 +11,10 @@ import time
 import wave
 
 import pytest
-
-from assistant.asr import words_of
-from bench.serve import ServeProcess, pcm16k
 from conftest import FIXTURES, JFK, ROOT
+
+from assistant.hear.asr import words_of
+from bench.serve import ServeProcess, pcm16k
 
 
 @pytest.fixture(scope="module")

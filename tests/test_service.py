@@ -14,10 +14,16 @@ import subprocess
 import time
 
 import pytest
-
-from assistant.service import JournalFormatter, ServiceNotifier, under_journald
-from bench.live import Daemon, NotifySocket, play_into_room, private_pulseaudio, with_trailing_silence
 from conftest import FIXTURES
+
+from assistant.run.service import JournalFormatter, ServiceNotifier, under_journald
+from bench.live import (
+    Daemon,
+    NotifySocket,
+    play_into_room,
+    private_pulseaudio,
+    with_trailing_silence,
+)
 
 
 @pytest.fixture
@@ -73,8 +79,8 @@ def test_a_watchdog_meant_for_another_process_is_ignored(notify):
 
 
 def test_under_journald_log_lines_carry_their_priority_and_no_time():
-    record = logging.LogRecord("assistant.devices", logging.WARNING, __file__, 1, "no microphone", None, None)
-    assert JournalFormatter("%(name)s: %(message)s").format(record) == "<4>assistant.devices: no microphone"
+    record = logging.LogRecord("assistant.hear.devices", logging.WARNING, __file__, 1, "no microphone", None, None)
+    assert JournalFormatter("%(name)s: %(message)s").format(record) == "<4>assistant.hear.devices: no microphone"
 
 
 def test_journald_is_recognised_by_the_stream_it_gave_stderr(monkeypatch):

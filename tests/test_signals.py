@@ -15,10 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-
 from conftest import FIXTURES, ROOT
 
-from assistant.audio import read_file_audio
+from assistant.hear.audio import read_file_audio
 
 _STARTED_S = 180.0
 """Liveness deadline for the first line: models load first, on a shared machine."""

@@ -7,8 +7,13 @@ from hassil import Intents
 
 from assistant import models
 from assistant.config import BUNDLED
-from assistant.skill_mapper import Answers, SkillMapper, check_answer, intent_specs
-from assistant.skills import load_skills
+from assistant.understand.skill_mapper import (
+    Answers,
+    SkillMapper,
+    check_answer,
+    intent_specs,
+)
+from assistant.understand.skills import load_skills
 
 # A made-up skill, so the derivation is tested on every kind of list whatever skills exist.
 KETTLE = {
@@ -50,7 +55,7 @@ def mapper() -> SkillMapper:
                 verbose=False)
     intents, _ = load_skills()
     handlers = {intent: handler for module in MEASURED_SKILLS
-                for intent, handler in importlib.import_module(f"assistant.skills.{module}").INTENTS.items()}
+                for intent, handler in importlib.import_module(f"assistant.understand.skills.{module}").INTENTS.items()}
     skill_mapper = SkillMapper(llm, intents, handlers)
     skill_mapper.warm()
     return skill_mapper

@@ -6,8 +6,8 @@ from datetime import datetime
 
 import pytest
 
-from assistant.router import Router
-from assistant.skills import SkillRequest, load_skills
+from assistant.understand.router import Router
+from assistant.understand.skills import SkillRequest, load_skills
 
 NOW = datetime(2026, 11, 25, 19, 5)
 

@@ -1,12 +1,12 @@
 """Reply text keeps digits; what piper is given says them as a person would."""
 
-import pytest
-
-from assistant.asr import strip_wake_remnant, wake_remnant
 import threading
 
-from assistant.llm import spoken_sentences
-from assistant.tts import speakable
+import pytest
+
+from assistant.hear.asr import strip_wake_remnant, wake_remnant
+from assistant.speak.tts import speakable
+from assistant.understand.llm import spoken_sentences
 
 
 @pytest.mark.parametrize("text, spoken", [
@@ -65,7 +65,7 @@ def test_the_voice_keeps_no_memory_per_sentence_shape():
     """Each sentence has its own tensor shapes; onnxruntime's arena and memory patterns
     would keep memory for each, growing ~260 MB over an hour (`bench soak`)."""
     from assistant.config import Settings
-    from assistant.stages import load_tts
+    from assistant.run.stages import load_tts
 
     options = load_tts(Settings()).voice.session.get_session_options()
     assert not options.enable_cpu_mem_arena and not options.enable_mem_pattern

@@ -15,16 +15,16 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-
-from assistant.audit import AuditLog
-from assistant.daemon import show_state_problems
-from assistant.lists import SHOPPING, ListStore
-from assistant.reminders import TIMER, ReminderStore
-from assistant.service import ServiceNotifier
-from assistant.skills import SkillRequest
-from bench.live import Daemon, NotifySocket
 from conftest import FIXTURES
 from test_cli import assert_one_line_error, run
+
+from assistant.run.daemon import show_state_problems
+from assistant.run.service import ServiceNotifier
+from assistant.store.lists import SHOPPING, ListStore
+from assistant.store.reminders import TIMER, ReminderStore
+from assistant.understand.audit import AuditLog
+from assistant.understand.skills import SkillRequest
+from bench.live import Daemon, NotifySocket
 
 PAGE = 4096
 NOW = datetime(2025, 3, 1, 9, 0).astimezone()
@@ -133,7 +133,7 @@ def test_damaged_pages_are_moved_aside_and_what_can_be_read_comes_back(tmp_path,
         db.seek(2 * PAGE)
         db.write(os.urandom(path.stat().st_size - 2 * PAGE))
     damaged = digest(path)
-    with caplog.at_level(logging.ERROR, logger="assistant.state"):
+    with caplog.at_level(logging.ERROR, logger="assistant.store.state"):
         store = ReminderStore(path)
     aside = _damaged_aside(tmp_path)
     assert [t.name for t in store.pending(TIMER)] == ["pasta", "eggs", "tea"]
@@ -148,7 +148,7 @@ def test_a_truncated_database_is_moved_aside_and_what_is_left_comes_back(tmp_pat
     path = tmp_path / "reminders.sqlite3"
     with_timers(path, "pasta", "eggs")
     os.truncate(path, 2 * PAGE)
-    with caplog.at_level(logging.ERROR, logger="assistant.state"):
+    with caplog.at_level(logging.ERROR, logger="assistant.store.state"):
         store = ReminderStore(path)
     aside = _damaged_aside(tmp_path)
     assert [t.name for t in store.pending(TIMER)] == ["pasta", "eggs"]

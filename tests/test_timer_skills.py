@@ -6,10 +6,10 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from assistant.reminders import ALARM, TIMER, ReminderStore
 from assistant.config import RemindersSettings
-from assistant.router import RouteDecision, Router
-from assistant.skills import SkillRequest
+from assistant.store.reminders import ALARM, TIMER, ReminderStore
+from assistant.understand.router import RouteDecision, Router
+from assistant.understand.skills import SkillRequest
 
 NOW = datetime(2026, 11, 27, 19, 5).astimezone()  # a Friday evening
 

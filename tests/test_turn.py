@@ -6,13 +6,13 @@ import asyncio
 import threading
 from dataclasses import replace
 
-from assistant.audio import NullSink, as_stream, file_chunks
+from conftest import FIXTURES
+
 from assistant.config import with_changes
 from assistant.events import Recorder
-from assistant.pipeline import replay_pipeline
-from assistant.stages import for_a_run, load_router
-
-from conftest import FIXTURES
+from assistant.hear.audio import NullSink, as_stream, file_chunks
+from assistant.run.pipeline import replay_pipeline
+from assistant.run.stages import for_a_run, load_router
 
 TWO_TURNS = FIXTURES / "wake_two_turns_noisy.wav"
 """"What time is it?", then "What day is it today?"."""

@@ -3,12 +3,12 @@
 from pathlib import Path
 
 import pytest
-
 from conftest import FIXTURES, MANIFEST
+
 from assistant import models
-from assistant.audio import read_file_audio
 from assistant.errors import ModelError
-from assistant.turn_detector import SAMPLE_RATE, SmartTurn
+from assistant.hear.audio import read_file_audio
+from assistant.hear.turn_detector import SAMPLE_RATE, SmartTurn
 
 
 @pytest.fixture(scope="module")

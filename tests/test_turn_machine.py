@@ -9,17 +9,16 @@ import sys
 import time
 
 import pytest
-
-from assistant.announce import Announcement
-from assistant.audio import AudioChunk, NullSink, as_stream, file_chunks
-from assistant.events import Recorder
-from assistant.input_clock import InputClock, ReplayClock
-from assistant.pipeline import ImpossibleTransition, State, replay_pipeline
-from assistant.player import ReplayPlayer
-from assistant.stages import for_a_run
-from assistant.turn import Speech, Turn
-
 from conftest import FIXTURES, ROOT
+
+from assistant.events import Recorder
+from assistant.hear.audio import AudioChunk, NullSink, as_stream, file_chunks
+from assistant.run.input_clock import InputClock, ReplayClock
+from assistant.run.pipeline import ImpossibleTransition, State, replay_pipeline
+from assistant.run.stages import for_a_run
+from assistant.run.turn import Speech, Turn
+from assistant.speak.announce import Announcement
+from assistant.speak.player import ReplayPlayer
 
 
 def _states_told(stages, settings, fixture: str) -> list[State]:
@@ -137,9 +136,9 @@ def test_once_the_input_has_ended_a_replayed_reply_plays_out_whole():
 
 _PLAY_HALF_A_SECOND = """
 import asyncio, json, time
-from assistant.audio import AudioChunk
+from assistant.hear.audio import AudioChunk
 from assistant.config import AudioSettings
-from assistant.devices import DevicePlayer
+from assistant.hear.devices import DevicePlayer
 
 async def main():
     player = DevicePlayer(AudioSettings(), 22050, must_open=True)

@@ -6,18 +6,18 @@ import dataclasses
 import json
 
 import pytest
+from conftest import FIXTURES, JFK
 
-from assistant.audio import file_chunks
 from assistant.config import Settings
 from assistant.events import Wake
-from assistant.stages import load_wake
-from conftest import FIXTURES, JFK
+from assistant.hear.audio import file_chunks
+from assistant.run.stages import load_wake
 
 
 def wakes(settings: Settings, path, lead_s: float = 0.0) -> list:
     """The detector's events over the file, after `lead_s` of silence (a detector that has been
     listening a while, as at home, rather than one started at the phrase)."""
-    from assistant.audio import AudioChunk
+    from assistant.hear.audio import AudioChunk
 
     detector = load_wake(settings)
     events = []
@@ -166,7 +166,7 @@ def test_a_second_wake_word_wakes_alongside_the_first(tmp_path):
 
 @pytest.mark.parametrize("samples", [37, 160, 500, 512, 1280, 3000, 8000])
 def test_a_phrase_split_across_chunks_of_any_size_is_found_once(settings, samples):
-    from assistant.audio import AudioChunk, read_file_audio, float_to_int16
+    from assistant.hear.audio import AudioChunk, float_to_int16, read_file_audio
 
     audio = float_to_int16(read_file_audio(FIXTURES / "wake_time.wav"))
     detector = load_wake(settings)
@@ -203,9 +203,9 @@ class _Verifier(_Scores):
 
 
 def _decide(first_pass: dict, verifier: dict, **changes) -> list:
-    from assistant.audio import AudioChunk
     from assistant.config import WakeSettings
-    from assistant.wake import WakeDetector
+    from assistant.hear.audio import AudioChunk
+    from assistant.hear.wake import WakeDetector
 
     settings = dataclasses.replace(WakeSettings(), **{"first_pass_threshold": 0.5, "verifier_threshold": 0.5, **changes})
     fake = _Verifier(verifier, settings.verifier_threshold)

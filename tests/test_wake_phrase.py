@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 
 from assistant import models
-from assistant.asr import Recognition, strip_wake_remnant, wake_remnant
 from assistant.config import with_changes
-from assistant.end_of_turn import TranscriptJudge
-from assistant.escalation import is_small_talk
-from assistant.router import request_clauses
-from assistant.skills import SkillRequest
-from assistant.stages import for_a_run
-from assistant.wake_phrase import wake_names
+from assistant.hear.asr import Recognition, strip_wake_remnant, wake_remnant
+from assistant.hear.end_of_turn import TranscriptJudge
+from assistant.hear.wake_phrase import wake_names
+from assistant.run.stages import for_a_run
+from assistant.understand.escalation import is_small_talk
+from assistant.understand.router import request_clauses
+from assistant.understand.skills import SkillRequest
 
 NABU = {"wake": {"first_pass_model": "okay_nabu", "verifier_model": "okay_nabu"}}
 """Okay Nabu instead of Hey Jarvis."""
@@ -80,7 +80,7 @@ def test_a_request_after_the_configured_name_reaches_its_skill(stages, settings)
 
 
 def test_no_skill_template_names_the_assistant(router):
-    from assistant.skill_mapper import intent_specs
+    from assistant.understand.skill_mapper import intent_specs
 
     specs = intent_specs(router.intents, router.skills)
     assert not any("jarvis" in spec.keywords for spec in specs)  # so the mapper never takes it for a skill's word

@@ -8,12 +8,20 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import soundfile
-
-from assistant.audio import read_file_audio
-from assistant.config import Settings, WakeSettings
-from assistant.wake_tune import Rule, ScoreTrace, detections, evaluate, recommend, sweep, tune
 from conftest import FIXTURES
 from test_cli import assert_one_line_error, run
+
+from assistant.config import Settings, WakeSettings
+from assistant.hear.audio import read_file_audio
+from assistant.hear.wake_tune import (
+    Rule,
+    ScoreTrace,
+    detections,
+    evaluate,
+    recommend,
+    sweep,
+    tune,
+)
 
 TUNE = FIXTURES / "wake_tune"
 

@@ -16,10 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import HomeAssistantSettings
-from .home_assistant import HomeAssistantClient, HomeAssistantError
-from .house import EMPTY_HOUSE, Area, HomeEntity, House
-from .sentences import HomeCommand, HomeSentences
+from assistant.config import HomeAssistantSettings
+from assistant.home.home_assistant import HomeAssistantClient, HomeAssistantError
+from assistant.home.house import EMPTY_HOUSE, Area, HomeEntity, House
+from assistant.home.sentences import HomeCommand, HomeSentences
 
 log = logging.getLogger(__name__)
 

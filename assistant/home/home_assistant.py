@@ -22,11 +22,11 @@ import httpx
 from websockets.exceptions import WebSocketException
 from websockets.sync.client import ClientConnection, connect
 
-from ..audit import AuditedRequest, AuditLog
-from ..config import HomeAssistantSettings, is_local_network
-from ..errors import ConfigError, StageError
-from ..secrets import SecretSource
-from .house import Area, HomeEntity, House
+from assistant.config import HomeAssistantSettings, is_local_network
+from assistant.errors import ConfigError, StageError
+from assistant.home.house import Area, HomeEntity, House
+from assistant.understand.audit import AuditedRequest, AuditLog
+from assistant.understand.secrets import SecretSource
 
 log = logging.getLogger(__name__)
 

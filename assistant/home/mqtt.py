@@ -38,10 +38,10 @@ from pathlib import Path
 
 import paho.mqtt.client as paho
 
-from ..audit import AuditedRequest, AuditLog
-from ..config import MQTT_PORTS, PATH_MISSING, MqttSettings, path_problem
-from ..errors import ConfigError
-from ..secrets import SecretSource
+from assistant.config import MQTT_PORTS, PATH_MISSING, MqttSettings, path_problem
+from assistant.errors import ConfigError
+from assistant.understand.audit import AuditedRequest, AuditLog
+from assistant.understand.secrets import SecretSource
 
 log = logging.getLogger(__name__)
 

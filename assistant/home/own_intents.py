@@ -49,10 +49,10 @@ from hassil.expression import Expression, ListReference, RuleReference
 from hassil.parse_expression import parse_sentence
 from hassil.util import merge_dict
 
-from ..audit import AuditLog
-from ..config import IntentsSettings, is_local_network
-from ..errors import ConfigError
-from .mqtt import MqttLink
+from assistant.config import IntentsSettings, is_local_network
+from assistant.errors import ConfigError
+from assistant.home.mqtt import MqttLink
+from assistant.understand.audit import AuditLog
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from hassil import Intents, recognize_best
 from hassil.util import merge_dict
 from home_assistant_intents import get_intents
 
-from .house import Area, HomeEntity, House
+from assistant.home.house import Area, HomeEntity, House
 
 HOME_INTENTS = ("HassTurnOn", "HassTurnOff", "HassLightSet", "HassGetState", "HassClimateGetTemperature",
                 "HassClimateSetTemperature", "HassSetPosition")

@@ -1,0 +1,1 @@
+"""Speaking: sentences, piper's synthesis, the players, and announcements of what is due."""

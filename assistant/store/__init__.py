@@ -1,0 +1,1 @@
+"""What the assistant keeps: timers, alarms and reminders, lists, and the SQLite state they live in."""
