@@ -114,6 +114,8 @@ class Engine:
         """Judges at a short pause whether a command is complete; None: silence alone ends it."""
         self.own_voice = own_voice
         self._vad_model = models.vad_model(settings.endpoint.vad_model)
+        self._checked: tuple[WakeDetector, VoiceActivity] | None = None
+        """The detector and VAD loaded to check the files at start-up, for the first stream."""
 
     @classmethod
     def load(cls, settings: Settings) -> Engine:
@@ -122,8 +124,8 @@ class Engine:
         models.check_all(settings)
         cloud = load_cloud(settings)
         wake_models = models.wake_words(settings)
-        load_wake(settings, wake_models).close()  # each word's models load: a bad one fails now, not in a session
-        VoiceActivity(models.vad_model(settings.endpoint.vad_model), settings.endpoint.threads)  # fails now, too
+        wake = load_wake(settings, wake_models)  # each word's models load: a bad one fails now, not in a session
+        vad = VoiceActivity(models.vad_model(settings.endpoint.vad_model), settings.endpoint.threads)  # fails now, too
         asr = load_asr(settings)
         tts = load_tts(settings)
         own_voice = load_own_voice(settings)
@@ -131,7 +133,9 @@ class Engine:
         router, home = load_understanding(settings, llm, cloud)
         turn_judge = load_turn_judge(settings, router)
         memory.release()  # what loading freed (CTranslate2 converts Whisper's weights to int8 in a copy)
-        return cls(settings, asr, tts, router, llm, cloud, home, wake_models, turn_judge, own_voice)
+        engine = cls(settings, asr, tts, router, llm, cloud, home, wake_models, turn_judge, own_voice)
+        engine._checked = (wake, vad)  # the first stream takes them: not loaded twice
+        return engine
 
     @property
     def voice_name(self) -> str:
@@ -145,8 +149,9 @@ class Engine:
     def stream_stages(self) -> Stages:
         """What a `Pipeline` runs on one stream (the daemon's microphone, push-to-talk, a replayed
         file): the engine's models, with this stream's own wake detector and VAD."""
-        vad = VoiceActivity(self._vad_model, self.settings.endpoint.threads)
-        return Stages(wake=self.wake_detector(), vad=vad, asr=self.asr, router=self.router, llm=self.llm,
+        checked, self._checked = self._checked, None
+        wake, vad = checked or (self.wake_detector(), VoiceActivity(self._vad_model, self.settings.endpoint.threads))
+        return Stages(wake=wake, vad=vad, asr=self.asr, router=self.router, llm=self.llm,
                       tts=self.tts, own_voice=self.own_voice, cloud=self.cloud, turn_judge=self.turn_judge,
                       home=self.home)
 
